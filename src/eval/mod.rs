@@ -1,0 +1,1 @@
+//! Lazy evaluation of parsed recipes into values.

@@ -1,0 +1,13 @@
+//! bottle: run AI coding agents in microVMs whose only way out is a set of
+//! host-side sidecars, described by a `.bottle` recipe in a Nix dialect.
+//!
+//! The modules follow the pipeline, in the order data flows:
+//! `syntax` (parse) → `eval` (lazy evaluation) → `schema` (typed bottle) →
+//! `lower` (derivations) → `store` (content-addressed outputs) →
+//! `realize` (the running VM) with its `sidecar`s. `diagnostics` turns every
+//! user-facing error into one report shape; `cli` is one file per subcommand.
+
+pub mod cli;
+pub mod diagnostics;
+pub mod eval;
+pub mod syntax;
