@@ -11,3 +11,6 @@ pub mod cli;
 pub mod diagnostics;
 pub mod eval;
 pub mod syntax;
+pub mod schema;
+pub mod lower;
+pub mod store;
