@@ -1,0 +1,867 @@
+//! The checker: an evaluated [`Node`] tree in, a typed [`Bottle`] out, or
+//! every problem found, each at the span of the value that caused it.
+//!
+//! Checks go beyond types where a wrong value would fail silently later: a
+//! host pattern that can never match, a port out of range, a method the
+//! proxy cannot see without inspection, a header naming an unknown secret,
+//! and above all a secret written inline: secrets are references, and a
+//! value here would be hashed into the store.
+
+use super::host::HostPattern;
+use super::node::{Node, NodeValue, Span};
+use super::*;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// One problem with a recipe's value.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CheckError {
+    /// The recipe span of the offending value, when known.
+    pub span: Option<Span>,
+    /// Where in the value, e.g. `egress.routes[0].ports[1]`.
+    pub path: String,
+    pub message: String,
+    pub help: Option<String>,
+}
+
+impl std::fmt::Display for CheckError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.path.is_empty() {
+            write!(f, "{}", self.message)
+        } else {
+            write!(f, "`{}`: {}", self.path, self.message)
+        }
+    }
+}
+
+/// Check a value that should be one bottle.
+pub fn check(node: &Node) -> Result<Bottle, Vec<CheckError>> {
+    let mut cx = Checker::default();
+    let bottle = cx.bottle(node, "");
+    match bottle {
+        Some(b) if cx.errors.is_empty() => Ok(b),
+        _ => Err(cx.errors),
+    }
+}
+
+/// Check a recipe's value: one bottle (it has a `name`), or an attribute set
+/// of bottles. `attr` (`-A a.b`) first selects a part of the value.
+pub fn check_all(node: &Node, attr: Option<&str>) -> Result<Vec<Bottle>, Vec<CheckError>> {
+    let mut node = node;
+    let mut path = String::new();
+    for key in attr.into_iter().flat_map(|a| a.split('.')).filter(|k| !k.is_empty()) {
+        let NodeValue::Attrs(map) = &node.value else {
+            return Err(vec![error(node, &path, format!("-A {key}: this is {}, not an attribute set", node.type_name()), None)]);
+        };
+        match map.get(key) {
+            Some(next) => node = next,
+            None => {
+                let help = suggest(key, map.keys().map(String::as_str))
+                    .map(|s| format!("did you mean `{s}`?"))
+                    .or_else(|| Some(format!("the recipe has: {}", list_keys(map.keys()))));
+                return Err(vec![error(node, &path, format!("the recipe has no attribute `{key}`"), help)]);
+            }
+        }
+        path = join(&path, key);
+    }
+    let NodeValue::Attrs(map) = &node.value else {
+        let mut cx = Checker::default();
+        cx.bottle(node, &path);
+        return Err(cx.errors);
+    };
+    if map.contains_key("name") {
+        let mut cx = Checker::default();
+        return match cx.bottle(node, &path) {
+            Some(b) if cx.errors.is_empty() => Ok(vec![b]),
+            _ => Err(cx.errors),
+        };
+    }
+    // A set of bottles, built in key order.
+    let mut cx = Checker::default();
+    let mut bottles = Vec::new();
+    let mut names: BTreeMap<String, String> = BTreeMap::new();
+    for (key, value) in map {
+        let at = join(&path, key);
+        if let Some(b) = cx.bottle(value, &at) {
+            if let Some(first) = names.insert(b.name.clone(), at.clone()) {
+                cx.push(value, &at, format!("two bottles are named `{}` (`{first}` and `{at}`)", b.name), Some("bottle names identify running bottles; make them unique".into()));
+            }
+            bottles.push(b);
+        }
+    }
+    if map.is_empty() {
+        cx.push(node, &path, "the recipe's value is an empty attribute set, not a bottle".into(), Some("a bottle has at least `name`, `agent` and `image`".into()));
+    }
+    if cx.errors.is_empty() {
+        Ok(bottles)
+    } else {
+        Err(cx.errors)
+    }
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_string()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+fn list_keys<'a>(keys: impl Iterator<Item = &'a String>) -> String {
+    keys.map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+}
+
+fn error(node: &Node, path: &str, message: String, help: Option<String>) -> CheckError {
+    CheckError { span: node.span, path: path.to_string(), message, help }
+}
+
+/// The closest known word to `word`, if one is close enough to be a typo.
+pub(crate) fn suggest<'a>(word: &str, known: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    known
+        .into_iter()
+        .map(|k| (strsim::damerau_levenshtein(word, k), k))
+        .filter(|(d, k)| *d <= (k.len().max(word.len()) / 3).max(1))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}
+
+#[derive(Default)]
+struct Checker {
+    errors: Vec<CheckError>,
+    refs: Vec<Arc<Derivation>>,
+}
+
+/// The fields of one attribute set being checked; unknown ones are
+/// reported when it is finished.
+struct Fields<'a> {
+    node: &'a Node,
+    map: &'a BTreeMap<String, Node>,
+    path: String,
+    used: BTreeSet<&'static str>,
+}
+
+impl<'a> Fields<'a> {
+    fn get(&mut self, key: &'static str) -> Option<(&'a Node, String)> {
+        self.used.insert(key);
+        self.map.get(key).map(|n| (n, join(&self.path, key)))
+    }
+
+    fn finish(self, cx: &mut Checker, known: &[&'static str]) {
+        for (key, value) in self.map {
+            if known.contains(&key.as_str()) {
+                continue;
+            }
+            let help = match suggest(key, known.iter().copied()) {
+                Some(s) => format!("did you mean `{s}`?"),
+                None => format!("known fields here: {}", known.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")),
+            };
+            cx.push(value, &join(&self.path, key), format!("unknown field `{key}`"), Some(help));
+        }
+    }
+}
+
+fn is_secret_ref(node: &Node) -> bool {
+    matches!(&node.value, NodeValue::Attrs(m) if matches!(m.get("type").map(|t| &t.value), Some(NodeValue::Str(s, _)) if s == "secret"))
+}
+
+const METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE"];
+
+impl Checker {
+    fn push(&mut self, node: &Node, path: &str, message: String, help: Option<String>) {
+        self.errors.push(error(node, path, message, help));
+    }
+
+    fn expected(&mut self, node: &Node, path: &str, what: &str) {
+        let message = format!("expected {what}, found {}", node.type_name());
+        self.push(node, path, message, None);
+    }
+
+    fn attrs<'a>(&mut self, node: &'a Node, path: &str) -> Option<Fields<'a>> {
+        match &node.value {
+            NodeValue::Attrs(map) => Some(Fields { node, map, path: path.to_string(), used: BTreeSet::new() }),
+            _ => {
+                self.expected(node, path, "an attribute set");
+                None
+            }
+        }
+    }
+
+    fn required<'a>(&mut self, fields: &mut Fields<'a>, key: &'static str, what: &str) -> Option<(&'a Node, String)> {
+        let found = fields.get(key);
+        if found.is_none() {
+            let path = fields.path.clone();
+            self.push(fields.node, &path, format!("missing field `{key}`"), Some(format!("add `{key} = {what};`")));
+        }
+        found
+    }
+
+    /// A string; a derivation coerces to its guest store path, as it would
+    /// when interpolated, and either way the derivations it mentions are kept.
+    fn string(&mut self, node: &Node, path: &str) -> Option<String> {
+        match &node.value {
+            NodeValue::Str(s, context) => {
+                self.refs.extend(context.iter().cloned());
+                Some(s.clone())
+            }
+            NodeValue::Derivation(d) => {
+                self.refs.push(d.clone());
+                Some(d.guest_path())
+            }
+            _ if is_secret_ref(node) => {
+                self.push(
+                    node,
+                    path,
+                    "a secret cannot be used as a plain value here".into(),
+                    Some("secrets reach the guest only as headers the egress proxy adds: list it in `secrets` and name it in a route's `headers`".into()),
+                );
+                None
+            }
+            _ => {
+                self.expected(node, path, "a string");
+                None
+            }
+        }
+    }
+
+    fn int(&mut self, node: &Node, path: &str, what: &str, range: std::ops::RangeInclusive<i64>) -> Option<i64> {
+        match node.value {
+            NodeValue::Int(i) if range.contains(&i) => Some(i),
+            NodeValue::Int(i) => {
+                self.push(node, path, format!("{what} {i} is out of range"), Some(format!("use a value from {} to {}", range.start(), range.end())));
+                None
+            }
+            _ => {
+                self.expected(node, path, "an int");
+                None
+            }
+        }
+    }
+
+    fn bool(&mut self, node: &Node, path: &str) -> Option<bool> {
+        match node.value {
+            NodeValue::Bool(b) => Some(b),
+            _ => {
+                self.expected(node, path, "a bool");
+                None
+            }
+        }
+    }
+
+    fn list<'a>(&mut self, node: &'a Node, path: &str, what: &str) -> Option<Vec<(&'a Node, String)>> {
+        match &node.value {
+            NodeValue::List(items) => Some(items.iter().enumerate().map(|(i, n)| (n, format!("{path}[{i}]"))).collect()),
+            _ => {
+                self.expected(node, path, &format!("a list of {what}"));
+                None
+            }
+        }
+    }
+
+    fn strings(&mut self, node: &Node, path: &str) -> Option<Vec<String>> {
+        let items = self.list(node, path, "strings")?;
+        let out: Vec<Option<String>> = items.into_iter().map(|(n, p)| self.string(n, &p)).collect();
+        out.into_iter().collect()
+    }
+
+    fn env(&mut self, node: &Node, path: &str) -> Option<BTreeMap<String, String>> {
+        let NodeValue::Attrs(map) = &node.value else {
+            self.expected(node, path, "an attribute set of strings");
+            return None;
+        };
+        let mut out = BTreeMap::new();
+        let mut ok = true;
+        for (key, value) in map {
+            let at = join(path, key);
+            let valid = key.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !valid {
+                self.push(value, &at, format!("`{key}` is not an environment variable name"), Some("use letters, digits and `_`, not starting with a digit".into()));
+                ok = false;
+            }
+            match value.value {
+                // Numbers and bools are common in env and mean their text.
+                NodeValue::Int(i) => {
+                    out.insert(key.clone(), i.to_string());
+                }
+                NodeValue::Bool(b) => {
+                    out.insert(key.clone(), if b { "1" } else { "" }.to_string());
+                }
+                _ => match self.string(value, &at) {
+                    Some(s) => {
+                        out.insert(key.clone(), s);
+                    }
+                    None => ok = false,
+                },
+            }
+        }
+        ok.then_some(out)
+    }
+
+    fn bottle(&mut self, node: &Node, path: &str) -> Option<Bottle> {
+        let mut f = self.attrs(node, path)?;
+        let errors_before = self.errors.len();
+        self.refs.clear();
+
+        let name = self.required(&mut f, "name", "\"my-bottle\"").and_then(|(n, p)| {
+            let name = self.string(n, &p)?;
+            let valid = !name.is_empty()
+                && name.len() <= 63
+                && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                && !name.starts_with('-')
+                && !name.ends_with('-');
+            if !valid {
+                let slug: String = name
+                    .to_ascii_lowercase()
+                    .chars()
+                    .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+                    .collect::<String>()
+                    .trim_matches('-')
+                    .chars()
+                    .take(63)
+                    .collect();
+                let help = if slug.is_empty() { "use lowercase letters, digits and `-`".to_string() } else { format!("use lowercase letters, digits and `-`, e.g. `\"{slug}\"`") };
+                self.push(n, &p, format!("`{name}` is not a valid bottle name"), Some(help));
+                return None;
+            }
+            Some(name)
+        });
+        let agent = self.required(&mut f, "agent", "{ command = [ \"…\" ]; }").and_then(|(n, p)| self.agent(n, &p));
+        let image = self.required(&mut f, "image", "\"docker.io/library/alpine:3\"").and_then(|(n, p)| self.image(n, &p));
+        let cpus = match f.get("cpus") {
+            Some((n, p)) => self.int(n, &p, "cpus", 1..=64).map(|i| i as u32),
+            None => Some(DEFAULT_CPUS),
+        };
+        let memory = match f.get("memory") {
+            Some((n, p)) => self.int(n, &p, "memory (MiB)", 64..=1 << 20).map(|i| i as u32),
+            None => Some(DEFAULT_MEMORY),
+        };
+        let env = match f.get("env") {
+            Some((n, p)) => self.env(n, &p),
+            None => Some(BTreeMap::new()),
+        };
+        let secrets = match f.get("secrets") {
+            Some((n, p)) => self.secrets(n, &p),
+            None => Some(BTreeMap::new()),
+        };
+        let egress = match f.get("egress") {
+            Some((n, p)) => self.egress(n, &p, secrets.as_ref()),
+            None => Some(Egress::default()),
+        };
+        let git = match f.get("git") {
+            Some((n, p)) => self.git(n, &p),
+            None => Some(BTreeMap::new()),
+        };
+        let sidecars = match f.get("sidecars") {
+            Some((n, p)) => self.sidecars(n, &p),
+            None => Some(Sidecars::default()),
+        };
+        let files = match f.get("files") {
+            Some((n, p)) => self.files(n, &p),
+            None => Some(BTreeMap::new()),
+        };
+        // `type` is how `lib.bottle` marks a bottle; it carries no data.
+        f.get("type");
+        f.finish(self, &["name", "agent", "image", "cpus", "memory", "env", "secrets", "egress", "git", "sidecars", "files", "type"]);
+
+        if self.errors.len() > errors_before {
+            return None;
+        }
+        let mut refs = std::mem::take(&mut self.refs);
+        refs.sort_by_key(|d| d.hash());
+        refs.dedup_by_key(|d| d.hash());
+        Some(Bottle {
+            name: name?,
+            agent: agent?,
+            image: image?,
+            cpus: cpus?,
+            memory: memory?,
+            env: env?,
+            secrets: secrets?,
+            egress: egress?,
+            git: git?,
+            sidecars: sidecars?,
+            files: files?,
+            refs,
+        })
+    }
+
+    fn agent(&mut self, node: &Node, path: &str) -> Option<Agent> {
+        let mut f = self.attrs(node, path)?;
+        let command = self.required(&mut f, "command", "[ \"claude\" ]").and_then(|(n, p)| {
+            let command = self.strings(n, &p)?;
+            if command.is_empty() {
+                self.push(n, &p, "the agent's command is empty".into(), Some("give the program to run and its arguments, e.g. `[ \"sh\" \"-c\" \"…\" ]`".into()));
+                return None;
+            }
+            Some(command)
+        });
+        let user = match f.get("user") {
+            Some((n, p)) => self.string(n, &p).and_then(|u| {
+                let valid = u.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+                    && u.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+                    && u.len() <= 32;
+                if !valid {
+                    self.push(n, &p, format!("`{u}` is not a user name"), Some("use lowercase letters, digits, `_` and `-`, e.g. `\"agent\"`".into()));
+                }
+                valid.then_some(u)
+            }),
+            None => Some(DEFAULT_USER.to_string()),
+        };
+        let workdir = match f.get("workdir") {
+            Some((n, p)) => self.guest_path(n, &p),
+            None => Some(DEFAULT_WORKDIR.to_string()),
+        };
+        let env = match f.get("env") {
+            Some((n, p)) => self.env(n, &p),
+            None => Some(BTreeMap::new()),
+        };
+        f.finish(self, &["command", "user", "workdir", "env"]);
+        Some(Agent { command: command?, user: user?, workdir: workdir?, env: env? })
+    }
+
+    fn guest_path(&mut self, node: &Node, path: &str) -> Option<String> {
+        let p = self.string(node, path)?;
+        let normal = p.starts_with('/')
+            && !p.split('/').skip(1).any(|c| c.is_empty() || c == "." || c == "..")
+            && !p.contains('\0');
+        if !normal && p != "/" {
+            self.push(node, path, format!("`{p}` is not an absolute, normalized guest path"), Some("write it like `/home/agent/work`: starting with `/`, no `.`, `..` or `//`, no trailing `/`".into()));
+            return None;
+        }
+        Some(p)
+    }
+
+    fn image(&mut self, node: &Node, path: &str) -> Option<Image> {
+        let oci = |cx: &mut Checker, n: &Node, p: &str| -> Option<Image> {
+            let r = cx.string(n, p)?;
+            if r.is_empty() || r.chars().any(|c| c.is_whitespace()) || r.contains("://") {
+                cx.push(n, p, format!("`{r}` is not an OCI image reference"), Some("write it like `docker.io/library/node:22-slim`".into()));
+                return None;
+            }
+            Some(Image::Oci(r))
+        };
+        match &node.value {
+            NodeValue::Str(..) => oci(self, node, path),
+            NodeValue::Attrs(_) => {
+                let mut f = self.attrs(node, path)?;
+                let image = match (f.get("oci"), f.get("busybox")) {
+                    (Some((n, p)), None) => oci(self, n, &p),
+                    (None, Some((n, p))) => match self.bool(n, &p)? {
+                        true => Some(Image::Busybox),
+                        false => {
+                            self.push(n, &p, "`busybox = false` names no image".into(), Some("give `oci = \"…\";` instead".into()));
+                            None
+                        }
+                    },
+                    _ => {
+                        self.push(node, path, "an image is exactly one of `oci` or `busybox`".into(), Some("e.g. `image = { oci = \"docker.io/library/alpine:3\"; };` or `image = { busybox = true; };`".into()));
+                        None
+                    }
+                };
+                f.finish(self, &["oci", "busybox"]);
+                image
+            }
+            _ => {
+                self.expected(node, path, "an OCI reference string or `{ oci = …; }` / `{ busybox = true; }`");
+                None
+            }
+        }
+    }
+
+    fn secrets(&mut self, node: &Node, path: &str) -> Option<BTreeMap<String, SecretRef>> {
+        let NodeValue::Attrs(map) = &node.value else {
+            self.expected(node, path, "an attribute set of secret references");
+            return None;
+        };
+        let mut out = BTreeMap::new();
+        let mut ok = true;
+        for (key, value) in map {
+            let at = join(path, key);
+            match self.secret(value, &at, key) {
+                Some(s) => {
+                    out.insert(key.clone(), s);
+                }
+                None => ok = false,
+            }
+        }
+        ok.then_some(out)
+    }
+
+    fn secret(&mut self, node: &Node, path: &str, key: &str) -> Option<SecretRef> {
+        let NodeValue::Attrs(_) = &node.value else {
+            // Never echo the value: it may be the secret itself.
+            let var = key.to_ascii_uppercase().replace('-', "_");
+            self.push(
+                node,
+                path,
+                format!("secret `{key}` is written inline as {}; secrets must be references", node.type_name()),
+                Some(format!("a value here would be hashed into the store; write `{key} = builtins.secret {{ env = \"{var}\"; }};` (or `{{ file = \"/path\"; }}`) and keep the value on the host")),
+            );
+            return None;
+        };
+        let mut f = self.attrs(node, path)?;
+        f.get("type");
+        let secret = match (f.get("env"), f.get("file")) {
+            (Some((n, p)), None) => self.string(n, &p).map(SecretRef::Env),
+            (None, Some((n, p))) => self.string(n, &p).and_then(|file| {
+                if !file.starts_with('/') {
+                    self.push(n, &p, format!("`{file}` is not an absolute host path"), Some("secret files are read on the host at run time; give the full path".into()));
+                    return None;
+                }
+                Some(SecretRef::File(file))
+            }),
+            _ => {
+                self.push(node, path, format!("secret `{key}` must name exactly one of `env` or `file`"), Some(format!("e.g. `builtins.secret {{ env = \"{}\"; }}`", key.to_ascii_uppercase())));
+                None
+            }
+        };
+        f.finish(self, &["env", "file", "type"]);
+        secret
+    }
+
+    fn egress(&mut self, node: &Node, path: &str, secrets: Option<&BTreeMap<String, SecretRef>>) -> Option<Egress> {
+        let mut f = self.attrs(node, path)?;
+        let routes = match f.get("routes") {
+            Some((n, p)) => {
+                let items = self.list(n, &p, "routes")?;
+                let routes: Vec<Option<Route>> = items.into_iter().map(|(n, p)| self.route(n, &p, secrets)).collect();
+                routes.into_iter().collect()
+            }
+            None => Some(Vec::new()),
+        };
+        f.finish(self, &["routes"]);
+        Some(Egress { routes: routes? })
+    }
+
+    fn route(&mut self, node: &Node, path: &str, secrets: Option<&BTreeMap<String, SecretRef>>) -> Option<Route> {
+        let mut f = self.attrs(node, path)?;
+        let host = self.required(&mut f, "host", "\"api.example.com\"").and_then(|(n, p)| {
+            let host = self.string(n, &p)?;
+            match HostPattern::parse(&host) {
+                Ok(_) => Some(host),
+                Err(e) => {
+                    self.push(n, &p, e.message, Some(e.help));
+                    None
+                }
+            }
+        });
+        let ports = match f.get("ports") {
+            Some((n, p)) => self.list(n, &p, "ports").and_then(|items| {
+                if items.is_empty() {
+                    self.push(n, &p, "a route with no ports can never match".into(), Some("leave `ports` out for `[ 443 ]`, or list the ports".into()));
+                    return None;
+                }
+                let ports: Vec<Option<u16>> = items.into_iter().map(|(n, p)| self.int(n, &p, "port", 1..=65535).map(|i| i as u16)).collect();
+                ports.into_iter().collect()
+            }),
+            None => Some(vec![443]),
+        };
+        let inspect = match f.get("inspect") {
+            Some((n, p)) => self.bool(n, &p),
+            None => Some(false),
+        };
+        let needs_inspect = |cx: &mut Checker, n: &Node, p: &str, what: &str| {
+            if inspect == Some(false) {
+                cx.push(n, p, format!("{what} can only be enforced on an inspected route"), Some("add `inspect = true;` so the proxy terminates TLS and sees requests".into()));
+            }
+        };
+        let methods = match f.get("methods") {
+            Some((n, p)) => {
+                needs_inspect(self, n, &p, "methods");
+                self.list(n, &p, "methods").and_then(|items| {
+                    let methods: Vec<Option<String>> = items
+                        .into_iter()
+                        .map(|(n, p)| {
+                            let m = self.string(n, &p)?;
+                            if METHODS.contains(&m.as_str()) {
+                                return Some(m);
+                            }
+                            let upper = m.to_ascii_uppercase();
+                            let help = if METHODS.contains(&upper.as_str()) {
+                                format!("methods are uppercase: `\"{upper}\"`")
+                            } else {
+                                match suggest(&upper, METHODS.iter().copied()) {
+                                    Some(s) => format!("did you mean `\"{s}\"`?"),
+                                    None => format!("one of {}", METHODS.join(", ")),
+                                }
+                            };
+                            self.push(n, &p, format!("`{m}` is not an HTTP method"), Some(help));
+                            None
+                        })
+                        .collect();
+                    methods.into_iter().collect::<Option<Vec<_>>>()
+                })
+            }
+            None => None,
+        };
+        let paths = match f.get("paths") {
+            Some((n, p)) => {
+                needs_inspect(self, n, &p, "paths");
+                self.strings(n, &p).and_then(|paths| {
+                    if let Some(bad) = paths.iter().find(|p| !p.starts_with('/')) {
+                        self.push(n, &p, format!("path pattern `{bad}` does not start with `/`, so it can never match"), Some(format!("write `\"/{}\"`", bad.trim_start_matches('/'))));
+                        return None;
+                    }
+                    Some(paths)
+                })
+            }
+            None => None,
+        };
+        let headers = match f.get("headers") {
+            Some((n, p)) => {
+                needs_inspect(self, n, &p, "header injection");
+                self.list(n, &p, "headers").and_then(|items| {
+                    let headers: Vec<Option<HeaderInjection>> = items.into_iter().map(|(n, p)| self.header(n, &p, secrets)).collect();
+                    headers.into_iter().collect::<Option<Vec<_>>>()
+                })
+            }
+            None => Some(Vec::new()),
+        };
+        let addresses = match f.get("addresses") {
+            Some((n, p)) => self.strings(n, &p).and_then(|addrs| {
+                for a in &addrs {
+                    let (ip, len) = a.split_once('/').unwrap_or((a, "0"));
+                    let ok = ip.parse::<std::net::IpAddr>().is_ok_and(|ip| len.parse::<u8>().is_ok_and(|l| l <= if ip.is_ipv4() { 32 } else { 128 }));
+                    if !ok {
+                        self.push(n, &p, format!("`{a}` is not an IP address or CIDR range"), Some("write e.g. `\"10.1.2.3\"` or `\"10.1.0.0/16\"`".into()));
+                        return None;
+                    }
+                }
+                Some(addrs)
+            }),
+            None => Some(Vec::new()),
+        };
+        f.finish(self, &["host", "ports", "inspect", "methods", "paths", "headers", "addresses"]);
+        Some(Route { host: host?, ports: ports?, inspect: inspect?, methods, paths, headers: headers?, addresses: addresses? })
+    }
+
+    fn header(&mut self, node: &Node, path: &str, secrets: Option<&BTreeMap<String, SecretRef>>) -> Option<HeaderInjection> {
+        let mut f = self.attrs(node, path)?;
+        let name = self.required(&mut f, "name", "\"authorization\"").and_then(|(n, p)| {
+            let name = self.string(n, &p)?;
+            let token = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c));
+            if !token {
+                self.push(n, &p, format!("`{name}` is not an HTTP header name"), Some("header names are letters, digits and `-`, e.g. `\"x-api-key\"`".into()));
+                return None;
+            }
+            Some(name)
+        });
+        let secret = self.required(&mut f, "secret", "\"name-in-secrets\"").and_then(|(n, p)| {
+            if is_secret_ref(n) {
+                self.push(n, &p, "`secret` names an entry of the bottle's `secrets`, not the reference itself".into(), Some("declare it in `secrets.NAME = builtins.secret { … };` and write `secret = \"NAME\";` here".into()));
+                return None;
+            }
+            let secret = self.string(n, &p)?;
+            if let Some(secrets) = secrets {
+                if !secrets.contains_key(&secret) {
+                    let help = match suggest(&secret, secrets.keys().map(String::as_str)) {
+                        Some(s) => format!("did you mean `{s}`?"),
+                        None if secrets.is_empty() => format!("declare it: `secrets.{secret} = builtins.secret {{ env = \"…\"; }};`"),
+                        None => format!("declared secrets: {}", list_keys(secrets.keys())),
+                    };
+                    self.push(n, &p, format!("no secret named `{secret}`"), Some(help));
+                    return None;
+                }
+            }
+            Some(secret)
+        });
+        f.finish(self, &["name", "secret"]);
+        Some(HeaderInjection { name: name?, secret: secret? })
+    }
+
+    fn git(&mut self, node: &Node, path: &str) -> Option<BTreeMap<String, Remote>> {
+        let NodeValue::Attrs(map) = &node.value else {
+            self.expected(node, path, "an attribute set of remotes (`git.origin = { url = …; };`)");
+            return None;
+        };
+        let mut out = BTreeMap::new();
+        let mut ok = true;
+        for (key, value) in map {
+            let at = join(path, key);
+            let valid = !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.') && !key.starts_with('.');
+            if !valid {
+                self.push(value, &at, format!("`{key}` cannot be a remote name (it becomes part of a URL)"), Some("use letters, digits, `-`, `_` and `.`".into()));
+                ok = false;
+                continue;
+            }
+            match self.remote(value, &at) {
+                Some(r) => {
+                    out.insert(key.clone(), r);
+                }
+                None => ok = false,
+            }
+        }
+        ok.then_some(out)
+    }
+
+    fn remote(&mut self, node: &Node, path: &str) -> Option<Remote> {
+        let mut f = self.attrs(node, path)?;
+        let url = self.required(&mut f, "url", "\"https://github.com/owner/repo.git\"").and_then(|(n, p)| {
+            let url = self.string(n, &p)?;
+            let known = ["https://", "http://", "ssh://", "git://", "file://"].iter().any(|s| url.starts_with(s))
+                || (url.contains('@') && url.contains(':'));
+            if !known {
+                self.push(n, &p, format!("`{url}` is not a git remote URL"), Some("write e.g. `\"https://github.com/owner/repo.git\"`".into()));
+                return None;
+            }
+            Some(url)
+        });
+        let fetch = match f.get("fetch") {
+            Some((n, p)) => self.bool(n, &p),
+            None => Some(true),
+        };
+        let push = match f.get("push") {
+            Some((n, p)) => self.strings(n, &p).and_then(|pats| {
+                for pat in &pats {
+                    let ok = pat.starts_with("refs/") && pat.matches('*').count() <= 1 && !pat.contains("..") && !pat.ends_with('/');
+                    if !ok {
+                        let help = if pat.starts_with("refs/") { "at most one `*`, no `..`, no trailing `/`".to_string() } else { format!("push patterns are full ref names: `\"refs/heads/{pat}\"`") };
+                        self.push(n, &p, format!("`{pat}` is not a ref pattern"), Some(help));
+                        return None;
+                    }
+                }
+                Some(pats)
+            }),
+            None => Some(Vec::new()),
+        };
+        f.finish(self, &["url", "fetch", "push"]);
+        Some(Remote { url: url?, fetch: fetch?, push: push? })
+    }
+
+    fn sidecars(&mut self, node: &Node, path: &str) -> Option<Sidecars> {
+        let mut f = self.attrs(node, path)?;
+        let supervise = match f.get("supervise") {
+            Some((n, p)) => self.bool(n, &p),
+            None => Some(false),
+        };
+        if let Some((n, p)) = f.get("egress") {
+            if !matches!(n.value, NodeValue::Bool(true)) {
+                self.push(n, &p, "the egress sidecar cannot be turned off".into(), Some("it is the bottle's only way out; to allow nothing, leave `egress.routes` empty".into()));
+            }
+        }
+        if let Some((n, p)) = f.get("git-gate") {
+            self.push(n, &p, "the git gate runs exactly when `git` names remotes".into(), Some("add or remove remotes in `git` instead".into()));
+        }
+        f.finish(self, &["supervise", "egress", "git-gate"]);
+        Some(Sidecars { supervise: supervise? })
+    }
+
+    fn files(&mut self, node: &Node, path: &str) -> Option<BTreeMap<String, GuestFile>> {
+        let NodeValue::Attrs(map) = &node.value else {
+            self.expected(node, path, "an attribute set of guest path → text or derivation");
+            return None;
+        };
+        let mut out = BTreeMap::new();
+        let mut ok = true;
+        for (key, value) in map {
+            let at = format!("{path}.\"{key}\"");
+            let key_node = Node::new(NodeValue::Str(key.clone(), Vec::new()), value.span);
+            let Some(guest) = self.guest_path(&key_node, &at) else {
+                ok = false;
+                continue;
+            };
+            let file = match &value.value {
+                NodeValue::Derivation(d) => {
+                    self.refs.push(d.clone());
+                    Some(GuestFile::Store(d.guest_path()))
+                }
+                _ => self.string(value, &at).map(GuestFile::Text),
+            };
+            match file {
+                Some(file) => {
+                    out.insert(guest, file);
+                }
+                None => ok = false,
+            }
+        }
+        ok.then_some(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn minimal() -> serde_json::Value {
+        json!({
+            "name": "demo",
+            "agent": { "command": ["sh"] },
+            "image": { "busybox": true },
+            "egress": { "routes": [ { "host": "example.com" } ] }
+        })
+    }
+
+    fn errors(v: serde_json::Value) -> Vec<CheckError> {
+        check(&Node::from_json(&v)).unwrap_err()
+    }
+
+    #[test]
+    fn a_minimal_bottle_gets_defaults() {
+        let b = check(&Node::from_json(&minimal())).unwrap();
+        assert_eq!(b.cpus, DEFAULT_CPUS);
+        assert_eq!(b.agent.user, "agent");
+        assert_eq!(b.egress.routes[0].ports, vec![443]);
+        assert_eq!(b.image, Image::Busybox);
+    }
+
+    #[test]
+    fn typed_json_and_checked_value_agree() {
+        let checked = check(&Node::from_json(&minimal())).unwrap();
+        // The serde form spells the image as the enum does.
+        let mut v = minimal();
+        v["image"] = json!("busybox");
+        let parsed: Bottle = serde_json::from_value(v).unwrap();
+        assert_eq!(checked, parsed);
+    }
+
+    #[test]
+    fn unknown_fields_suggest_the_known_one() {
+        let mut v = minimal();
+        v["memroy"] = json!(1024);
+        let e = errors(v);
+        assert_eq!(e[0].message, "unknown field `memroy`");
+        assert_eq!(e[0].help.as_deref(), Some("did you mean `memory`?"));
+    }
+
+    #[test]
+    fn inline_secrets_are_refused_without_echoing_them() {
+        let mut v = minimal();
+        v["secrets"] = json!({ "anthropic": "sk-ant-very-secret" });
+        let e = errors(v);
+        assert!(e[0].message.contains("inline"));
+        assert!(!format!("{e:?}").contains("sk-ant-very-secret"));
+    }
+
+    #[test]
+    fn ports_out_of_range_and_dead_hosts_are_reported() {
+        let mut v = minimal();
+        v["egress"]["routes"] = json!([{ "host": "https://x.com/a", "ports": [0, 70000] }]);
+        let e = errors(v);
+        assert_eq!(e.len(), 3, "{e:#?}");
+        assert_eq!(e[1].path, "egress.routes[0].ports[0]");
+    }
+
+    #[test]
+    fn header_secrets_must_exist_and_need_inspection() {
+        let mut v = minimal();
+        v["secrets"] = json!({ "anthropic": { "env": "ANTHROPIC_API_KEY" } });
+        v["egress"]["routes"] = json!([{ "host": "api.anthropic.com", "headers": [ { "name": "x-api-key", "secret": "antropic" } ] }]);
+        let e = errors(v);
+        assert!(e.iter().any(|e| e.message.contains("inspected route")));
+        assert!(e.iter().any(|e| e.help.as_deref() == Some("did you mean `anthropic`?")));
+    }
+
+    #[test]
+    fn a_set_of_bottles_is_checked_in_key_order() {
+        let mut a = minimal();
+        a["name"] = json!("a");
+        let mut b = minimal();
+        b["name"] = json!("b");
+        let all = check_all(&Node::from_json(&json!({ "y": b, "x": a })), None).unwrap();
+        assert_eq!(all.iter().map(|b| b.name.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+        let one = check_all(&Node::from_json(&json!({ "x": minimal() })), Some("x")).unwrap();
+        assert_eq!(one.len(), 1);
+        let missing = check_all(&Node::from_json(&json!({ "x": minimal() })), Some("y")).unwrap_err();
+        assert!(missing[0].message.contains("no attribute `y`"));
+    }
+}

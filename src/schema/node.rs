@@ -1,0 +1,82 @@
+//! A fully evaluated value, as the checker sees it: plain data with the
+//! recipe span that produced each part and the derivations each string
+//! mentions. The evaluator's values are forced into a `Node` tree once
+//! (`from_value`), JSON becomes one too (`from_json`, for tests and tools),
+//! and the checker only ever reads `Node`s.
+
+use crate::store::Derivation;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Stand-in until the evaluator's `syntax::span::Span` is merged (same fields).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Span {
+    pub file: u32,
+    pub start: u32,
+    pub end: u32,
+}
+
+#[derive(Clone, Debug)]
+pub struct Node {
+    /// Where the value was defined, when it came from a recipe.
+    pub span: Option<Span>,
+    pub value: NodeValue,
+}
+
+#[derive(Clone, Debug)]
+pub enum NodeValue {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    /// A string and the derivations it mentions (its string context).
+    Str(String, Vec<Arc<Derivation>>),
+    /// A path literal, already absolute on this host.
+    Path(PathBuf),
+    List(Vec<Node>),
+    Attrs(BTreeMap<String, Node>),
+    /// A derivation value (`writeText`, `toTOML`, …).
+    Derivation(Arc<Derivation>),
+    /// A function or anything else data cannot hold; the text names it.
+    Opaque(&'static str),
+}
+
+impl Node {
+    pub fn new(value: NodeValue, span: Option<Span>) -> Node {
+        Node { span, value }
+    }
+
+    /// What kind of value this is, in the recipe's words.
+    pub fn type_name(&self) -> &'static str {
+        match &self.value {
+            NodeValue::Null => "null",
+            NodeValue::Bool(_) => "a bool",
+            NodeValue::Int(_) => "an int",
+            NodeValue::Float(_) => "a float",
+            NodeValue::Str(..) => "a string",
+            NodeValue::Path(_) => "a path",
+            NodeValue::List(_) => "a list",
+            NodeValue::Attrs(_) => "an attribute set",
+            NodeValue::Derivation(_) => "a derivation",
+            NodeValue::Opaque(what) => what,
+        }
+    }
+
+    /// A JSON value as a node without spans.
+    pub fn from_json(json: &serde_json::Value) -> Node {
+        use serde_json::Value;
+        let value = match json {
+            Value::Null => NodeValue::Null,
+            Value::Bool(b) => NodeValue::Bool(*b),
+            Value::Number(n) => match n.as_i64() {
+                Some(i) => NodeValue::Int(i),
+                None => NodeValue::Float(n.as_f64().unwrap_or(f64::NAN)),
+            },
+            Value::String(s) => NodeValue::Str(s.clone(), Vec::new()),
+            Value::Array(items) => NodeValue::List(items.iter().map(Node::from_json).collect()),
+            Value::Object(map) => NodeValue::Attrs(map.iter().map(|(k, v)| (k.clone(), Node::from_json(v))).collect()),
+        };
+        Node::new(value, None)
+    }
+}
