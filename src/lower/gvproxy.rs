@@ -31,7 +31,6 @@ struct Stack {
     gateway_ip: String,
     gateway_mac_address: String,
     dns: Vec<Zone>,
-    dns_search_domains: Vec<String>,
     nat: BTreeMap<String, String>,
     #[serde(rename = "gatewayVirtualIPs")]
     gateway_virtual_ips: Vec<String>,
@@ -66,7 +65,6 @@ pub fn lower(bottle: &Bottle) -> Arc<Derivation> {
                 name: format!("{zone}."),
                 records: vec![Record { name: label.to_string(), ip: net.proxy_ip.clone() }],
             }],
-            dns_search_domains: Vec::new(),
             nat: BTreeMap::from([(net.proxy_ip.clone(), "127.0.0.1".to_string())]),
             gateway_virtual_ips: vec![net.proxy_ip.clone()],
             dhcp_static_leases: BTreeMap::from([(net.guest_ip.clone(), net.guest_mac.clone())]),
