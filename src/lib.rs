@@ -10,7 +10,7 @@
 pub mod cli;
 pub mod diagnostics;
 pub mod eval;
-pub mod syntax;
-pub mod schema;
 pub mod lower;
+pub mod schema;
 pub mod store;
+pub mod syntax;

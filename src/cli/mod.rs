@@ -1,7 +1,11 @@
 //! The command line: one file per subcommand; this file only dispatches and
 //! maps outcomes to exit codes (0 success, 1 the recipe or run failed, 2 usage).
 
+mod build;
 mod eval;
+mod gc;
+mod show_derivation;
+mod store;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -17,6 +21,10 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     Eval(eval::EvalArgs),
+    Build(build::BuildArgs),
+    ShowDerivation(show_derivation::ShowDerivationArgs),
+    Store(store::StoreArgs),
+    Gc(gc::GcArgs),
 }
 
 /// Exit code for a recipe or run that failed (a diagnostic was printed).
@@ -35,6 +43,10 @@ pub fn main() -> ExitCode {
     };
     let outcome = match cli.command {
         Command::Eval(args) => eval::run(args),
+        Command::Build(args) => build::run(args),
+        Command::ShowDerivation(args) => show_derivation::run(args),
+        Command::Store(args) => store::run(args),
+        Command::Gc(args) => gc::run(args),
     };
     match outcome {
         Ok(code) => code,

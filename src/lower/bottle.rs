@@ -29,9 +29,16 @@ pub fn lower(bottle: &Bottle, parts: Parts) -> Arc<Derivation> {
     };
     // Everything the guest must see under /bottle/store: the guest files and
     // whatever the bottle's strings mention, with their own dependencies.
-    let guest_roots: Vec<Arc<Derivation>> = parts.files.values().cloned().chain(bottle.refs.iter().cloned()).collect();
-    let guest_store: Vec<String> =
-        crate::store::derivation::closure_of(&guest_roots).iter().map(|d| d.store_name()).collect();
+    let guest_roots: Vec<Arc<Derivation>> = parts
+        .files
+        .values()
+        .cloned()
+        .chain(bottle.refs.iter().cloned())
+        .collect();
+    let guest_store: Vec<String> = crate::store::derivation::closure_of(&guest_roots)
+        .iter()
+        .map(|d| d.store_name())
+        .collect();
     let inputs = json!({
         "version": 1,
         "name": bottle.name,
@@ -52,16 +59,25 @@ pub fn lower(bottle: &Bottle, parts: Parts) -> Arc<Derivation> {
         "guest_store": guest_store,
     });
     let deps = parts.outputs.into_iter().map(|(_, d)| d).chain(guest_roots);
-    Derivation::new(Kind::Bottle, bottle.name.clone(), inputs, deps).expect("a bottle's name is a valid slug and its inputs plain data")
+    Derivation::new(Kind::Bottle, bottle.name.clone(), inputs, deps)
+        .expect("a bottle's name is a valid slug and its inputs plain data")
 }
 
 pub fn render(drv: &Derivation) -> Result<Output, RenderError> {
     let inputs = drv.inputs();
-    let manifest = serde_json::to_string_pretty(&crate::store::hash::sorted_json(inputs)).map_err(|e| RenderError(e.to_string()))?;
-    let mut entries = BTreeMap::from([(MANIFEST.to_string(), Output::File((manifest + "\n").into_bytes()))]);
-    let outputs = inputs["outputs"].as_object().ok_or_else(|| RenderError("bottle inputs have no outputs".into()))?;
+    let manifest = serde_json::to_string_pretty(&crate::store::hash::sorted_json(inputs))
+        .map_err(|e| RenderError(e.to_string()))?;
+    let mut entries = BTreeMap::from([(
+        MANIFEST.to_string(),
+        Output::File((manifest + "\n").into_bytes()),
+    )]);
+    let outputs = inputs["outputs"]
+        .as_object()
+        .ok_or_else(|| RenderError("bottle inputs have no outputs".into()))?;
     for (link, target) in outputs {
-        let target = target.as_str().ok_or_else(|| RenderError(format!("output {link} is not a store name")))?;
+        let target = target
+            .as_str()
+            .ok_or_else(|| RenderError(format!("output {link} is not a store name")))?;
         entries.insert(link.clone(), Output::Symlink(format!("../{target}")));
     }
     Ok(Output::Dir(entries))

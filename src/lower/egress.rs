@@ -65,20 +65,27 @@ pub fn lower(bottle: &Bottle) -> Arc<Derivation> {
             .iter()
             .map(|(name, s)| {
                 let secret = match s {
-                    SecretRef::Env(v) => Secret { env: Some(v.clone()), file: None },
-                    SecretRef::File(f) => Secret { env: None, file: Some(f.clone()) },
+                    SecretRef::Env(v) => Secret {
+                        env: Some(v.clone()),
+                        file: None,
+                    },
+                    SecretRef::File(f) => Secret {
+                        env: None,
+                        file: Some(f.clone()),
+                    },
                 };
                 (name.clone(), secret)
             })
             .collect(),
     };
     let inputs = serde_json::to_value(&doc).expect("the egress policy is plain data");
-    Derivation::new(Kind::EgressPolicy, "egress.yaml", inputs, []).expect("the egress policy is plain data")
+    Derivation::new(Kind::EgressPolicy, "egress.yaml", inputs, [])
+        .expect("the egress policy is plain data")
 }
 
 pub fn render(drv: &Derivation) -> Result<Output, RenderError> {
-    let doc: Policy =
-        serde_json::from_value(drv.inputs().clone()).map_err(|e| RenderError(format!("egress inputs: {e}")))?;
+    let doc: Policy = serde_json::from_value(drv.inputs().clone())
+        .map_err(|e| RenderError(format!("egress inputs: {e}")))?;
     let text = serde_yaml::to_string(&doc).map_err(|e| RenderError(e.to_string()))?;
     Ok(Output::File(text.into_bytes()))
 }

@@ -37,16 +37,28 @@ pub fn lower(bottle: &Bottle) -> Option<Arc<Derivation>> {
         remotes: bottle
             .git
             .iter()
-            .map(|(name, r)| (name.clone(), Remote { url: r.url.clone(), fetch: r.fetch, push: r.push.clone() }))
+            .map(|(name, r)| {
+                (
+                    name.clone(),
+                    Remote {
+                        url: r.url.clone(),
+                        fetch: r.fetch,
+                        push: r.push.clone(),
+                    },
+                )
+            })
             .collect(),
     };
     let inputs = serde_json::to_value(&doc).expect("the git-gate config is plain data");
-    Some(Derivation::new(Kind::GitGateConfig, "git-gate.toml", inputs, []).expect("the git-gate config is plain data"))
+    Some(
+        Derivation::new(Kind::GitGateConfig, "git-gate.toml", inputs, [])
+            .expect("the git-gate config is plain data"),
+    )
 }
 
 pub fn render(drv: &Derivation) -> Result<Output, RenderError> {
-    let doc: GateConfig =
-        serde_json::from_value(drv.inputs().clone()).map_err(|e| RenderError(format!("git-gate inputs: {e}")))?;
+    let doc: GateConfig = serde_json::from_value(drv.inputs().clone())
+        .map_err(|e| RenderError(format!("git-gate inputs: {e}")))?;
     let text = toml::to_string(&doc).map_err(|e| RenderError(e.to_string()))?;
     Ok(Output::File(text.into_bytes()))
 }

@@ -52,7 +52,13 @@ fn file_name(guest: &str) -> String {
     let base = guest.rsplit('/').next().unwrap_or(guest);
     let clean: String = base
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || "+-._?=".contains(c) { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "+-._?=".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
         .collect();
     let clean = clean.trim_start_matches('.');
     if clean.is_empty() {

@@ -33,7 +33,10 @@ impl Network {
         let (b, c) = (100 + h[0] % 100, h[1]);
         let mac = |bytes: &[u8]| {
             // 0x5a: locally administered, unicast, as gvproxy's own default is.
-            format!("5a:94:ef:{:02x}:{:02x}:{:02x}", bytes[0], bytes[1], bytes[2])
+            format!(
+                "5a:94:ef:{:02x}:{:02x}:{:02x}",
+                bytes[0], bytes[1], bytes[2]
+            )
         };
         let gateway_mac = mac(&h[2..5]);
         let mut guest = [h[5], h[6], h[7]];

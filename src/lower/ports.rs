@@ -15,17 +15,23 @@ pub fn port_of(sidecar: &str) -> u16 {
         "egress" => 3128,
         "git-gate" => 3129,
         "supervise" => 3130,
-        other => unreachable!("no port assigned to sidecar {other}: schema::sidecars_of and port_of disagree"),
+        other => unreachable!(
+            "no port assigned to sidecar {other}: schema::sidecars_of and port_of disagree"
+        ),
     }
 }
 
 pub fn ports(bottle: &Bottle) -> BTreeMap<String, u16> {
-    crate::schema::sidecars_of(bottle).into_iter().map(|s| (s.to_string(), port_of(s))).collect()
+    crate::schema::sidecars_of(bottle)
+        .into_iter()
+        .map(|s| (s.to_string(), port_of(s)))
+        .collect()
 }
 
 pub fn lower(bottle: &Bottle) -> Arc<Derivation> {
     let inputs = json!({ "ports": ports(bottle) });
-    Derivation::new(Kind::PortMap, "ports.json", inputs, []).expect("port maps hold only strings and ints")
+    Derivation::new(Kind::PortMap, "ports.json", inputs, [])
+        .expect("port maps hold only strings and ints")
 }
 
 pub fn render(drv: &Derivation) -> Result<Output, RenderError> {

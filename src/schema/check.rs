@@ -48,9 +48,21 @@ pub fn check(node: &Node) -> Result<Bottle, Vec<CheckError>> {
 pub fn check_all(node: &Node, attr: Option<&str>) -> Result<Vec<Bottle>, Vec<CheckError>> {
     let mut node = node;
     let mut path = String::new();
-    for key in attr.into_iter().flat_map(|a| a.split('.')).filter(|k| !k.is_empty()) {
+    for key in attr
+        .into_iter()
+        .flat_map(|a| a.split('.'))
+        .filter(|k| !k.is_empty())
+    {
         let NodeValue::Attrs(map) = &node.value else {
-            return Err(vec![error(node, &path, format!("-A {key}: this is {}, not an attribute set", node.type_name()), None)]);
+            return Err(vec![error(
+                node,
+                &path,
+                format!(
+                    "-A {key}: this is {}, not an attribute set",
+                    node.type_name()
+                ),
+                None,
+            )]);
         };
         match map.get(key) {
             Some(next) => node = next,
@@ -58,7 +70,12 @@ pub fn check_all(node: &Node, attr: Option<&str>) -> Result<Vec<Bottle>, Vec<Che
                 let help = suggest(key, map.keys().map(String::as_str))
                     .map(|s| format!("did you mean `{s}`?"))
                     .or_else(|| Some(format!("the recipe has: {}", list_keys(map.keys()))));
-                return Err(vec![error(node, &path, format!("the recipe has no attribute `{key}`"), help)]);
+                return Err(vec![error(
+                    node,
+                    &path,
+                    format!("the recipe has no attribute `{key}`"),
+                    help,
+                )]);
             }
         }
         path = join(&path, key);
@@ -83,13 +100,23 @@ pub fn check_all(node: &Node, attr: Option<&str>) -> Result<Vec<Bottle>, Vec<Che
         let at = join(&path, key);
         if let Some(b) = cx.bottle(value, &at) {
             if let Some(first) = names.insert(b.name.clone(), at.clone()) {
-                cx.push(value, &at, format!("two bottles are named `{}` (`{first}` and `{at}`)", b.name), Some("bottle names identify running bottles; make them unique".into()));
+                cx.push(
+                    value,
+                    &at,
+                    format!("two bottles are named `{}` (`{first}` and `{at}`)", b.name),
+                    Some("bottle names identify running bottles; make them unique".into()),
+                );
             }
             bottles.push(b);
         }
     }
     if map.is_empty() {
-        cx.push(node, &path, "the recipe's value is an empty attribute set, not a bottle".into(), Some("a bottle has at least `name`, `agent` and `image`".into()));
+        cx.push(
+            node,
+            &path,
+            "the recipe's value is an empty attribute set, not a bottle".into(),
+            Some("a bottle has at least `name`, `agent` and `image`".into()),
+        );
     }
     if cx.errors.is_empty() {
         Ok(bottles)
@@ -107,11 +134,18 @@ fn join(path: &str, key: &str) -> String {
 }
 
 fn list_keys<'a>(keys: impl Iterator<Item = &'a String>) -> String {
-    keys.map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+    keys.map(|k| format!("`{k}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn error(node: &Node, path: &str, message: String, help: Option<String>) -> CheckError {
-    CheckError { span: node.span, path: path.to_string(), message, help }
+    CheckError {
+        span: node.span,
+        path: path.to_string(),
+        message,
+        help,
+    }
 }
 
 /// The closest known word to `word`, if one is close enough to be a typo.
@@ -152,9 +186,21 @@ impl<'a> Fields<'a> {
             }
             let help = match suggest(key, known.iter().copied()) {
                 Some(s) => format!("did you mean `{s}`?"),
-                None => format!("known fields here: {}", known.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")),
+                None => format!(
+                    "known fields here: {}",
+                    known
+                        .iter()
+                        .map(|k| format!("`{k}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
             };
-            cx.push(value, &join(&self.path, key), format!("unknown field `{key}`"), Some(help));
+            cx.push(
+                value,
+                &join(&self.path, key),
+                format!("unknown field `{key}`"),
+                Some(help),
+            );
         }
     }
 }
@@ -163,7 +209,9 @@ fn is_secret_ref(node: &Node) -> bool {
     matches!(&node.value, NodeValue::Attrs(m) if matches!(m.get("type").map(|t| &t.value), Some(NodeValue::Str(s, _)) if s == "secret"))
 }
 
-const METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE"];
+const METHODS: &[&str] = &[
+    "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE",
+];
 
 impl Checker {
     fn push(&mut self, node: &Node, path: &str, message: String, help: Option<String>) {
@@ -177,7 +225,12 @@ impl Checker {
 
     fn attrs<'a>(&mut self, node: &'a Node, path: &str) -> Option<Fields<'a>> {
         match &node.value {
-            NodeValue::Attrs(map) => Some(Fields { node, map, path: path.to_string(), used: BTreeSet::new() }),
+            NodeValue::Attrs(map) => Some(Fields {
+                node,
+                map,
+                path: path.to_string(),
+                used: BTreeSet::new(),
+            }),
             _ => {
                 self.expected(node, path, "an attribute set");
                 None
@@ -185,11 +238,21 @@ impl Checker {
         }
     }
 
-    fn required<'a>(&mut self, fields: &mut Fields<'a>, key: &'static str, what: &str) -> Option<(&'a Node, String)> {
+    fn required<'a>(
+        &mut self,
+        fields: &mut Fields<'a>,
+        key: &'static str,
+        what: &str,
+    ) -> Option<(&'a Node, String)> {
         let found = fields.get(key);
         if found.is_none() {
             let path = fields.path.clone();
-            self.push(fields.node, &path, format!("missing field `{key}`"), Some(format!("add `{key} = {what};`")));
+            self.push(
+                fields.node,
+                &path,
+                format!("missing field `{key}`"),
+                Some(format!("add `{key} = {what};`")),
+            );
         }
         found
     }
@@ -222,11 +285,26 @@ impl Checker {
         }
     }
 
-    fn int(&mut self, node: &Node, path: &str, what: &str, range: std::ops::RangeInclusive<i64>) -> Option<i64> {
+    fn int(
+        &mut self,
+        node: &Node,
+        path: &str,
+        what: &str,
+        range: std::ops::RangeInclusive<i64>,
+    ) -> Option<i64> {
         match node.value {
             NodeValue::Int(i) if range.contains(&i) => Some(i),
             NodeValue::Int(i) => {
-                self.push(node, path, format!("{what} {i} is out of range"), Some(format!("use a value from {} to {}", range.start(), range.end())));
+                self.push(
+                    node,
+                    path,
+                    format!("{what} {i} is out of range"),
+                    Some(format!(
+                        "use a value from {} to {}",
+                        range.start(),
+                        range.end()
+                    )),
+                );
                 None
             }
             _ => {
@@ -246,9 +324,20 @@ impl Checker {
         }
     }
 
-    fn list<'a>(&mut self, node: &'a Node, path: &str, what: &str) -> Option<Vec<(&'a Node, String)>> {
+    fn list<'a>(
+        &mut self,
+        node: &'a Node,
+        path: &str,
+        what: &str,
+    ) -> Option<Vec<(&'a Node, String)>> {
         match &node.value {
-            NodeValue::List(items) => Some(items.iter().enumerate().map(|(i, n)| (n, format!("{path}[{i}]"))).collect()),
+            NodeValue::List(items) => Some(
+                items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, n)| (n, format!("{path}[{i}]")))
+                    .collect(),
+            ),
             _ => {
                 self.expected(node, path, &format!("a list of {what}"));
                 None
@@ -271,10 +360,18 @@ impl Checker {
         let mut ok = true;
         for (key, value) in map {
             let at = join(path, key);
-            let valid = key.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            let valid = key
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
                 && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
             if !valid {
-                self.push(value, &at, format!("`{key}` is not an environment variable name"), Some("use letters, digits and `_`, not starting with a digit".into()));
+                self.push(
+                    value,
+                    &at,
+                    format!("`{key}` is not an environment variable name"),
+                    Some("use letters, digits and `_`, not starting with a digit".into()),
+                );
                 ok = false;
             }
             match value.value {
@@ -301,37 +398,56 @@ impl Checker {
         let errors_before = self.errors.len();
         self.refs.clear();
 
-        let name = self.required(&mut f, "name", "\"my-bottle\"").and_then(|(n, p)| {
-            let name = self.string(n, &p)?;
-            let valid = !name.is_empty()
-                && name.len() <= 63
-                && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-                && !name.starts_with('-')
-                && !name.ends_with('-');
-            if !valid {
-                let slug: String = name
-                    .to_ascii_lowercase()
-                    .chars()
-                    .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-                    .collect::<String>()
-                    .trim_matches('-')
-                    .chars()
-                    .take(63)
-                    .collect();
-                let help = if slug.is_empty() { "use lowercase letters, digits and `-`".to_string() } else { format!("use lowercase letters, digits and `-`, e.g. `\"{slug}\"`") };
-                self.push(n, &p, format!("`{name}` is not a valid bottle name"), Some(help));
-                return None;
-            }
-            Some(name)
-        });
-        let agent = self.required(&mut f, "agent", "{ command = [ \"…\" ]; }").and_then(|(n, p)| self.agent(n, &p));
-        let image = self.required(&mut f, "image", "\"docker.io/library/alpine:3\"").and_then(|(n, p)| self.image(n, &p));
+        let name = self
+            .required(&mut f, "name", "\"my-bottle\"")
+            .and_then(|(n, p)| {
+                let name = self.string(n, &p)?;
+                let valid = !name.is_empty()
+                    && name.len() <= 63
+                    && name
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                    && !name.starts_with('-')
+                    && !name.ends_with('-');
+                if !valid {
+                    let slug: String = name
+                        .to_ascii_lowercase()
+                        .chars()
+                        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+                        .collect::<String>()
+                        .trim_matches('-')
+                        .chars()
+                        .take(63)
+                        .collect();
+                    let help = if slug.is_empty() {
+                        "use lowercase letters, digits and `-`".to_string()
+                    } else {
+                        format!("use lowercase letters, digits and `-`, e.g. `\"{slug}\"`")
+                    };
+                    self.push(
+                        n,
+                        &p,
+                        format!("`{name}` is not a valid bottle name"),
+                        Some(help),
+                    );
+                    return None;
+                }
+                Some(name)
+            });
+        let agent = self
+            .required(&mut f, "agent", "{ command = [ \"…\" ]; }")
+            .and_then(|(n, p)| self.agent(n, &p));
+        let image = self
+            .required(&mut f, "image", "\"docker.io/library/alpine:3\"")
+            .and_then(|(n, p)| self.image(n, &p));
         let cpus = match f.get("cpus") {
             Some((n, p)) => self.int(n, &p, "cpus", 1..=64).map(|i| i as u32),
             None => Some(DEFAULT_CPUS),
         };
         let memory = match f.get("memory") {
-            Some((n, p)) => self.int(n, &p, "memory (MiB)", 64..=1 << 20).map(|i| i as u32),
+            Some((n, p)) => self
+                .int(n, &p, "memory (MiB)", 64..=1 << 20)
+                .map(|i| i as u32),
             None => Some(DEFAULT_MEMORY),
         };
         let env = match f.get("env") {
@@ -360,7 +476,13 @@ impl Checker {
         };
         // `type` is how `lib.bottle` marks a bottle; it carries no data.
         f.get("type");
-        f.finish(self, &["name", "agent", "image", "cpus", "memory", "env", "secrets", "egress", "git", "sidecars", "files", "type"]);
+        f.finish(
+            self,
+            &[
+                "name", "agent", "image", "cpus", "memory", "env", "secrets", "egress", "git",
+                "sidecars", "files", "type",
+            ],
+        );
 
         if self.errors.len() > errors_before {
             return None;
@@ -396,11 +518,21 @@ impl Checker {
         });
         let user = match f.get("user") {
             Some((n, p)) => self.string(n, &p).and_then(|u| {
-                let valid = u.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-                    && u.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+                let valid = u
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+                    && u.chars().all(|c| {
+                        c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-'
+                    })
                     && u.len() <= 32;
                 if !valid {
-                    self.push(n, &p, format!("`{u}` is not a user name"), Some("use lowercase letters, digits, `_` and `-`, e.g. `\"agent\"`".into()));
+                    self.push(
+                        n,
+                        &p,
+                        format!("`{u}` is not a user name"),
+                        Some("use lowercase letters, digits, `_` and `-`, e.g. `\"agent\"`".into()),
+                    );
                 }
                 valid.then_some(u)
             }),
@@ -415,13 +547,21 @@ impl Checker {
             None => Some(BTreeMap::new()),
         };
         f.finish(self, &["command", "user", "workdir", "env"]);
-        Some(Agent { command: command?, user: user?, workdir: workdir?, env: env? })
+        Some(Agent {
+            command: command?,
+            user: user?,
+            workdir: workdir?,
+            env: env?,
+        })
     }
 
     fn guest_path(&mut self, node: &Node, path: &str) -> Option<String> {
         let p = self.string(node, path)?;
         let normal = p.starts_with('/')
-            && !p.split('/').skip(1).any(|c| c.is_empty() || c == "." || c == "..")
+            && !p
+                .split('/')
+                .skip(1)
+                .any(|c| c.is_empty() || c == "." || c == "..")
             && !p.contains('\0');
         if !normal && p != "/" {
             self.push(node, path, format!("`{p}` is not an absolute, normalized guest path"), Some("write it like `/home/agent/work`: starting with `/`, no `.`, `..` or `//`, no trailing `/`".into()));
@@ -434,7 +574,12 @@ impl Checker {
         let oci = |cx: &mut Checker, n: &Node, p: &str| -> Option<Image> {
             let r = cx.string(n, p)?;
             if r.is_empty() || r.chars().any(|c| c.is_whitespace()) || r.contains("://") {
-                cx.push(n, p, format!("`{r}` is not an OCI image reference"), Some("write it like `docker.io/library/node:22-slim`".into()));
+                cx.push(
+                    n,
+                    p,
+                    format!("`{r}` is not an OCI image reference"),
+                    Some("write it like `docker.io/library/node:22-slim`".into()),
+                );
                 return None;
             }
             Some(Image::Oci(r))
@@ -448,7 +593,12 @@ impl Checker {
                     (None, Some((n, p))) => match self.bool(n, &p)? {
                         true => Some(Image::Busybox),
                         false => {
-                            self.push(n, &p, "`busybox = false` names no image".into(), Some("give `oci = \"…\";` instead".into()));
+                            self.push(
+                                n,
+                                &p,
+                                "`busybox = false` names no image".into(),
+                                Some("give `oci = \"…\";` instead".into()),
+                            );
                             None
                         }
                     },
@@ -461,7 +611,11 @@ impl Checker {
                 image
             }
             _ => {
-                self.expected(node, path, "an OCI reference string or `{ oci = …; }` / `{ busybox = true; }`");
+                self.expected(
+                    node,
+                    path,
+                    "an OCI reference string or `{ oci = …; }` / `{ busybox = true; }`",
+                );
                 None
             }
         }
@@ -504,13 +658,29 @@ impl Checker {
             (Some((n, p)), None) => self.string(n, &p).map(SecretRef::Env),
             (None, Some((n, p))) => self.string(n, &p).and_then(|file| {
                 if !file.starts_with('/') {
-                    self.push(n, &p, format!("`{file}` is not an absolute host path"), Some("secret files are read on the host at run time; give the full path".into()));
+                    self.push(
+                        n,
+                        &p,
+                        format!("`{file}` is not an absolute host path"),
+                        Some(
+                            "secret files are read on the host at run time; give the full path"
+                                .into(),
+                        ),
+                    );
                     return None;
                 }
                 Some(SecretRef::File(file))
             }),
             _ => {
-                self.push(node, path, format!("secret `{key}` must name exactly one of `env` or `file`"), Some(format!("e.g. `builtins.secret {{ env = \"{}\"; }}`", key.to_ascii_uppercase())));
+                self.push(
+                    node,
+                    path,
+                    format!("secret `{key}` must name exactly one of `env` or `file`"),
+                    Some(format!(
+                        "e.g. `builtins.secret {{ env = \"{}\"; }}`",
+                        key.to_ascii_uppercase()
+                    )),
+                );
                 None
             }
         };
@@ -518,12 +688,20 @@ impl Checker {
         secret
     }
 
-    fn egress(&mut self, node: &Node, path: &str, secrets: Option<&BTreeMap<String, SecretRef>>) -> Option<Egress> {
+    fn egress(
+        &mut self,
+        node: &Node,
+        path: &str,
+        secrets: Option<&BTreeMap<String, SecretRef>>,
+    ) -> Option<Egress> {
         let mut f = self.attrs(node, path)?;
         let routes = match f.get("routes") {
             Some((n, p)) => {
                 let items = self.list(n, &p, "routes")?;
-                let routes: Vec<Option<Route>> = items.into_iter().map(|(n, p)| self.route(n, &p, secrets)).collect();
+                let routes: Vec<Option<Route>> = items
+                    .into_iter()
+                    .map(|(n, p)| self.route(n, &p, secrets))
+                    .collect();
                 routes.into_iter().collect()
             }
             None => Some(Vec::new()),
@@ -532,25 +710,40 @@ impl Checker {
         Some(Egress { routes: routes? })
     }
 
-    fn route(&mut self, node: &Node, path: &str, secrets: Option<&BTreeMap<String, SecretRef>>) -> Option<Route> {
+    fn route(
+        &mut self,
+        node: &Node,
+        path: &str,
+        secrets: Option<&BTreeMap<String, SecretRef>>,
+    ) -> Option<Route> {
         let mut f = self.attrs(node, path)?;
-        let host = self.required(&mut f, "host", "\"api.example.com\"").and_then(|(n, p)| {
-            let host = self.string(n, &p)?;
-            match HostPattern::parse(&host) {
-                Ok(_) => Some(host),
-                Err(e) => {
-                    self.push(n, &p, e.message, Some(e.help));
-                    None
+        let host = self
+            .required(&mut f, "host", "\"api.example.com\"")
+            .and_then(|(n, p)| {
+                let host = self.string(n, &p)?;
+                match HostPattern::parse(&host) {
+                    Ok(_) => Some(host),
+                    Err(e) => {
+                        self.push(n, &p, e.message, Some(e.help));
+                        None
+                    }
                 }
-            }
-        });
+            });
         let ports = match f.get("ports") {
             Some((n, p)) => self.list(n, &p, "ports").and_then(|items| {
                 if items.is_empty() {
-                    self.push(n, &p, "a route with no ports can never match".into(), Some("leave `ports` out for `[ 443 ]`, or list the ports".into()));
+                    self.push(
+                        n,
+                        &p,
+                        "a route with no ports can never match".into(),
+                        Some("leave `ports` out for `[ 443 ]`, or list the ports".into()),
+                    );
                     return None;
                 }
-                let ports: Vec<Option<u16>> = items.into_iter().map(|(n, p)| self.int(n, &p, "port", 1..=65535).map(|i| i as u16)).collect();
+                let ports: Vec<Option<u16>> = items
+                    .into_iter()
+                    .map(|(n, p)| self.int(n, &p, "port", 1..=65535).map(|i| i as u16))
+                    .collect();
                 ports.into_iter().collect()
             }),
             None => Some(vec![443]),
@@ -561,7 +754,15 @@ impl Checker {
         };
         let needs_inspect = |cx: &mut Checker, n: &Node, p: &str, what: &str| {
             if inspect == Some(false) {
-                cx.push(n, p, format!("{what} can only be enforced on an inspected route"), Some("add `inspect = true;` so the proxy terminates TLS and sees requests".into()));
+                cx.push(
+                    n,
+                    p,
+                    format!("{what} can only be enforced on an inspected route"),
+                    Some(
+                        "add `inspect = true;` so the proxy terminates TLS and sees requests"
+                            .into(),
+                    ),
+                );
             }
         };
         let methods = match f.get("methods") {
@@ -610,7 +811,10 @@ impl Checker {
             Some((n, p)) => {
                 needs_inspect(self, n, &p, "header injection");
                 self.list(n, &p, "headers").and_then(|items| {
-                    let headers: Vec<Option<HeaderInjection>> = items.into_iter().map(|(n, p)| self.header(n, &p, secrets)).collect();
+                    let headers: Vec<Option<HeaderInjection>> = items
+                        .into_iter()
+                        .map(|(n, p)| self.header(n, &p, secrets))
+                        .collect();
                     headers.into_iter().collect::<Option<Vec<_>>>()
                 })
             }
@@ -620,9 +824,17 @@ impl Checker {
             Some((n, p)) => self.strings(n, &p).and_then(|addrs| {
                 for a in &addrs {
                     let (ip, len) = a.split_once('/').unwrap_or((a, "0"));
-                    let ok = ip.parse::<std::net::IpAddr>().is_ok_and(|ip| len.parse::<u8>().is_ok_and(|l| l <= if ip.is_ipv4() { 32 } else { 128 }));
+                    let ok = ip.parse::<std::net::IpAddr>().is_ok_and(|ip| {
+                        len.parse::<u8>()
+                            .is_ok_and(|l| l <= if ip.is_ipv4() { 32 } else { 128 })
+                    });
                     if !ok {
-                        self.push(n, &p, format!("`{a}` is not an IP address or CIDR range"), Some("write e.g. `\"10.1.2.3\"` or `\"10.1.0.0/16\"`".into()));
+                        self.push(
+                            n,
+                            &p,
+                            format!("`{a}` is not an IP address or CIDR range"),
+                            Some("write e.g. `\"10.1.2.3\"` or `\"10.1.0.0/16\"`".into()),
+                        );
                         return None;
                     }
                 }
@@ -630,21 +842,57 @@ impl Checker {
             }),
             None => Some(Vec::new()),
         };
-        f.finish(self, &["host", "ports", "inspect", "methods", "paths", "headers", "addresses"]);
-        Some(Route { host: host?, ports: ports?, inspect: inspect?, methods, paths, headers: headers?, addresses: addresses? })
+        f.finish(
+            self,
+            &[
+                "host",
+                "ports",
+                "inspect",
+                "methods",
+                "paths",
+                "headers",
+                "addresses",
+            ],
+        );
+        Some(Route {
+            host: host?,
+            ports: ports?,
+            inspect: inspect?,
+            methods,
+            paths,
+            headers: headers?,
+            addresses: addresses?,
+        })
     }
 
-    fn header(&mut self, node: &Node, path: &str, secrets: Option<&BTreeMap<String, SecretRef>>) -> Option<HeaderInjection> {
+    fn header(
+        &mut self,
+        node: &Node,
+        path: &str,
+        secrets: Option<&BTreeMap<String, SecretRef>>,
+    ) -> Option<HeaderInjection> {
         let mut f = self.attrs(node, path)?;
-        let name = self.required(&mut f, "name", "\"authorization\"").and_then(|(n, p)| {
-            let name = self.string(n, &p)?;
-            let token = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c));
-            if !token {
-                self.push(n, &p, format!("`{name}` is not an HTTP header name"), Some("header names are letters, digits and `-`, e.g. `\"x-api-key\"`".into()));
-                return None;
-            }
-            Some(name)
-        });
+        let name = self
+            .required(&mut f, "name", "\"authorization\"")
+            .and_then(|(n, p)| {
+                let name = self.string(n, &p)?;
+                let token = !name.is_empty()
+                    && name
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c));
+                if !token {
+                    self.push(
+                        n,
+                        &p,
+                        format!("`{name}` is not an HTTP header name"),
+                        Some(
+                            "header names are letters, digits and `-`, e.g. `\"x-api-key\"`".into(),
+                        ),
+                    );
+                    return None;
+                }
+                Some(name)
+            });
         let secret = self.required(&mut f, "secret", "\"name-in-secrets\"").and_then(|(n, p)| {
             if is_secret_ref(n) {
                 self.push(n, &p, "`secret` names an entry of the bottle's `secrets`, not the reference itself".into(), Some("declare it in `secrets.NAME = builtins.secret { … };` and write `secret = \"NAME\";` here".into()));
@@ -665,21 +913,37 @@ impl Checker {
             Some(secret)
         });
         f.finish(self, &["name", "secret"]);
-        Some(HeaderInjection { name: name?, secret: secret? })
+        Some(HeaderInjection {
+            name: name?,
+            secret: secret?,
+        })
     }
 
     fn git(&mut self, node: &Node, path: &str) -> Option<BTreeMap<String, Remote>> {
         let NodeValue::Attrs(map) = &node.value else {
-            self.expected(node, path, "an attribute set of remotes (`git.origin = { url = …; };`)");
+            self.expected(
+                node,
+                path,
+                "an attribute set of remotes (`git.origin = { url = …; };`)",
+            );
             return None;
         };
         let mut out = BTreeMap::new();
         let mut ok = true;
         for (key, value) in map {
             let at = join(path, key);
-            let valid = !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.') && !key.starts_with('.');
+            let valid = !key.is_empty()
+                && key
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+                && !key.starts_with('.');
             if !valid {
-                self.push(value, &at, format!("`{key}` cannot be a remote name (it becomes part of a URL)"), Some("use letters, digits, `-`, `_` and `.`".into()));
+                self.push(
+                    value,
+                    &at,
+                    format!("`{key}` cannot be a remote name (it becomes part of a URL)"),
+                    Some("use letters, digits, `-`, `_` and `.`".into()),
+                );
                 ok = false;
                 continue;
             }
@@ -695,16 +959,25 @@ impl Checker {
 
     fn remote(&mut self, node: &Node, path: &str) -> Option<Remote> {
         let mut f = self.attrs(node, path)?;
-        let url = self.required(&mut f, "url", "\"https://github.com/owner/repo.git\"").and_then(|(n, p)| {
-            let url = self.string(n, &p)?;
-            let known = ["https://", "http://", "ssh://", "git://", "file://"].iter().any(|s| url.starts_with(s))
-                || (url.contains('@') && url.contains(':'));
-            if !known {
-                self.push(n, &p, format!("`{url}` is not a git remote URL"), Some("write e.g. `\"https://github.com/owner/repo.git\"`".into()));
-                return None;
-            }
-            Some(url)
-        });
+        let url = self
+            .required(&mut f, "url", "\"https://github.com/owner/repo.git\"")
+            .and_then(|(n, p)| {
+                let url = self.string(n, &p)?;
+                let known = ["https://", "http://", "ssh://", "git://", "file://"]
+                    .iter()
+                    .any(|s| url.starts_with(s))
+                    || (url.contains('@') && url.contains(':'));
+                if !known {
+                    self.push(
+                        n,
+                        &p,
+                        format!("`{url}` is not a git remote URL"),
+                        Some("write e.g. `\"https://github.com/owner/repo.git\"`".into()),
+                    );
+                    return None;
+                }
+                Some(url)
+            });
         let fetch = match f.get("fetch") {
             Some((n, p)) => self.bool(n, &p),
             None => Some(true),
@@ -712,9 +985,16 @@ impl Checker {
         let push = match f.get("push") {
             Some((n, p)) => self.strings(n, &p).and_then(|pats| {
                 for pat in &pats {
-                    let ok = pat.starts_with("refs/") && pat.matches('*').count() <= 1 && !pat.contains("..") && !pat.ends_with('/');
+                    let ok = pat.starts_with("refs/")
+                        && pat.matches('*').count() <= 1
+                        && !pat.contains("..")
+                        && !pat.ends_with('/');
                     if !ok {
-                        let help = if pat.starts_with("refs/") { "at most one `*`, no `..`, no trailing `/`".to_string() } else { format!("push patterns are full ref names: `\"refs/heads/{pat}\"`") };
+                        let help = if pat.starts_with("refs/") {
+                            "at most one `*`, no `..`, no trailing `/`".to_string()
+                        } else {
+                            format!("push patterns are full ref names: `\"refs/heads/{pat}\"`")
+                        };
                         self.push(n, &p, format!("`{pat}` is not a ref pattern"), Some(help));
                         return None;
                     }
@@ -724,7 +1004,11 @@ impl Checker {
             None => Some(Vec::new()),
         };
         f.finish(self, &["url", "fetch", "push"]);
-        Some(Remote { url: url?, fetch: fetch?, push: push? })
+        Some(Remote {
+            url: url?,
+            fetch: fetch?,
+            push: push?,
+        })
     }
 
     fn sidecars(&mut self, node: &Node, path: &str) -> Option<Sidecars> {
@@ -739,15 +1023,26 @@ impl Checker {
             }
         }
         if let Some((n, p)) = f.get("git-gate") {
-            self.push(n, &p, "the git gate runs exactly when `git` names remotes".into(), Some("add or remove remotes in `git` instead".into()));
+            self.push(
+                n,
+                &p,
+                "the git gate runs exactly when `git` names remotes".into(),
+                Some("add or remove remotes in `git` instead".into()),
+            );
         }
         f.finish(self, &["supervise", "egress", "git-gate"]);
-        Some(Sidecars { supervise: supervise? })
+        Some(Sidecars {
+            supervise: supervise?,
+        })
     }
 
     fn files(&mut self, node: &Node, path: &str) -> Option<BTreeMap<String, GuestFile>> {
         let NodeValue::Attrs(map) = &node.value else {
-            self.expected(node, path, "an attribute set of guest path → text or derivation");
+            self.expected(
+                node,
+                path,
+                "an attribute set of guest path → text or derivation",
+            );
             return None;
         };
         let mut out = BTreeMap::new();
@@ -848,7 +1143,9 @@ mod tests {
         v["egress"]["routes"] = json!([{ "host": "api.anthropic.com", "headers": [ { "name": "x-api-key", "secret": "antropic" } ] }]);
         let e = errors(v);
         assert!(e.iter().any(|e| e.message.contains("inspected route")));
-        assert!(e.iter().any(|e| e.help.as_deref() == Some("did you mean `anthropic`?")));
+        assert!(e
+            .iter()
+            .any(|e| e.help.as_deref() == Some("did you mean `anthropic`?")));
     }
 
     #[test]
@@ -858,10 +1155,14 @@ mod tests {
         let mut b = minimal();
         b["name"] = json!("b");
         let all = check_all(&Node::from_json(&json!({ "y": b, "x": a })), None).unwrap();
-        assert_eq!(all.iter().map(|b| b.name.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(
+            all.iter().map(|b| b.name.as_str()).collect::<Vec<_>>(),
+            ["a", "b"]
+        );
         let one = check_all(&Node::from_json(&json!({ "x": minimal() })), Some("x")).unwrap();
         assert_eq!(one.len(), 1);
-        let missing = check_all(&Node::from_json(&json!({ "x": minimal() })), Some("y")).unwrap_err();
+        let missing =
+            check_all(&Node::from_json(&json!({ "x": minimal() })), Some("y")).unwrap_err();
         assert!(missing[0].message.contains("no attribute `y`"));
     }
 }

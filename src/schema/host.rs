@@ -23,13 +23,19 @@ pub struct HostPatternError {
 }
 
 fn err(message: impl Into<String>, help: impl Into<String>) -> HostPatternError {
-    HostPatternError { message: message.into(), help: help.into() }
+    HostPatternError {
+        message: message.into(),
+        help: help.into(),
+    }
 }
 
 impl HostPattern {
     pub fn parse(text: &str) -> Result<HostPattern, HostPatternError> {
         if text.is_empty() {
-            return Err(err("an empty host matches nothing", "write a host name such as `api.example.com`"));
+            return Err(err(
+                "an empty host matches nothing",
+                "write a host name such as `api.example.com`",
+            ));
         }
         if let Some((scheme, rest)) = text.split_once("://") {
             let host = rest.split(['/', ':']).next().unwrap_or(rest);
@@ -76,26 +82,42 @@ impl HostPattern {
         }
         let name = name.strip_suffix('.').unwrap_or(name);
         if name.len() > 253 {
-            return Err(err(format!("`{text}` is longer than a DNS name can be (253 characters)"), "shorten it"));
+            return Err(err(
+                format!("`{text}` is longer than a DNS name can be (253 characters)"),
+                "shorten it",
+            ));
         }
         for label in name.split('.') {
             if label.is_empty() {
                 return Err(err(
-                    format!("`{text}` has an empty label (two dots in a row, or a dot at the start)"),
+                    format!(
+                        "`{text}` has an empty label (two dots in a row, or a dot at the start)"
+                    ),
                     "DNS names are labels separated by single dots, e.g. `api.example.com`",
                 ));
             }
             if label.len() > 63 {
-                return Err(err(format!("`{text}` has a label longer than 63 characters"), "no DNS name has one"));
-            }
-            if let Some(bad) = label.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_')) {
                 return Err(err(
-                    format!("`{text}` has `{bad}`, which no DNS name contains, so it can never match"),
+                    format!("`{text}` has a label longer than 63 characters"),
+                    "no DNS name has one",
+                ));
+            }
+            if let Some(bad) = label
+                .chars()
+                .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_'))
+            {
+                return Err(err(
+                    format!(
+                        "`{text}` has `{bad}`, which no DNS name contains, so it can never match"
+                    ),
                     "host names use letters, digits, `-` and dots",
                 ));
             }
             if label.starts_with('-') || label.ends_with('-') {
-                return Err(err(format!("`{text}` has a label that starts or ends with `-`"), "no DNS name has one"));
+                return Err(err(
+                    format!("`{text}` has a label that starts or ends with `-`"),
+                    "no DNS name has one",
+                ));
             }
         }
         if wildcard && !name.contains('.') {
@@ -104,7 +126,11 @@ impl HostPattern {
                 "name the domain you mean, e.g. `*.example.com`",
             ));
         }
-        Ok(if wildcard { HostPattern::Subdomains(name.to_string()) } else { HostPattern::Exact(name.to_string()) })
+        Ok(if wildcard {
+            HostPattern::Subdomains(name.to_string())
+        } else {
+            HostPattern::Exact(name.to_string())
+        })
     }
 }
 
@@ -114,11 +140,23 @@ mod tests {
 
     #[test]
     fn accepts_names_wildcards_and_ips() {
-        assert_eq!(HostPattern::parse("api.anthropic.com"), Ok(HostPattern::Exact("api.anthropic.com".into())));
-        assert_eq!(HostPattern::parse("*.github.com"), Ok(HostPattern::Subdomains("github.com".into())));
-        assert!(matches!(HostPattern::parse("127.0.0.1"), Ok(HostPattern::Ip(_))));
+        assert_eq!(
+            HostPattern::parse("api.anthropic.com"),
+            Ok(HostPattern::Exact("api.anthropic.com".into()))
+        );
+        assert_eq!(
+            HostPattern::parse("*.github.com"),
+            Ok(HostPattern::Subdomains("github.com".into()))
+        );
+        assert!(matches!(
+            HostPattern::parse("127.0.0.1"),
+            Ok(HostPattern::Ip(_))
+        ));
         assert!(matches!(HostPattern::parse("::1"), Ok(HostPattern::Ip(_))));
-        assert!(matches!(HostPattern::parse("[::1]"), Ok(HostPattern::Ip(_))));
+        assert!(matches!(
+            HostPattern::parse("[::1]"),
+            Ok(HostPattern::Ip(_))
+        ));
     }
 
     #[test]

@@ -75,7 +75,11 @@ impl Node {
             },
             Value::String(s) => NodeValue::Str(s.clone(), Vec::new()),
             Value::Array(items) => NodeValue::List(items.iter().map(Node::from_json).collect()),
-            Value::Object(map) => NodeValue::Attrs(map.iter().map(|(k, v)| (k.clone(), Node::from_json(v))).collect()),
+            Value::Object(map) => NodeValue::Attrs(
+                map.iter()
+                    .map(|(k, v)| (k.clone(), Node::from_json(v)))
+                    .collect(),
+            ),
         };
         Node::new(value, None)
     }

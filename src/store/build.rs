@@ -37,7 +37,10 @@ pub struct BuildReport {
 
 impl BuildReport {
     pub fn with(&self, status: Status) -> impl Iterator<Item = &Arc<Derivation>> {
-        self.derivations.iter().filter(move |(_, s)| *s == status).map(|(d, _)| d)
+        self.derivations
+            .iter()
+            .filter(move |(_, s)| *s == status)
+            .map(|(d, _)| d)
     }
 }
 
@@ -47,7 +50,12 @@ fn levels(closure: Vec<Arc<Derivation>>) -> Vec<Vec<Arc<Derivation>>> {
     let mut levels: Vec<Vec<Arc<Derivation>>> = Vec::new();
     for drv in closure {
         // `closure` lists dependencies first, so their depths are known.
-        let d = drv.deps().iter().map(|dep| depth[&dep.hash()] + 1).max().unwrap_or(0);
+        let d = drv
+            .deps()
+            .iter()
+            .map(|dep| depth[&dep.hash()] + 1)
+            .max()
+            .unwrap_or(0);
         depth.insert(drv.hash(), d);
         if levels.len() <= d {
             levels.resize_with(d + 1, Vec::new);
@@ -63,7 +71,11 @@ impl Store {
         let derivations = closure_of(roots)
             .into_iter()
             .map(|d| {
-                let status = if self.path_of(&d).symlink_metadata().is_ok() { Status::Cached } else { Status::Missing };
+                let status = if self.path_of(&d).symlink_metadata().is_ok() {
+                    Status::Cached
+                } else {
+                    Status::Missing
+                };
                 (d, status)
             })
             .collect();
@@ -77,8 +89,13 @@ impl Store {
     {
         let closure = closure_of(roots);
         // Fast path: a no-op rebuild takes no locks and writes nothing.
-        if closure.iter().all(|d| self.path_of(d).symlink_metadata().is_ok()) {
-            return Ok(BuildReport { derivations: closure.into_iter().map(|d| (d, Status::Cached)).collect() });
+        if closure
+            .iter()
+            .all(|d| self.path_of(d).symlink_metadata().is_ok())
+        {
+            return Ok(BuildReport {
+                derivations: closure.into_iter().map(|d| (d, Status::Cached)).collect(),
+            });
         }
         let _store_lock = self.lock(false)?;
         let mut report = BuildReport::default();
@@ -120,7 +137,8 @@ impl Store {
         let record = sorted_json(&record);
         let record_path = self.record_path(&store_name);
         let temp = self.temp_path(&format!("{store_name}.drv"));
-        let text = serde_json::to_string_pretty(&record).expect("a JSON value always serializes") + "\n";
+        let text =
+            serde_json::to_string_pretty(&record).expect("a JSON value always serializes") + "\n";
         fs::write(&temp, text).map_err(io_err(&temp))?;
         fs::rename(&temp, &record_path).map_err(io_err(&record_path))?;
 

@@ -97,8 +97,14 @@ pub fn check_name(name: &str) -> Result<(), NameError> {
     if name.starts_with('.') {
         return Err(NameError::LeadingDot(name.to_string()));
     }
-    if let Some(bad) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || "+-._?=".contains(*c))) {
-        return Err(NameError::BadChar { name: name.to_string(), bad });
+    if let Some(bad) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || "+-._?=".contains(*c)))
+    {
+        return Err(NameError::BadChar {
+            name: name.to_string(),
+            bad,
+        });
     }
     Ok(())
 }
@@ -131,7 +137,13 @@ impl Derivation {
         deps.dedup_by_key(|d| d.hash);
         let dep_hashes: Vec<Hash> = deps.iter().map(|d| d.hash).collect();
         let hash = derivation_hash(kind, &name, &inputs, &dep_hashes)?;
-        Ok(Arc::new(Derivation { kind, name, inputs, deps, hash }))
+        Ok(Arc::new(Derivation {
+            kind,
+            name,
+            inputs,
+            deps,
+            hash,
+        }))
     }
 
     pub fn kind(&self) -> Kind {
@@ -186,7 +198,8 @@ pub fn closure_of(roots: &[Arc<Derivation>]) -> Vec<Arc<Derivation>> {
     let mut order = Vec::new();
     // Iterative post-order walk: a fleet's graph can be wide, never deep,
     // but recursion depth should not be a recipe's choice.
-    let mut stack: Vec<(Arc<Derivation>, bool)> = roots.iter().rev().map(|d| (d.clone(), false)).collect();
+    let mut stack: Vec<(Arc<Derivation>, bool)> =
+        roots.iter().rev().map(|d| (d.clone(), false)).collect();
     while let Some((drv, expanded)) = stack.pop() {
         if seen.contains_key(&drv.hash) {
             continue;
@@ -208,7 +221,12 @@ pub fn closure_of(roots: &[Arc<Derivation>]) -> Vec<Arc<Derivation>> {
 
 /// The derivation hash: blake3 over the canonical encoding of
 /// `{deps, inputs, kind, name}` with each dependency given by its own hash.
-pub fn derivation_hash(kind: Kind, name: &str, inputs: &Value, deps: &[Hash]) -> Result<Hash, Unencodable> {
+pub fn derivation_hash(
+    kind: Kind,
+    name: &str,
+    inputs: &Value,
+    deps: &[Hash],
+) -> Result<Hash, Unencodable> {
     let mut sorted: Vec<Hash> = deps.to_vec();
     sorted.sort();
     sorted.dedup();

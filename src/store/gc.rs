@@ -57,13 +57,23 @@ impl std::fmt::Display for Problem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Problem::TamperedOutput { store_name } => {
-                write!(f, "tampered: {store_name}: its content changed after it was built")
+                write!(
+                    f,
+                    "tampered: {store_name}: its content changed after it was built"
+                )
             }
             Problem::TamperedRecord { store_name } => {
-                write!(f, "tampered: {store_name}: its derivation record does not hash to its name")
+                write!(
+                    f,
+                    "tampered: {store_name}: its derivation record does not hash to its name"
+                )
             }
-            Problem::MissingRecord { store_name } => write!(f, "unrecorded: {store_name}: no readable derivation record"),
-            Problem::Partial { entry } => write!(f, "partial: .tmp/{entry}: left by an interrupted build"),
+            Problem::MissingRecord { store_name } => {
+                write!(f, "unrecorded: {store_name}: no readable derivation record")
+            }
+            Problem::Partial { entry } => {
+                write!(f, "partial: .tmp/{entry}: left by an interrupted build")
+            }
             Problem::Foreign { entry } => write!(f, "foreign: {entry}: not a store path"),
         }
     }
@@ -93,7 +103,11 @@ impl Store {
 
     /// Store names the roots reach directly; stale symlink roots are removed
     /// (only under the exclusive lock, from `gc`).
-    fn root_names(&self, remove_stale: bool, stale: &mut Vec<String>) -> Result<BTreeSet<String>, StoreError> {
+    fn root_names(
+        &self,
+        remove_stale: bool,
+        stale: &mut Vec<String>,
+    ) -> Result<BTreeSet<String>, StoreError> {
         let mut alive = BTreeSet::new();
         let dir = self.roots_dir();
         for entry in fs::read_dir(&dir).map_err(io_err(&dir))? {
@@ -117,7 +131,9 @@ impl Store {
             } else if meta.is_file() {
                 let text = fs::read_to_string(&path).map_err(io_err(&path))?;
                 for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
-                    let name = Path::new(line).file_name().map(|n| n.to_string_lossy().into_owned());
+                    let name = Path::new(line)
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned());
                     if let Some(name) = name.filter(|n| split_store_name(n).is_some()) {
                         alive.insert(name);
                     }
@@ -141,7 +157,12 @@ impl Store {
                 continue;
             }
             if let Ok(record) = self.read_record(&name) {
-                for dep in record["deps"].as_array().into_iter().flatten().filter_map(|d| d.as_str()) {
+                for dep in record["deps"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|d| d.as_str())
+                {
                     queue.push_back(dep.to_string());
                 }
             }
@@ -187,7 +208,10 @@ impl Store {
     pub fn verify(&self) -> Result<VerifyReport, StoreError> {
         let _lock = self.lock(false)?;
         let outputs = self.outputs()?;
-        let mut problems: Vec<Problem> = outputs.par_iter().filter_map(|name| self.verify_one(name)).collect();
+        let mut problems: Vec<Problem> = outputs
+            .par_iter()
+            .filter_map(|name| self.verify_one(name))
+            .collect();
         // A shared lock keeps gc out but lets builders in; their files in
         // .tmp/ are current work, not leftovers, unless no lock is held on them.
         let tmp = self.root().join(".tmp");
@@ -198,19 +222,28 @@ impl Store {
             }
         }
         problems.sort_by_key(|p| p.to_string());
-        Ok(VerifyReport { checked: outputs.len(), problems })
+        Ok(VerifyReport {
+            checked: outputs.len(),
+            problems,
+        })
     }
 
     /// Whether a live builder holds the lock of the path a `.tmp/` entry is for.
     fn being_built(&self, tmp_entry: &str) -> bool {
         // `.tmp/<store name>.<pid>.<n>`: strip the two numeric suffixes.
         let mut parts = tmp_entry.rsplitn(3, '.');
-        let (Some(_), Some(_), Some(store_name)) = (parts.next(), parts.next(), parts.next()) else {
+        let (Some(_), Some(_), Some(store_name)) = (parts.next(), parts.next(), parts.next())
+        else {
             return false;
         };
         let store_name = store_name.strip_suffix(".drv").unwrap_or(store_name);
-        let lock = self.root().join(".locks").join(format!("{store_name}.lock"));
-        let Ok(file) = fs::File::open(lock) else { return false };
+        let lock = self
+            .root()
+            .join(".locks")
+            .join(format!("{store_name}.lock"));
+        let Ok(file) = fs::File::open(lock) else {
+            return false;
+        };
         match nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock) {
             Ok(_unlocked_on_drop) => false,
             Err(_) => true,
@@ -219,25 +252,45 @@ impl Store {
 
     fn verify_one(&self, store_name: &str) -> Option<Problem> {
         let Some((hash, _)) = split_store_name(store_name) else {
-            return Some(Problem::Foreign { entry: store_name.to_string() });
+            return Some(Problem::Foreign {
+                entry: store_name.to_string(),
+            });
         };
-        let missing = || Some(Problem::MissingRecord { store_name: store_name.to_string() });
-        let Ok(record) = self.read_record(store_name) else { return missing() };
-        let (Some(kind), Some(name)) = (record["kind"].as_str().and_then(Kind::parse), record["name"].as_str()) else {
+        let missing = || {
+            Some(Problem::MissingRecord {
+                store_name: store_name.to_string(),
+            })
+        };
+        let Ok(record) = self.read_record(store_name) else {
+            return missing();
+        };
+        let (Some(kind), Some(name)) = (
+            record["kind"].as_str().and_then(Kind::parse),
+            record["name"].as_str(),
+        ) else {
             return missing();
         };
         let deps: Option<Vec<Hash>> = record["deps"]
             .as_array()
-            .map(|deps| deps.iter().map(|d| d.as_str().and_then(split_store_name).map(|(h, _)| h)).collect())
+            .map(|deps| {
+                deps.iter()
+                    .map(|d| d.as_str().and_then(split_store_name).map(|(h, _)| h))
+                    .collect()
+            })
             .unwrap_or(Some(Vec::new()));
-        let recomputed = deps.and_then(|deps| derivation_hash(kind, name, &record["inputs"], &deps).ok());
+        let recomputed =
+            deps.and_then(|deps| derivation_hash(kind, name, &record["inputs"], &deps).ok());
         if recomputed != Some(hash) || format!("{hash}-{name}") != store_name {
-            return Some(Problem::TamperedRecord { store_name: store_name.to_string() });
+            return Some(Problem::TamperedRecord {
+                store_name: store_name.to_string(),
+            });
         }
         let recorded = record["output"]["blake3"].as_str().and_then(Hash::parse);
         let actual = content_hash_on_disk(&self.root().join(store_name)).ok();
         if recorded.is_none() || recorded != actual {
-            return Some(Problem::TamperedOutput { store_name: store_name.to_string() });
+            return Some(Problem::TamperedOutput {
+                store_name: store_name.to_string(),
+            });
         }
         None
     }

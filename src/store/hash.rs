@@ -197,7 +197,12 @@ pub fn sorted_json(value: &Value) -> Value {
         Value::Object(map) => {
             let mut entries: Vec<(&String, &Value)> = map.iter().collect();
             entries.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-            Value::Object(entries.into_iter().map(|(k, v)| (k.clone(), sorted_json(v))).collect())
+            Value::Object(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| (k.clone(), sorted_json(v)))
+                    .collect(),
+            )
         }
         other => other.clone(),
     }
@@ -226,7 +231,10 @@ mod tests {
 
     #[test]
     fn key_order_does_not_matter_but_list_order_does() {
-        assert_eq!(hash_of(&json!({"a": 1, "b": 2})), hash_of(&json!({"b": 2, "a": 1})));
+        assert_eq!(
+            hash_of(&json!({"a": 1, "b": 2})),
+            hash_of(&json!({"b": 2, "a": 1}))
+        );
         assert_ne!(hash_of(&json!([1, 2])), hash_of(&json!([2, 1])));
     }
 
@@ -247,6 +255,9 @@ mod tests {
     #[test]
     fn golden_encoding_is_pinned() {
         // Changing the encoding changes every store path; this must be deliberate.
-        assert_eq!(hash_of(&json!({"kind": "file", "list": [1, "x", null, true]})).to_string(), "qckn0fhl8bj6gnaq5mlwax06jjr1gw2h");
+        assert_eq!(
+            hash_of(&json!({"kind": "file", "list": [1, "x", null, true]})).to_string(),
+            "qckn0fhl8bj6gnaq5mlwax06jjr1gw2h"
+        );
     }
 }

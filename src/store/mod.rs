@@ -38,7 +38,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum StoreError {
     #[error("cannot use the store at {path}: {source}")]
-    #[diagnostic(help("check that the directory is writable, or choose another with --store or BOTTLE_STORE"))]
+    #[diagnostic(help(
+        "check that the directory is writable, or choose another with --store or BOTTLE_STORE"
+    ))]
     Io {
         path: PathBuf,
         #[source]
@@ -46,7 +48,11 @@ pub enum StoreError {
     },
     #[error("cannot render {name} ({kind}): {message}")]
     #[diagnostic(help("this is a bug in bottle's lowering; please report it with the recipe"))]
-    Render { name: String, kind: Kind, message: String },
+    Render {
+        name: String,
+        kind: Kind,
+        message: String,
+    },
     #[error("{link} exists and is not a symlink; refusing to replace it with a result link")]
     #[diagnostic(help("remove it or pass another path to -o"))]
     LinkOccupied { link: PathBuf },
@@ -56,7 +62,10 @@ pub enum StoreError {
 }
 
 pub(crate) fn io_err(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
-    move |source| StoreError::Io { path: path.to_path_buf(), source }
+    move |source| StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// An open store directory.
@@ -85,7 +94,12 @@ impl Store {
     /// Open (creating if needed) the store at `root`.
     pub fn open(root: impl Into<PathBuf>) -> Result<Store, StoreError> {
         let root: PathBuf = root.into();
-        for dir in [root.clone(), root.join(".locks"), root.join(".tmp"), root.join(".roots")] {
+        for dir in [
+            root.clone(),
+            root.join(".locks"),
+            root.join(".tmp"),
+            root.join(".roots"),
+        ] {
             fs::create_dir_all(&dir).map_err(io_err(&dir))?;
         }
         // Canonical, so roots that resolve through symlinks compare equal.
@@ -115,34 +129,64 @@ impl Store {
     /// hold it shared; gc holds it exclusive, so it never sees half a build.
     pub fn lock(&self, exclusive: bool) -> Result<StoreLock, StoreError> {
         let path = self.root.join(".lock");
-        let file = File::options().create(true).truncate(false).write(true).open(&path).map_err(io_err(&path))?;
-        let arg = if exclusive { FlockArg::LockExclusive } else { FlockArg::LockShared };
-        let lock = Flock::lock(file, arg).map_err(|(_, errno)| StoreError::Io { path, source: errno.into() })?;
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io_err(&path))?;
+        let arg = if exclusive {
+            FlockArg::LockExclusive
+        } else {
+            FlockArg::LockShared
+        };
+        let lock = Flock::lock(file, arg).map_err(|(_, errno)| StoreError::Io {
+            path,
+            source: errno.into(),
+        })?;
         Ok(StoreLock { _lock: lock })
     }
 
     /// Lock one store path for building it.
     fn lock_path(&self, store_name: &str) -> Result<Flock<File>, StoreError> {
         let path = self.root.join(".locks").join(format!("{store_name}.lock"));
-        let file = File::options().create(true).truncate(false).write(true).open(&path).map_err(io_err(&path))?;
-        Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, errno)| StoreError::Io { path, source: errno.into() })
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io_err(&path))?;
+        Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, errno)| StoreError::Io {
+            path,
+            source: errno.into(),
+        })
     }
 
     /// A fresh name under `.tmp/` for writing `store_name` before the rename.
     fn temp_path(&self, store_name: &str) -> PathBuf {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        self.root.join(".tmp").join(format!("{store_name}.{}.{n}", std::process::id()))
+        self.root
+            .join(".tmp")
+            .join(format!("{store_name}.{}.{n}", std::process::id()))
     }
 
     /// Resolve a path the user gave (a store path, or a link to one, such as
     /// a `-o result` link) to its store name `<hash>-<name>`.
     pub fn store_name_of(&self, path: &Path) -> Result<String, StoreError> {
         let full = fs::canonicalize(path).map_err(io_err(path))?;
-        let rel = full.strip_prefix(&self.root).map_err(|_| StoreError::NotAStorePath(path.to_path_buf()))?;
-        let first = rel.components().next().ok_or_else(|| StoreError::NotAStorePath(path.to_path_buf()))?;
+        let rel = full
+            .strip_prefix(&self.root)
+            .map_err(|_| StoreError::NotAStorePath(path.to_path_buf()))?;
+        let first = rel
+            .components()
+            .next()
+            .ok_or_else(|| StoreError::NotAStorePath(path.to_path_buf()))?;
         let name = first.as_os_str().to_string_lossy().into_owned();
-        let name = name.strip_suffix(".drv").map(str::to_string).unwrap_or(name);
+        let name = name
+            .strip_suffix(".drv")
+            .map(str::to_string)
+            .unwrap_or(name);
         if split_store_name(&name).is_none() {
             return Err(StoreError::NotAStorePath(path.to_path_buf()));
         }
@@ -183,16 +227,27 @@ impl Store {
     pub fn link_result(&self, link: &Path, target: &Path) -> Result<(), StoreError> {
         match fs::symlink_metadata(link) {
             Ok(meta) if !meta.file_type().is_symlink() => {
-                return Err(StoreError::LinkOccupied { link: link.to_path_buf() })
+                return Err(StoreError::LinkOccupied {
+                    link: link.to_path_buf(),
+                })
             }
             _ => {}
         }
-        let parent = link.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let parent = link
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
         let parent = fs::canonicalize(parent).map_err(io_err(parent))?;
-        let file_name = link.file_name().ok_or_else(|| StoreError::LinkOccupied { link: link.to_path_buf() })?;
+        let file_name = link.file_name().ok_or_else(|| StoreError::LinkOccupied {
+            link: link.to_path_buf(),
+        })?;
         let abs_link = parent.join(file_name);
         // Replace atomically: a reader sees the old target or the new one.
-        let temp = parent.join(format!(".{}.bottle-tmp-{}", file_name.to_string_lossy(), std::process::id()));
+        let temp = parent.join(format!(
+            ".{}.bottle-tmp-{}",
+            file_name.to_string_lossy(),
+            std::process::id()
+        ));
         let _ = fs::remove_file(&temp);
         std::os::unix::fs::symlink(target, &temp).map_err(io_err(&temp))?;
         fs::rename(&temp, &abs_link).map_err(io_err(&abs_link))?;

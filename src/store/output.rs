@@ -86,7 +86,10 @@ fn encode_disk(e: &mut Encoder, path: &Path) -> io::Result<()> {
         for entry in fs::read_dir(path)? {
             let name = entry?.file_name();
             names.push(name.into_string().map_err(|n| {
-                io::Error::new(io::ErrorKind::InvalidData, format!("{n:?} is not a UTF-8 file name"))
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("{n:?} is not a UTF-8 file name"),
+                )
             })?);
         }
         names.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
@@ -97,14 +100,19 @@ fn encode_disk(e: &mut Encoder, path: &Path) -> io::Result<()> {
             encode_disk(e, &path.join(&name))?;
         }
     } else {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, format!("{} is not a file, link or directory", path.display())));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{} is not a file, link or directory", path.display()),
+        ));
     }
     Ok(())
 }
 
 /// Bytes used by everything under `path` (for gc's report).
 pub fn disk_usage(path: &Path) -> u64 {
-    let Ok(meta) = fs::symlink_metadata(path) else { return 0 };
+    let Ok(meta) = fs::symlink_metadata(path) else {
+        return 0;
+    };
     if meta.is_dir() {
         fs::read_dir(path)
             .map(|entries| entries.flatten().map(|e| disk_usage(&e.path())).sum())
@@ -140,7 +148,10 @@ mod tests {
             ("b.txt".to_string(), Output::File(b"two".to_vec())),
             ("a.txt".to_string(), Output::File(b"one".to_vec())),
             ("link".to_string(), Output::Symlink("../x".to_string())),
-            ("sub".to_string(), Output::Dir(BTreeMap::from([("c".to_string(), Output::File(vec![]))]))),
+            (
+                "sub".to_string(),
+                Output::Dir(BTreeMap::from([("c".to_string(), Output::File(vec![]))])),
+            ),
         ]));
         let path = dir.path().join("out");
         out.write(&path).unwrap();
