@@ -33,9 +33,14 @@ fn bottle(v: serde_json::Value) -> Bottle {
     check(&Node::from_json(&v)).unwrap_or_else(|e| panic!("{e:#?}"))
 }
 
-fn build(store: &Store, b: &Bottle) -> (Arc<bottle::store::Derivation>, bottle::store::BuildReport) {
+fn build(
+    store: &Store,
+    b: &Bottle,
+) -> (Arc<bottle::store::Derivation>, bottle::store::BuildReport) {
     let drv = bottle::lower::lower(b);
-    let report = store.build(std::slice::from_ref(&drv), &bottle::lower::render).unwrap();
+    let report = store
+        .build(std::slice::from_ref(&drv), &bottle::lower::render)
+        .unwrap();
     (drv, report)
 }
 
@@ -45,18 +50,35 @@ fn build_then_rebuild_is_all_cache_hits() {
     let store = Store::open(dir.path().join("store")).unwrap();
     let b = bottle(claude_like());
     let (drv, first) = build(&store, &b);
-    assert_eq!(first.with(Status::Built).count(), 7, "smolfile, gvproxy, ports, egress, git-gate, one file, bottle");
+    assert_eq!(
+        first.with(Status::Built).count(),
+        7,
+        "smolfile, gvproxy, ports, egress, git-gate, one file, bottle"
+    );
     let (_, second) = build(&store, &b);
     assert_eq!(second.with(Status::Built).count(), 0);
     assert_eq!(second.with(Status::Cached).count(), 7);
 
     let out = store.path_of(&drv);
-    let manifest: serde_json::Value = serde_json::from_slice(&fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&fs::read(out.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["name"], "claude");
-    assert_eq!(manifest["sidecars"], json!({ "egress": 3128, "git-gate": 3129, "supervise": 3130 }));
-    for link in ["smolfile.toml", "gvproxy.yaml", "ports.json", "egress.yaml", "git-gate.toml"] {
+    assert_eq!(
+        manifest["sidecars"],
+        json!({ "egress": 3128, "git-gate": 3129, "supervise": 3130 })
+    );
+    for link in [
+        "smolfile.toml",
+        "gvproxy.yaml",
+        "ports.json",
+        "egress.yaml",
+        "git-gate.toml",
+    ] {
         assert!(fs::read(out.join(link)).is_ok(), "{link} does not resolve");
-        assert!(fs::read_link(out.join(link)).unwrap().starts_with(".."), "links are relative");
+        assert!(
+            fs::read_link(out.join(link)).unwrap().starts_with(".."),
+            "links are relative"
+        );
     }
     assert!(store.verify().unwrap().problems.is_empty());
 }
@@ -68,29 +90,67 @@ fn the_smolfile_parses_with_smolvms_own_parser() {
     let (drv, _) = build(&store, &bottle(claude_like()));
     let text = fs::read_to_string(store.path_of(&drv).join("smolfile.toml")).unwrap();
     let smol = smolfile::parse(&text).unwrap_or_else(|e| panic!("smolvm rejects it: {e}\n{text}"));
-    assert_eq!(smol.image.as_deref(), Some("docker.io/library/node:22-slim"));
-    assert_eq!(smol.entrypoint, ["claude", "--dangerously-skip-permissions"]);
+    assert_eq!(
+        smol.image.as_deref(),
+        Some("docker.io/library/node:22-slim")
+    );
+    assert_eq!(
+        smol.entrypoint,
+        ["claude", "--dangerously-skip-permissions"]
+    );
     assert_eq!(smol.cpus, Some(4));
     assert_eq!(smol.memory, Some(4096));
     assert_eq!(smol.net_backend.as_deref(), Some("virtio-net"));
-    assert!(smol.env.contains(&"HTTPS_PROXY=http://proxy.internal:3128".to_string()));
+    assert!(smol
+        .env
+        .contains(&"HTTPS_PROXY=http://proxy.internal:3128".to_string()));
     assert!(smol.env.contains(&"TERM=xterm-256color".to_string()));
     let network = smol.network.expect("egress hosts are listed");
-    assert!(network.allow_host_patterns.contains(&"*.github.com".to_string()));
+    assert!(network
+        .allow_host_patterns
+        .contains(&"*.github.com".to_string()));
 }
 
 /// gvproxy's config-file schema (`GvproxyConfig` and `types.Configuration`
 /// in containers/gvisor-tap-vsock), field by field, as yaml tags.
-const GVPROXY_TOP: &[&str] = &["listen", "log-level", "stack", "interfaces", "forwards", "pid-file", "log-file", "services", "ec2-metadata-access", "notification"];
+const GVPROXY_TOP: &[&str] = &[
+    "listen",
+    "log-level",
+    "stack",
+    "interfaces",
+    "forwards",
+    "pid-file",
+    "log-file",
+    "services",
+    "ec2-metadata-access",
+    "notification",
+];
 const GVPROXY_STACK: &[&str] = &[
-    "debug", "capture-file", "mtu", "subnet", "gatewayIP", "gatewayMacAddress", "dns", "dnsSearchDomains", "forwards", "nat",
-    "gatewayVirtualIPs", "dhcpStaticLeases", "vpnKitUUIDMacAddresses", "ec2MetadataAccess", "blockAllOutbound",
+    "debug",
+    "capture-file",
+    "mtu",
+    "subnet",
+    "gatewayIP",
+    "gatewayMacAddress",
+    "dns",
+    "dnsSearchDomains",
+    "forwards",
+    "nat",
+    "gatewayVirtualIPs",
+    "dhcpStaticLeases",
+    "vpnKitUUIDMacAddresses",
+    "ec2MetadataAccess",
+    "blockAllOutbound",
 ];
 const GVPROXY_ZONE: &[&str] = &["name", "records", "defaultIP"];
 const GVPROXY_RECORD: &[&str] = &["name", "ip", "regexp"];
 
 fn keys(v: &serde_yaml::Value) -> Vec<String> {
-    v.as_mapping().unwrap().keys().map(|k| k.as_str().unwrap().to_string()).collect()
+    v.as_mapping()
+        .unwrap()
+        .keys()
+        .map(|k| k.as_str().unwrap().to_string())
+        .collect()
 }
 
 #[test]
@@ -101,16 +161,26 @@ fn gvproxy_yaml_matches_gvproxys_schema() {
     let text = fs::read_to_string(store.path_of(&drv).join("gvproxy.yaml")).unwrap();
     let doc: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
     for k in keys(&doc) {
-        assert!(GVPROXY_TOP.contains(&k.as_str()), "gvproxy has no top-level field {k}");
+        assert!(
+            GVPROXY_TOP.contains(&k.as_str()),
+            "gvproxy has no top-level field {k}"
+        );
     }
     let stack = &doc["stack"];
     for k in keys(stack) {
-        assert!(GVPROXY_STACK.contains(&k.as_str()), "gvproxy's stack has no field {k}");
+        assert!(
+            GVPROXY_STACK.contains(&k.as_str()),
+            "gvproxy's stack has no field {k}"
+        );
     }
     for zone in stack["dns"].as_sequence().unwrap() {
-        keys(zone).iter().for_each(|k| assert!(GVPROXY_ZONE.contains(&k.as_str()), "zone field {k}"));
+        keys(zone)
+            .iter()
+            .for_each(|k| assert!(GVPROXY_ZONE.contains(&k.as_str()), "zone field {k}"));
         for record in zone["records"].as_sequence().unwrap() {
-            keys(record).iter().for_each(|k| assert!(GVPROXY_RECORD.contains(&k.as_str()), "record field {k}"));
+            keys(record)
+                .iter()
+                .for_each(|k| assert!(GVPROXY_RECORD.contains(&k.as_str()), "record field {k}"));
         }
     }
     let subnet = stack["subnet"].as_str().unwrap();
@@ -118,7 +188,10 @@ fn gvproxy_yaml_matches_gvproxys_schema() {
     assert_eq!(stack["gatewayIP"].as_str().unwrap(), format!("{prefix}.1"));
     assert_eq!(stack["dns"][0]["name"], "internal.");
     assert_eq!(stack["dns"][0]["records"][0]["name"], "proxy");
-    assert_eq!(stack["dns"][0]["records"][0]["ip"].as_str().unwrap(), format!("{prefix}.254"));
+    assert_eq!(
+        stack["dns"][0]["records"][0]["ip"].as_str().unwrap(),
+        format!("{prefix}.254")
+    );
     assert!(stack["dhcpStaticLeases"][format!("{prefix}.2").as_str()].is_string());
 }
 
@@ -127,7 +200,9 @@ fn egress_yaml_follows_the_sidecar_contract() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     let (drv, _) = build(&store, &bottle(claude_like()));
-    let doc: serde_yaml::Value = serde_yaml::from_slice(&fs::read(store.path_of(&drv).join("egress.yaml")).unwrap()).unwrap();
+    let doc: serde_yaml::Value =
+        serde_yaml::from_slice(&fs::read(store.path_of(&drv).join("egress.yaml")).unwrap())
+            .unwrap();
     assert_eq!(doc["version"], 1);
     assert_eq!(doc["bottle"], "claude");
     let api = &doc["routes"][0];
@@ -137,7 +212,10 @@ fn egress_yaml_follows_the_sidecar_contract() {
     assert_eq!(api["headers"][0]["name"], "x-api-key");
     assert_eq!(api["headers"][0]["secret"], "anthropic");
     assert_eq!(doc["secrets"]["anthropic"]["env"], "ANTHROPIC_API_KEY");
-    assert!(doc["routes"][1].get("methods").is_none(), "absent optional fields stay absent");
+    assert!(
+        doc["routes"][1].get("methods").is_none(),
+        "absent optional fields stay absent"
+    );
 }
 
 #[test]
@@ -147,7 +225,10 @@ fn a_changed_route_changes_only_what_depends_on_it() {
     v["egress"]["routes"][1]["host"] = json!("registry.yarnpkg.com");
     let b = bottle::lower::lower(&bottle(v));
     let names = |d: &Arc<bottle::store::Derivation>| -> std::collections::BTreeMap<String, String> {
-        d.closure().iter().map(|d| (d.name().to_string(), d.hash().to_string())).collect()
+        d.closure()
+            .iter()
+            .map(|d| (d.name().to_string(), d.hash().to_string()))
+            .collect()
     };
     let (na, nb) = (names(&a), names(&b));
     let changed: Vec<&String> = na.keys().filter(|k| na[*k] != nb[*k]).collect();
@@ -174,7 +255,10 @@ fn eight_concurrent_builds_make_one_path_without_errors() {
     assert!(paths.windows(2).all(|w| w[0] == w[1]));
     let store = Store::open(&root).unwrap();
     assert!(store.verify().unwrap().problems.is_empty());
-    assert!(fs::read_dir(root.join(".tmp")).unwrap().next().is_none(), "no temporary left behind");
+    assert!(
+        fs::read_dir(root.join(".tmp")).unwrap().next().is_none(),
+        "no temporary left behind"
+    );
 }
 
 #[test]
@@ -203,7 +287,11 @@ fn verify_finds_tampering_and_gc_keeps_only_rooted_paths() {
     assert!(store.path_of(&kept).exists());
     assert!(!store.path_of(&dropped).exists());
     for d in kept.closure() {
-        assert!(store.path_of(&d).exists(), "{} was collected though rooted", d.name());
+        assert!(
+            store.path_of(&d).exists(),
+            "{} was collected though rooted",
+            d.name()
+        );
     }
     assert!(store.verify().unwrap().problems.is_empty());
 
@@ -219,9 +307,19 @@ fn a_killed_build_leaves_no_visible_path() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     // What a build killed between writing and renaming leaves: a temporary.
-    fs::create_dir(dir.path().join(".tmp/0000000000000000000000000000000-x.999999.0")).unwrap();
+    fs::create_dir(
+        dir.path()
+            .join(".tmp/0000000000000000000000000000000-x.999999.0"),
+    )
+    .unwrap();
     let problems = store.verify().unwrap().problems;
-    assert!(matches!(problems.as_slice(), [bottle::store::Problem::Partial { .. }]), "{problems:?}");
+    assert!(
+        matches!(
+            problems.as_slice(),
+            [bottle::store::Problem::Partial { .. }]
+        ),
+        "{problems:?}"
+    );
     assert_eq!(store.gc().unwrap().partial, 1);
     assert!(store.verify().unwrap().problems.is_empty());
 }
