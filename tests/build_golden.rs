@@ -35,9 +35,18 @@ fn rendered_configs_are_golden() {
     let drv = bottle::lower::lower(&bottle);
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
-    store.build(std::slice::from_ref(&drv), &bottle::lower::render).unwrap();
+    store
+        .build(std::slice::from_ref(&drv), &bottle::lower::render)
+        .unwrap();
     let out = store.path_of(&drv);
-    for file in ["smolfile.toml", "gvproxy.yaml", "ports.json", "egress.yaml", "git-gate.toml", "manifest.json"] {
+    for file in [
+        "smolfile.toml",
+        "gvproxy.yaml",
+        "ports.json",
+        "egress.yaml",
+        "git-gate.toml",
+        "manifest.json",
+    ] {
         let text = fs::read_to_string(out.join(file)).unwrap();
         insta::assert_snapshot!(file, text);
     }

@@ -32,9 +32,9 @@ pub struct RecipeArgs {
     /// Select one bottle (an attribute path) of a recipe that has several.
     #[arg(short = 'A', long = "attr", value_name = "NAME")]
     pub attr: Option<String>,
-    /// Add a directory to the search path for `<...>` lookups.
-    #[arg(short = 'I', long = "include", value_name = "DIR")]
-    pub include: Vec<PathBuf>,
+    /// Add to the search path for `<...>` lookups: `DIR` or `PREFIX=DIR`.
+    #[arg(short = 'I', long = "include", value_name = "PATH")]
+    pub include: Vec<String>,
 }
 
 /// Build a recipe's bottle(s) into the store.
@@ -55,15 +55,40 @@ pub struct BuildArgs {
     pub store: StoreArg,
 }
 
-/// Evaluate and check a recipe into typed bottles.
-pub fn load(recipe: &RecipeArgs) -> miette::Result<Vec<Bottle>> {
-    let _ = recipe;
-    Err(miette::miette!(
-        "recipes need the evaluator, which is not merged yet"
-    ))
+/// Print a failure's diagnostic and give the exit code for the outcome.
+pub(super) fn finish(outcome: miette::Result<ExitCode>) -> ExitCode {
+    outcome.unwrap_or_else(|report| {
+        crate::diagnostics::print(report);
+        ExitCode::from(super::EXIT_FAILURE)
+    })
 }
 
-pub fn run(args: BuildArgs) -> miette::Result<ExitCode> {
+/// Evaluate a recipe (selecting `-A`), and check it into typed bottles.
+pub fn load(recipe: &RecipeArgs) -> miette::Result<Vec<Bottle>> {
+    let search_path = super::search_path(&recipe.include);
+    let (file, attr) = (recipe.file.clone(), recipe.attr.clone());
+    crate::eval::run_with_stack(move || {
+        let mut ev = crate::eval::Evaluator::new(search_path);
+        let node = (|| {
+            let value = ev.eval_file(&file)?;
+            let mut value = ev.auto_call(value)?;
+            if let Some(attr) = &attr {
+                value = ev.select_path(value, attr)?;
+                value = ev.auto_call(value)?;
+            }
+            crate::schema::Node::from_value(&mut ev, &value, None)
+        })()
+        .map_err(|e| crate::diagnostics::eval_report(&ev.sources, &e))?;
+        crate::schema::check_all(&node, None)
+            .map_err(|errors| crate::schema::check_report(&ev.sources, errors))
+    })
+}
+
+pub fn run(args: BuildArgs) -> ExitCode {
+    finish(build(args))
+}
+
+fn build(args: BuildArgs) -> miette::Result<ExitCode> {
     let bottles = load(&args.recipe)?;
     let store = args.store.open()?;
     let roots: Vec<Arc<crate::store::Derivation>> =

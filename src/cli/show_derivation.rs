@@ -14,7 +14,11 @@ pub struct ShowDerivationArgs {
     pub store: StoreArg,
 }
 
-pub fn run(args: ShowDerivationArgs) -> miette::Result<ExitCode> {
+pub fn run(args: ShowDerivationArgs) -> ExitCode {
+    super::build::finish(execute(args))
+}
+
+fn execute(args: ShowDerivationArgs) -> miette::Result<ExitCode> {
     let store = args.store.open()?;
     let path = &args.recipe.file;
     if let Ok(name) = store.store_name_of(path) {

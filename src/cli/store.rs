@@ -19,7 +19,11 @@ pub enum StoreCommand {
     },
 }
 
-pub fn run(args: StoreArgs) -> miette::Result<ExitCode> {
+pub fn run(args: StoreArgs) -> ExitCode {
+    super::build::finish(execute(args))
+}
+
+fn execute(args: StoreArgs) -> miette::Result<ExitCode> {
     match args.command {
         StoreCommand::Verify { store } => {
             let store = store.open()?;

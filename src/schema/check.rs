@@ -33,6 +33,43 @@ impl std::fmt::Display for CheckError {
     }
 }
 
+/// Turn check errors into one report: every error but the last is printed
+/// as it is found, the last is returned (the CLI prints it and exits 1).
+pub fn check_report(sources: &crate::syntax::SourceMap, errors: Vec<CheckError>) -> miette::Report {
+    let count = errors.len();
+    let mut errors = errors;
+    // In the order they appear in the recipe, as a reader goes through it.
+    errors.sort_by_key(|e| e.span.map_or((u32::MAX, u32::MAX), |s| (s.file.0, s.start)));
+    let mut reports: Vec<miette::Report> = errors.into_iter().map(|e| e.report(sources)).collect();
+    let last = reports
+        .pop()
+        .unwrap_or_else(|| miette::miette!("the recipe is not a valid bottle"));
+    for r in reports {
+        crate::diagnostics::print(r);
+    }
+    if count > 1 {
+        eprintln!("{count} problems in the recipe");
+    }
+    last
+}
+
+impl CheckError {
+    /// The error as a diagnostic at its recipe span.
+    pub fn report(&self, sources: &crate::syntax::SourceMap) -> miette::Report {
+        let span = self
+            .span
+            .unwrap_or(Span::new(crate::syntax::FileId(u32::MAX), 0, 0));
+        let label = if self.path.is_empty() {
+            "this value"
+        } else {
+            "defined here"
+        };
+        let d = crate::diagnostics::RecipeDiagnostic::at(sources, span, self.to_string(), label)
+            .with_help(self.help.clone());
+        miette::Report::new(d)
+    }
+}
+
 /// Check a value that should be one bottle.
 pub fn check(node: &Node) -> Result<Bottle, Vec<CheckError>> {
     let mut cx = Checker::default();

@@ -4,18 +4,13 @@
 //! (`from_value`), JSON becomes one too (`from_json`, for tests and tools),
 //! and the checker only ever reads `Node`s.
 
+use crate::eval::{EvalResult, Evaluator, Value};
 use crate::store::Derivation;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-/// Stand-in until the evaluator's `syntax::span::Span` is merged (same fields).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Span {
-    pub file: u32,
-    pub start: u32,
-    pub end: u32,
-}
+pub use crate::syntax::Span;
 
 #[derive(Clone, Debug)]
 pub struct Node {
@@ -82,5 +77,65 @@ impl Node {
             ),
         };
         Node::new(value, None)
+    }
+}
+
+impl Node {
+    /// Force an evaluated value completely into a node tree, keeping each
+    /// attribute's definition span and mapping string contexts and
+    /// derivation values back to their derivations.
+    pub fn from_value(ev: &mut Evaluator, value: &Value, span: Option<Span>) -> EvalResult<Node> {
+        let node = match value {
+            Value::Null => NodeValue::Null,
+            Value::Bool(b) => NodeValue::Bool(*b),
+            Value::Int(i) => NodeValue::Int(*i),
+            Value::Float(f) => NodeValue::Float(*f),
+            Value::String(s) => NodeValue::Str(
+                s.text.to_string(),
+                s.context
+                    .iter()
+                    .filter_map(|p| crate::store::derivation::by_guest_path(p))
+                    .collect(),
+            ),
+            Value::Path(p) => NodeValue::Path(p.as_ref().clone()),
+            Value::List(items) => {
+                let mut out = Vec::with_capacity(items.len());
+                for t in items.iter() {
+                    let v = ev.force(t)?;
+                    out.push(Node::from_value(ev, &v, t.origin().or(span))?);
+                }
+                NodeValue::List(out)
+            }
+            Value::Attrs(attrs) => {
+                if let Some(drv) = derivation_of(ev, attrs)? {
+                    return Ok(Node::new(NodeValue::Derivation(drv), span));
+                }
+                let mut out = BTreeMap::new();
+                for attr in attrs.iter() {
+                    let v = ev.force(&attr.value)?;
+                    let at = attr.span.or(attr.value.origin()).or(span);
+                    out.insert(attr.name.to_string(), Node::from_value(ev, &v, at)?);
+                }
+                NodeValue::Attrs(out)
+            }
+            Value::Lambda(_) | Value::Builtin(_) => NodeValue::Opaque("a function"),
+        };
+        Ok(Node::new(node, span))
+    }
+}
+
+/// The derivation an attribute set stands for, if it is one bottle made.
+fn derivation_of(
+    ev: &mut Evaluator,
+    attrs: &crate::eval::Attrs,
+) -> EvalResult<Option<Arc<Derivation>>> {
+    let (Some(kind), Some(out)) = (attrs.get("type"), attrs.get("outPath")) else {
+        return Ok(None);
+    };
+    match (ev.force(&kind.value)?, ev.force(&out.value)?) {
+        (Value::String(k), Value::String(p)) if &*k.text == "derivation" => {
+            Ok(crate::store::derivation::by_guest_path(&p.text))
+        }
+        _ => Ok(None),
     }
 }
