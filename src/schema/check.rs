@@ -21,6 +21,9 @@ pub struct CheckError {
     pub path: String,
     pub message: String,
     pub help: Option<String>,
+    /// The offending text may be a secret: point at it by line and column,
+    /// never quote the source line.
+    pub sensitive: bool,
 }
 
 impl std::fmt::Display for CheckError {
@@ -41,24 +44,41 @@ pub fn check_report(sources: &crate::syntax::SourceMap, errors: Vec<CheckError>)
     // In the order they appear in the recipe, as a reader goes through it.
     errors.sort_by_key(|e| e.span.map_or((u32::MAX, u32::MAX), |s| (s.file.0, s.start)));
     let mut reports: Vec<miette::Report> = errors.into_iter().map(|e| e.report(sources)).collect();
-    let last = reports
-        .pop()
-        .unwrap_or_else(|| miette::miette!("the recipe is not a valid bottle"));
+    if count <= 1 {
+        return reports
+            .pop()
+            .unwrap_or_else(|| miette::miette!("the recipe is not a valid bottle"));
+    }
     for r in reports {
         crate::diagnostics::print(r);
     }
-    if count > 1 {
-        eprintln!("{count} problems in the recipe");
-    }
-    last
+    miette::miette!("{count} problems in the recipe")
 }
 
 impl CheckError {
-    /// The error as a diagnostic at its recipe span.
+    /// The error as a diagnostic at its recipe span; a sensitive one by
+    /// line and column only, without quoting the source.
     pub fn report(&self, sources: &crate::syntax::SourceMap) -> miette::Report {
-        let span = self
-            .span
-            .unwrap_or(Span::new(crate::syntax::FileId(u32::MAX), 0, 0));
+        let nowhere = Span::new(crate::syntax::FileId(u32::MAX), 0, 0);
+        let span = self.span.unwrap_or(nowhere);
+        if self.sensitive {
+            let message = match self.span.filter(|s| s.file != nowhere.file) {
+                Some(s) => {
+                    // The file's base name keeps the message short; the
+                    // line and column find the spot.
+                    let src = sources.get(s.file);
+                    let (line, col) = src.line_col(s.start);
+                    let file = std::path::Path::new(&src.name)
+                        .file_name()
+                        .map_or_else(|| src.name.clone(), |n| n.to_string_lossy().into_owned());
+                    format!("{self} (at {file}:{line}:{col})")
+                }
+                None => self.to_string(),
+            };
+            let d = crate::diagnostics::RecipeDiagnostic::at(sources, nowhere, message, "")
+                .with_help(self.help.clone());
+            return miette::Report::new(d);
+        }
         let label = if self.path.is_empty() {
             "this value"
         } else {
@@ -182,6 +202,7 @@ fn error(node: &Node, path: &str, message: String, help: Option<String>) -> Chec
         path: path.to_string(),
         message,
         help,
+        sensitive: false,
     }
 }
 
@@ -687,6 +708,9 @@ impl Checker {
                 format!("secret `{key}` is written inline as {}; secrets must be references", node.type_name()),
                 Some(format!("a value here would be hashed into the store; write `{key} = builtins.secret {{ env = \"{var}\"; }};` (or `{{ file = \"/path\"; }}`) and keep the value on the host")),
             );
+            if let Some(e) = self.errors.last_mut() {
+                e.sensitive = true;
+            }
             return None;
         };
         let mut f = self.attrs(node, path)?;
