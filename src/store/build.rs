@@ -131,16 +131,16 @@ impl Store {
             message: e.0,
         })?;
 
-        // The record first, so a path that exists always has one.
+        // The record first, so a path that exists always has one. Written in
+        // place: we hold the path's lock, and a record is trusted only once
+        // its output exists, which happens after this write completed.
         let mut record = drv.to_record();
         record["output"] = serde_json::json!({ "blake3": output.content_hash().to_string() });
         let record = sorted_json(&record);
         let record_path = self.record_path(&store_name);
-        let temp = self.temp_path(&format!("{store_name}.drv"));
         let text =
             serde_json::to_string_pretty(&record).expect("a JSON value always serializes") + "\n";
-        fs::write(&temp, text).map_err(io_err(&temp))?;
-        fs::rename(&temp, &record_path).map_err(io_err(&record_path))?;
+        fs::write(&record_path, text).map_err(io_err(&record_path))?;
 
         let temp = self.temp_path(&store_name);
         if let Err(e) = output.write(&temp) {

@@ -237,10 +237,7 @@ impl Store {
             return false;
         };
         let store_name = store_name.strip_suffix(".drv").unwrap_or(store_name);
-        let lock = self
-            .root()
-            .join(".locks")
-            .join(format!("{store_name}.lock"));
+        let lock = self.lock_file(store_name);
         let Ok(file) = fs::File::open(lock) else {
             return false;
         };

@@ -6,7 +6,7 @@
 //! <hash>-<name>        an output (file or directory), read-only once there
 //! <hash>-<name>.drv    its derivation record (JSON, with the output's content hash)
 //! .lock                store-wide lock: builders hold it shared, gc exclusive
-//! .locks/              one lock file per path being built
+//! .locks/              build locks, one per stripe of paths (see `lock_file`)
 //! .tmp/                outputs being written; renamed into place when whole
 //! .roots/              gc roots (see `gc.rs`)
 //! ```
@@ -147,9 +147,19 @@ impl Store {
         Ok(StoreLock { _lock: lock })
     }
 
+    /// The lock file guarding builds of `store_name`. Locks are striped by
+    /// the first two hash characters (at most 1,024 files, made once and
+    /// reused), because creating a file per path per build costs more than
+    /// the build itself on a busy disk; two paths sharing a stripe just
+    /// build one after the other.
+    fn lock_file(&self, store_name: &str) -> PathBuf {
+        let stripe = store_name.get(..2).unwrap_or("00");
+        self.root.join(".locks").join(format!("{stripe}.lock"))
+    }
+
     /// Lock one store path for building it.
     fn lock_path(&self, store_name: &str) -> Result<Flock<File>, StoreError> {
-        let path = self.root.join(".locks").join(format!("{store_name}.lock"));
+        let path = self.lock_file(store_name);
         let file = File::options()
             .create(true)
             .truncate(false)

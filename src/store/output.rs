@@ -33,8 +33,15 @@ impl Output {
     pub fn write(&self, path: &Path) -> io::Result<()> {
         match self {
             Output::File(bytes) => {
-                fs::write(path, bytes)?;
-                fs::set_permissions(path, fs::Permissions::from_mode(0o444))
+                use std::io::Write;
+                use std::os::unix::fs::OpenOptionsExt;
+                // Read-only from creation: one syscall fewer than a chmod after.
+                let mut file = fs::File::options()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o444)
+                    .open(path)?;
+                file.write_all(bytes)
             }
             Output::Symlink(target) => std::os::unix::fs::symlink(target, path),
             Output::Dir(entries) => {
