@@ -230,9 +230,10 @@ fn a_killed_build_leaves_only_whole_paths() {
     let text =
         fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/fleet.bottle"))
             .unwrap();
-    fs::write(&recipe, text.replace("count = 12;", "count = 400;")).unwrap();
+    fs::write(&recipe, text.replace("count = 12;", "count = 60;")).unwrap();
     let bin = assert_cmd::cargo::cargo_bin("bottle");
-    for (round, delay_ms) in [5u64, 40, 150, 400].into_iter().enumerate() {
+    // Kill as soon as the first path appears, and a little later: both midway.
+    for (round, extra_ms) in [0u64, 20].into_iter().enumerate() {
         let store = dir.path().join(format!("store-{round}"));
         let mut child = std::process::Command::new(&bin)
             .args(["build"])
@@ -243,13 +244,30 @@ fn a_killed_build_leaves_only_whole_paths() {
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
-        let _ = child.kill();
-        let _ = child.wait();
-        if !store.exists() {
-            continue;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let started = || {
+            fs::read_dir(&store)
+                .map(|d| {
+                    d.flatten()
+                        .any(|e| !e.file_name().to_string_lossy().starts_with('.'))
+                })
+                .unwrap_or(false)
+        };
+        while !started()
+            && std::time::Instant::now() < deadline
+            && child.try_wait().unwrap().is_none()
+        {
+            std::thread::sleep(std::time::Duration::from_millis(1));
         }
-        // Whatever was visible is whole: only leftovers in .tmp/ may be reported.
+        std::thread::sleep(std::time::Duration::from_millis(extra_ms));
+        let _ = child.kill();
+        let status = child.wait().unwrap();
+        assert!(
+            !status.success(),
+            "round {round}: the build finished before it could be killed"
+        );
+
+        // Whatever is visible is whole: only leftovers in .tmp/ may be reported.
         let out = bottle()
             .args(["store", "verify", "--store"])
             .arg(&store)
