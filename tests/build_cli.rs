@@ -417,6 +417,15 @@ fn file_derivations_compose_through_string_context() {
         fs::read_to_string(dir.path().join(toml)).unwrap(),
         "size = 3\ntheme = \"dark\"\n"
     );
+    let note = manifest["files"]["/etc/note"].as_str().unwrap();
+    assert!(
+        note.ends_with("-note"),
+        "a host file is copied by content: {note}"
+    );
+    assert_eq!(
+        fs::read_to_string(dir.path().join(note)).unwrap(),
+        "a note from the host\n"
+    );
     let command = &manifest["agent"]["command"];
     assert_eq!(
         command[1],

@@ -1120,6 +1120,20 @@ impl Checker {
                     self.refs.push(d.clone());
                     Some(GuestFile::Store(d.guest_path()))
                 }
+                // A host file's content, like Nix copying a path: the text is
+                // what gets hashed, never where the file happened to be.
+                NodeValue::Path(p) => match std::fs::read_to_string(p) {
+                    Ok(text) => Some(GuestFile::Text(text)),
+                    Err(e) => {
+                        self.push(
+                            value,
+                            &at,
+                            format!("cannot read {}: {e}", p.display()),
+                            Some("a path in `files` must name a readable UTF-8 text file".into()),
+                        );
+                        None
+                    }
+                },
                 _ => self.string(value, &at).map(GuestFile::Text),
             };
             match file {
