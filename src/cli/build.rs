@@ -133,15 +133,18 @@ fn build(args: BuildArgs) -> miette::Result<ExitCode> {
         report.with(Status::Cached).count(),
         report.with(Status::Missing).count(),
     );
-    for (drv, status) in &report.derivations {
-        let word = match status {
-            Status::Built => "built ",
-            Status::Cached => "cached",
-            Status::Missing => "would build",
-        };
-        // A thousand-bottle fleet would drown the terminal: list only what changed.
-        if *status != Status::Cached || report.derivations.len() <= 50 {
-            eprintln!("{word} {}", drv.store_name());
+    // A thousand-bottle fleet would drown the terminal: list each
+    // derivation only for small graphs, the counts always.
+    if report.derivations.len() <= 50 {
+        use std::io::Write;
+        let mut err = std::io::BufWriter::new(std::io::stderr().lock());
+        for (drv, status) in &report.derivations {
+            let word = match status {
+                Status::Built => "built ",
+                Status::Cached => "cached",
+                Status::Missing => "would build",
+            };
+            let _ = writeln!(err, "{word} {}", drv.store_name());
         }
     }
     if args.dry_run {
