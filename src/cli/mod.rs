@@ -2,6 +2,7 @@
 //! maps outcomes to exit codes (0 success, 1 the recipe or run failed, 2 usage).
 
 mod eval;
+mod sidecar;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -17,6 +18,8 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     Eval(eval::EvalArgs),
+    /// Run one sidecar on its own (e.g. `bottle sidecar egress`).
+    Sidecar(sidecar::SidecarArgs),
 }
 
 /// Exit code for a recipe or run that failed (a diagnostic was printed).
@@ -35,6 +38,7 @@ pub fn main() -> ExitCode {
     };
     let outcome = match cli.command {
         Command::Eval(args) => eval::run(args),
+        Command::Sidecar(args) => sidecar::run(args),
     };
     match outcome {
         Ok(code) => code,
