@@ -243,7 +243,6 @@ async fn inspected_route_enforces_methods_paths_and_injects_the_secret() {
         let echoed: serde_json::Value = serde_json::from_str(&body).unwrap();
         assert_eq!(echoed["headers"]["x-api-key"], SECRET);
 
-        // An upstream whose certificate the proxy cannot verify is refused.
         let audit_text = std::fs::read_to_string(&audit).unwrap();
         assert!(
             !audit_text.contains(SECRET),

@@ -558,7 +558,10 @@ impl Exchange {
                     Some(route) => self.forward(route, target, req, false).await,
                     None => {
                         let refusal = Refusal::no_route(egress, &target);
-                        let path = target.path.as_deref();
+                        let path = target
+                            .path
+                            .as_deref()
+                            .map(|p| p.split('?').next().unwrap_or(p));
                         refusal.record(
                             egress,
                             Entry::new(
@@ -612,8 +615,20 @@ impl Exchange {
                 refusal.response()
             }
             Ok(opened) => {
+                // The tunnel outlives this connection's HTTP serving, so it
+                // takes a connection slot of its own.
+                let Ok(slot) = egress.slots.clone().try_acquire_owned() else {
+                    let busy = Refusal::deny(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "connection limit".into(),
+                        "too many connections at once; try again shortly".into(),
+                    );
+                    busy.record(&egress, entry);
+                    return busy.response();
+                };
                 let peer = self.peer.clone();
                 tokio::spawn(async move {
+                    let _slot = slot;
                     if let Ok(upgraded) = hyper::upgrade::on(req).await {
                         boxed_tunnel(egress, opened, TokioIo::new(upgraded), entry, peer).await;
                     }
@@ -635,7 +650,15 @@ impl Exchange {
         let egress = &self.egress;
         let path = target.path.clone().unwrap_or_else(|| "/".into());
         let method = req.method().as_str().to_string();
-        let mut entry = Entry::new(&self.peer, &method, &target.host, target.port, Some(&path));
+        // The audit line keeps the path, not the query: queries carry data, not routing.
+        let bare_path = path.split('?').next().unwrap_or(&path);
+        let mut entry = Entry::new(
+            &self.peer,
+            &method,
+            &target.host,
+            target.port,
+            Some(bare_path),
+        );
         if let Err(why) = route.admits(&method, &path) {
             let shown = format!("{}:{}", show_host(&target.host), target.port);
             let refusal = Refusal::deny(

@@ -214,9 +214,9 @@ pub async fn bounded<F: std::future::Future>(
     }
 }
 
-/// Buffer per direction for tunnels: large buffers mean fewer syscalls on
-/// bulk transfers.
-const RELAY_BUFFER: usize = 256 * 1024;
+/// Buffer per direction for tunnels: large enough that bulk transfers make
+/// few syscalls, small enough that a thousand tunnels fit in memory.
+const RELAY_BUFFER: usize = 64 * 1024;
 
 /// Copy bytes both ways between `client` and `upstream` until both sides
 /// close or a limit ends it. Returns (bytes up, bytes down, how it ended).
