@@ -403,7 +403,7 @@ async fn limits_cap_connections_and_close_idle_tunnels() {
         let (echo, _e) = byte_echo_server().await;
         let mut options = options(None);
         options.limits.max_tunnels = 2;
-        options.limits.tunnel_idle = Duration::from_millis(300);
+        options.limits.tunnel_idle = Duration::from_millis(1500);
         options.limits.header_timeout = Duration::from_secs(2);
         let proxy = Proxy::start(&plain_policy(echo.port(), 1), options).await;
 

@@ -334,7 +334,13 @@ async fn tls_handshake(
     let tls = match tokio::time::timeout(limit, connector.connect(name, tcp)).await {
         Ok(Ok(tls)) => tls,
         Ok(Err(err)) => return Err(fail(format!("TLS with {} failed: {err}", target.host))),
-        Err(_) => return Err(fail(format!("TLS with {} timed out", target.host))),
+        Err(_) => {
+            return Err(Refusal::upstream(
+                route,
+                StatusCode::GATEWAY_TIMEOUT,
+                format!("TLS with {} did not finish within {limit:?}", target.host),
+            ))
+        }
     };
     http_handshake(tls).await.map_err(fail)
 }

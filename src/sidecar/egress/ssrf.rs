@@ -24,8 +24,6 @@ pub fn internal_kind(ip: IpAddr) -> Option<&'static str> {
                 Some("link-local")
             } else if seg[0] & 0xff00 == 0xff00 {
                 Some("multicast")
-            } else if seg[..4] == [0xfd00, 0x0ec2, 0, 0] {
-                Some("metadata")
             } else if seg[..6] == [0x64, 0xff9b, 0, 0, 0, 0] || seg[..6] == [0, 0, 0, 0, 0, 0] {
                 // NAT64 and IPv4-compatible forms carry an IPv4 address.
                 let v4 = Ipv4Addr::new(
