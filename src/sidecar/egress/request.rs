@@ -170,7 +170,7 @@ mod tests {
             HeadParse::Complete(Head {
                 method: "CONNECT".into(),
                 target: "a.test:443".into(),
-                len: 50
+                len: 49
             })
         );
         assert_eq!(
