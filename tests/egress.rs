@@ -69,10 +69,22 @@ async fn curl_allowed_host_works_over_http_and_connect() {
 
         // The same through a Rust client: CONNECT, then TLS end to end with the upstream.
         let upstream_ca = std::fs::read_to_string(&ca.pem_path).unwrap();
-        let (status, body) = https_request(proxy.addr, "allowed.test", https.port(), &upstream_ca, "POST", "/rust", &[]).await;
+        let (status, body) = https_request(
+            proxy.addr,
+            "allowed.test",
+            https.port(),
+            &upstream_ca,
+            "POST",
+            "/rust",
+            &[],
+        )
+        .await;
         assert_eq!(status, 200, "{body}");
         let echoed: serde_json::Value = serde_json::from_str(&body).unwrap();
-        assert_eq!((echoed["method"].as_str(), echoed["path"].as_str()), (Some("POST"), Some("/rust")));
+        assert_eq!(
+            (echoed["method"].as_str(), echoed["path"].as_str()),
+            (Some("POST"), Some("/rust"))
+        );
     })
     .await
 }

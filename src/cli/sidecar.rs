@@ -37,9 +37,16 @@ pub struct EgressArgs {
     pub ca_cert: Option<PathBuf>,
 }
 
-pub fn run(args: SidecarArgs) -> miette::Result<ExitCode> {
-    match args.sidecar {
+pub fn run(args: SidecarArgs) -> ExitCode {
+    let outcome = match args.sidecar {
         SidecarCommand::Egress(args) => run_egress(args),
+    };
+    match outcome {
+        Ok(code) => code,
+        Err(report) => {
+            crate::diagnostics::print(report);
+            ExitCode::from(super::EXIT_FAILURE)
+        }
     }
 }
 

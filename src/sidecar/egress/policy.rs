@@ -196,9 +196,9 @@ impl Policy {
                     ));
                 }
                 if !self.secrets.contains_key(&header.secret) {
-                    let known: Vec<&str> = self.secrets.keys().map(String::as_str).collect();
-                    let help = match closest(&header.secret, &known) {
-                        Some(near) => format!("did you mean `{near}`?"),
+                    let known = self.secrets.keys().map(String::as_str);
+                    let help = match crate::diagnostics::did_you_mean(&header.secret, known) {
+                        Some(hint) => hint,
                         None => format!(
                             "declare it under `secrets:`, e.g. `{}: {{ env: NAME }}`",
                             header.secret
@@ -253,15 +253,6 @@ fn check_host(host: &str) -> Result<(), &'static str> {
         return Err("is not a host name");
     }
     Ok(())
-}
-
-fn closest<'a>(wanted: &str, known: &[&'a str]) -> Option<&'a str> {
-    known
-        .iter()
-        .map(|k| (strsim::levenshtein(wanted, k), *k))
-        .filter(|(d, _)| *d <= 2)
-        .min()
-        .map(|(_, k)| k)
 }
 
 #[cfg(test)]
