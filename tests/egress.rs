@@ -551,3 +551,46 @@ async fn the_cli_runs_the_sidecar_and_rejects_bad_policies() {
     })
     .await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tunnel_carries_bulk_data_both_ways_and_the_audit_counts_it() {
+    bounded(async {
+        let dir = tempfile::tempdir().unwrap();
+        let audit = dir.path().join("audit.jsonl");
+        let (echo, _e) = byte_echo_server().await;
+        let proxy = Proxy::start(&plain_policy(echo.port(), 1), options(Some(audit.clone()))).await;
+        let (status, _, stream) =
+            connect(proxy.addr, &format!("allowed.test:{}", echo.port())).await;
+        assert_eq!(status, 200);
+        let size = 8 * 1024 * 1024 + 17;
+        let data: Vec<u8> = (0..size).map(|i| (i * 7 % 251) as u8).collect();
+        let (mut reader, mut writer) = stream.into_split();
+        let sent = data.clone();
+        let writing = tokio::spawn(async move {
+            writer.write_all(&sent).await.unwrap();
+            // Half-close: the echo server sees EOF, finishes, and closes its side.
+            writer.shutdown().await.unwrap();
+        });
+        let mut back = Vec::new();
+        reader.read_to_end(&mut back).await.unwrap();
+        writing.await.unwrap();
+        assert_eq!(back.len(), data.len());
+        assert!(back == data, "the tunnel altered the bytes");
+        // The audit line is written when the tunnel closes.
+        let mut line = None;
+        for _ in 0..100 {
+            line = audit_lines(&audit)
+                .into_iter()
+                .find(|l| l["method"] == "CONNECT");
+            if line.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let line = line.expect("an audit line for the tunnel");
+        assert_eq!(line["bytes_up"], size as u64);
+        assert_eq!(line["bytes_down"], size as u64);
+        assert_eq!(line["decision"], "allow");
+    })
+    .await
+}
