@@ -35,17 +35,9 @@ pub struct EgressArgs {
     /// Write this run's CA certificate (PEM) here, for clients of inspected routes.
     #[arg(long)]
     pub ca_cert: Option<PathBuf>,
-    /// Worker threads (default: the number of CPUs, at least 4).
+    /// Worker threads (default: 8 per CPU, between 16 and 64).
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
     pub workers: Option<u16>,
-}
-
-/// The proxy mostly waits on sockets, and shares the host with the VM's busy
-/// vCPU threads: a few more workers than cores keep it responsive then.
-fn default_workers() -> usize {
-    std::thread::available_parallelism()
-        .map_or(4, |n| n.get())
-        .max(4)
 }
 
 pub fn run(args: SidecarArgs) -> ExitCode {
@@ -79,7 +71,10 @@ fn run_egress(args: EgressArgs) -> miette::Result<ExitCode> {
             })?;
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(args.workers.map_or_else(default_workers, usize::from))
+        .worker_threads(
+            args.workers
+                .map_or_else(egress::recommended_workers, usize::from),
+        )
         .enable_all()
         .build()
         .into_diagnostic()?;
