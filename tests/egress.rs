@@ -452,8 +452,10 @@ async fn serves_on_a_unix_socket() {
     bounded(async {
         let dir = tempfile::tempdir().unwrap();
         let (http, _h) = echo_server(None).await;
+        let (echo, _e) = byte_echo_server().await;
         let policy =
-            bottle::sidecar::egress::Policy::from_yaml(&plain_policy(http.port(), 1)).unwrap();
+            bottle::sidecar::egress::Policy::from_yaml(&plain_policy(http.port(), echo.port()))
+                .unwrap();
         let egress = bottle::sidecar::egress::Egress::new(policy, options(None)).unwrap();
         let socket = dir.path().join("egress.sock");
         let listen: bottle::sidecar::egress::Listen =
@@ -484,6 +486,40 @@ async fn serves_on_a_unix_socket() {
         )
         .await;
         assert_eq!(unix_denied.0, 403);
+        // A CONNECT tunnel from the Unix socket to a TCP upstream (the splice relay).
+        let mut tunnel = tokio::net::UnixStream::connect(&socket).await.unwrap();
+        let authority = format!("allowed.test:{}", echo.port());
+        tunnel
+            .write_all(
+                format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n\r\n").as_bytes(),
+            )
+            .await
+            .unwrap();
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") && tunnel.read(&mut byte).await.unwrap() == 1 {
+            head.push(byte[0]);
+        }
+        assert!(
+            head.starts_with(b"HTTP/1.1 200"),
+            "{}",
+            String::from_utf8_lossy(&head)
+        );
+        let data = vec![b'u'; 3 * 1024 * 1024];
+        let (mut reader, mut writer) = tunnel.into_split();
+        let sent = data.clone();
+        let writing = tokio::spawn(async move {
+            writer.write_all(&sent).await.unwrap();
+            writer.shutdown().await.unwrap();
+        });
+        let mut back = Vec::new();
+        reader.read_to_end(&mut back).await.unwrap();
+        writing.await.unwrap();
+        assert!(
+            back == data,
+            "the tunnel over the Unix socket altered the bytes"
+        );
+
         stop.send(()).unwrap();
         serving.await.unwrap().unwrap();
         assert!(!socket.exists(), "the socket file is removed on shutdown");
