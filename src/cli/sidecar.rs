@@ -26,7 +26,7 @@ pub struct EgressArgs {
     /// The policy file (egress.yaml, as rendered by `bottle build`).
     #[arg(long)]
     pub policy: PathBuf,
-    /// Where to listen: `unix:/path/to/socket` or `IP:PORT` (port 0 picks one).
+    /// Where to listen: `unix:/path/to/socket` or `HOST:PORT` (port 0 picks one).
     #[arg(long)]
     pub listen: Listen,
     /// Append one JSON line per decision to this file.
