@@ -534,13 +534,10 @@ impl Builder<'_> {
         let span = target.span.to(self.span(&pair));
         let mut inner = pair.into_inner();
         let path = self.attrpath(inner.next().expect("grammar: a selector has a path"))?;
-        let default = match self
+        let default = self
             .selects(inner.filter(|p| p.as_rule() != Rule::kw_or))?
             .pop()
-        {
-            Some(d) => Some(Box::new(d)),
-            None => None,
-        };
+            .map(Box::new);
         Ok(Expr {
             span,
             kind: ExprKind::Select {
