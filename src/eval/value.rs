@@ -250,17 +250,20 @@ pub struct BuiltinApp {
     pub args: Vec<Thunk>,
 }
 
+/// A frame's variables; most frames are one lambda argument, kept inline.
+pub type Slots = smallvec::SmallVec<[Thunk; 1]>;
+
 /// One frame of variables: the slots of a `let`, `rec` set or lambda call, or
 /// the set of a `with`. Frames mirror `syntax::scope`'s frames one to one.
 #[derive(Debug, Default)]
 pub struct Env {
-    pub slots: RefCell<Vec<Thunk>>,
+    pub slots: RefCell<Slots>,
     pub with: Option<Thunk>,
     pub parent: Option<Rc<Env>>,
 }
 
 impl Env {
-    pub fn frame(slots: Vec<Thunk>, parent: &Rc<Env>) -> Rc<Env> {
+    pub fn frame(slots: Slots, parent: &Rc<Env>) -> Rc<Env> {
         Rc::new(Env {
             slots: RefCell::new(slots),
             with: None,
@@ -328,6 +331,22 @@ impl Thunk {
             origin: span,
             state: RefCell::new(Suspended::Apply(func, args, span)),
         }))
+    }
+
+    /// The same thunk or the same shared value: Nix treats such list and set
+    /// elements as equal without comparing them (so even functions match).
+    pub fn same(&self, other: &Thunk) -> bool {
+        match (self, other) {
+            (Thunk::Lazy(a), Thunk::Lazy(b)) => Rc::ptr_eq(a, b),
+            (Thunk::Ready(a), Thunk::Ready(b)) => match (a, b) {
+                (Value::Lambda(x), Value::Lambda(y)) => Rc::ptr_eq(x, y),
+                (Value::Builtin(x), Value::Builtin(y)) => Rc::ptr_eq(x, y),
+                (Value::List(x), Value::List(y)) => Rc::ptr_eq(x, y),
+                (Value::Attrs(x), Value::Attrs(y)) => Rc::ptr_eq(x, y),
+                _ => false,
+            },
+            _ => false,
+        }
     }
 
     /// Where the value was written, when known.

@@ -86,7 +86,21 @@ pub fn globals() -> (Vec<&'static str>, Rc<Env>) {
         value: Thunk::Ready(Value::Bool(false)),
         span: None,
     });
+    // `builtins.builtins` is the set itself: a cell filled once the set exists.
+    let itself = Thunk::apply(
+        Value::Null,
+        Vec::new(),
+        Span::new(crate::syntax::FileId(u32::MAX), 0, 0),
+    );
+    entries.push(Attr {
+        name: "builtins".into(),
+        value: itself.clone(),
+        span: None,
+    });
     let builtins = Attrs::from_unsorted(entries);
+    if let Thunk::Lazy(cell) = &itself {
+        *cell.state.borrow_mut() = super::value::Suspended::Done(Value::attrs(builtins.clone()));
+    }
     let mut names = vec!["builtins", "true", "false", "null"];
     let mut slots = vec![
         Thunk::Ready(Value::attrs(builtins.clone())),
@@ -102,7 +116,7 @@ pub fn globals() -> (Vec<&'static str>, Rc<Env>) {
         slots.push(attr.value.clone());
     }
     let env = Rc::new(Env {
-        slots: std::cell::RefCell::new(slots),
+        slots: std::cell::RefCell::new(slots.into()),
         with: None,
         parent: None,
     });
@@ -186,8 +200,8 @@ impl Evaluator {
     }
 
     /// Apply a function to values and force the result to a Boolean.
-    pub fn predicate(&mut self, f: &Value, args: Vec<Thunk>, span: Span) -> EvalResult<bool> {
-        match self.apply_all(f.clone(), &args, span)? {
+    pub fn predicate(&mut self, f: &Value, args: &[Thunk], span: Span) -> EvalResult<bool> {
+        match self.apply_all(f.clone(), args, span)? {
             Value::Bool(b) => Ok(b),
             other => Err(self.type_error(
                 "a Boolean",
