@@ -383,13 +383,20 @@ async fn a_flood_of_malformed_requests_leaves_the_proxy_serving() {
                 floods.push(tokio::spawn(async move {
                     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
                     let _ = stream.write_all(&request).await;
+                    // Half-close, so a connection kept alive after its answer ends too.
+                    let _ = stream.shutdown().await;
                     let mut reply = Vec::new();
                     let _ = tokio::time::timeout(
                         Duration::from_secs(10),
                         stream.read_to_end(&mut reply),
                     )
                     .await;
-                    (round, String::from_utf8_lossy(&reply).to_string())
+                    let sent =
+                        String::from_utf8_lossy(&request[..request.len().min(60)]).to_string();
+                    (
+                        round,
+                        format!("{} <- {sent:?}", String::from_utf8_lossy(&reply)),
+                    )
                 }));
             }
         }
