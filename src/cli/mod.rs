@@ -33,14 +33,42 @@ pub fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    let outcome = match cli.command {
+    match cli.command {
         Command::Eval(args) => eval::run(args),
-    };
-    match outcome {
-        Ok(code) => code,
-        Err(report) => {
-            crate::diagnostics::print(report);
-            ExitCode::from(EXIT_FAILURE)
-        }
     }
+}
+
+/// The search path for `<...>` lookups: the bundled stdlib as `<bottle/...>`,
+/// then each `-I` entry (`DIR` or `PREFIX=DIR`), then `BOTTLE_PATH`
+/// (colon-separated, same forms).
+pub fn search_path(includes: &[String]) -> Vec<crate::eval::SearchPathEntry> {
+    let mut entries = vec![crate::eval::SearchPathEntry {
+        prefix: "bottle".into(),
+        dir: stdlib_dir(),
+    }];
+    let from_env = std::env::var("BOTTLE_PATH").unwrap_or_default();
+    let extra = includes
+        .iter()
+        .map(String::as_str)
+        .chain(from_env.split(':').filter(|s| !s.is_empty()));
+    for item in extra {
+        let (prefix, dir) = item.split_once('=').unwrap_or(("", item));
+        let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.into());
+        entries.push(crate::eval::SearchPathEntry {
+            prefix: prefix.into(),
+            dir,
+        });
+    }
+    entries
+}
+
+/// The bundled stdlib: beside an installed binary (`../share/bottle/stdlib`),
+/// else the source tree this binary was built from.
+pub fn stdlib_dir() -> std::path::PathBuf {
+    let installed = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|bin| bin.join("../share/bottle/stdlib")))
+        .filter(|p| p.is_dir());
+    installed
+        .unwrap_or_else(|| std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/stdlib")))
 }
