@@ -442,8 +442,8 @@ impl Evaluator {
 
     /// Create the frame of a `let` or `rec` set; returns it and the set's thunks.
     fn bind(&mut self, set: &ast::AttrSet, env: &Rc<Env>) -> EvalResult<(Rc<Env>, Vec<Thunk>)> {
-        let frame = Env::frame(Vec::with_capacity(set.statics.len()), env);
-        let thunks: Vec<Thunk> = set
+        let frame = Env::frame(value::Slots::with_capacity(set.statics.len()), env);
+        let thunks: value::Slots = set
             .statics
             .iter()
             .map(|a| {
@@ -455,7 +455,7 @@ impl Evaluator {
             })
             .collect();
         *frame.slots.borrow_mut() = thunks.clone();
-        Ok((frame, thunks))
+        Ok((frame, thunks.into_vec()))
     }
 
     fn attrset(&mut self, set: &ast::AttrSet, env: &Rc<Env>) -> EvalResult<Value> {
@@ -655,7 +655,7 @@ impl Evaluator {
     fn call(&mut self, closure: &Closure, arg: Thunk, span: Span) -> EvalResult<Value> {
         let lambda = &closure.lambda;
         let frame = match &lambda.param {
-            Param::Ident(..) => Env::frame(vec![arg], &closure.env),
+            Param::Ident(..) => Env::frame(smallvec::smallvec![arg], &closure.env),
             Param::Formals {
                 formals,
                 ellipsis,
@@ -691,8 +691,8 @@ impl Evaluator {
                         ));
                     }
                 }
-                let frame = Env::frame(Vec::with_capacity(formals.len() + 1), &closure.env);
-                let mut slots = Vec::with_capacity(formals.len() + 1);
+                let frame = Env::frame(value::Slots::new(), &closure.env);
+                let mut slots = value::Slots::with_capacity(formals.len() + 1);
                 for f in formals {
                     match (attrs.get(&f.name), &f.default) {
                         (Some(a), _) => slots.push(a.value.clone()),

@@ -115,7 +115,7 @@ fn describe(rule: &Rule) -> Option<&'static str> {
         kw_rec => "`rec`",
         kw_inherit => "`inherit`",
         kw_or => "`or`",
-        file => "a file",
+        file => "an expression",
         _ => return None,
     })
 }
