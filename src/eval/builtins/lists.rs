@@ -104,7 +104,7 @@ fn filter(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<Value> {
     let list = ev.force_list(&args[1], span)?;
     let mut out = Vec::new();
     for x in list.iter() {
-        if ev.predicate(&f, &[x.clone()], span)? {
+        if ev.predicate(&f, std::slice::from_ref(x), span)? {
             out.push(x.clone());
         }
     }
@@ -277,7 +277,7 @@ fn partition(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<Value
     let list = ev.force_list(&args[1], span)?;
     let (mut right, mut wrong) = (Vec::new(), Vec::new());
     for x in list.iter() {
-        if ev.predicate(&f, &[x.clone()], span)? {
+        if ev.predicate(&f, std::slice::from_ref(x), span)? {
             right.push(x.clone());
         } else {
             wrong.push(x.clone());
@@ -330,7 +330,7 @@ fn all(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<Value> {
     let f = ev.force_function(&args[0], span)?;
     let list = ev.force_list(&args[1], span)?;
     for x in list.iter() {
-        if !ev.predicate(&f, &[x.clone()], span)? {
+        if !ev.predicate(&f, std::slice::from_ref(x), span)? {
             return Ok(Value::Bool(false));
         }
     }
@@ -341,7 +341,7 @@ fn any(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<Value> {
     let f = ev.force_function(&args[0], span)?;
     let list = ev.force_list(&args[1], span)?;
     for x in list.iter() {
-        if ev.predicate(&f, &[x.clone()], span)? {
+        if ev.predicate(&f, std::slice::from_ref(x), span)? {
             return Ok(Value::Bool(true));
         }
     }
