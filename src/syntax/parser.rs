@@ -38,7 +38,7 @@ pub fn parse(file: FileId, text: &str) -> Result<Expr, SyntaxError> {
         .into_inner()
         .next()
         .expect("grammar: `file` holds an expression");
-    Builder { file }.expr(expr_pair)
+    Builder { file, text }.expr(expr_pair)
 }
 
 fn check_nesting(file: FileId, text: &str) -> Result<(), SyntaxError> {
@@ -213,13 +213,14 @@ fn pratt() -> &'static PrattParser<Rule> {
     })
 }
 
-struct Builder {
+struct Builder<'t> {
     file: FileId,
+    text: &'t str,
 }
 
 type Built<T> = Result<T, SyntaxError>;
 
-impl Builder {
+impl Builder<'_> {
     fn span(&self, pair: &Pair<Rule>) -> Span {
         let s = pair.as_span();
         Span::new(self.file, s.start(), s.end())
@@ -376,6 +377,7 @@ impl Builder {
             .map_infix(|lhs, op, rhs| {
                 let (lhs, rhs) = (lhs?, rhs?);
                 let span = lhs.span.to(rhs.span);
+                self.check_associative(&lhs, &op)?;
                 let op = match op.as_rule() {
                     Rule::concat => BinaryOp::Concat,
                     Rule::update => BinaryOp::Update,
@@ -400,6 +402,40 @@ impl Builder {
                 })
             })
             .parse(pairs)
+    }
+
+    /// Comparisons do not chain in Nix: `a == b == c` and `a < b < c` are
+    /// syntax errors unless parenthesised.
+    fn check_associative(&self, lhs: &Expr, op: &Pair<Rule>) -> Built<()> {
+        use BinaryOp::*;
+        let group = |r: Rule| match r {
+            Rule::eq | Rule::neq => Some(0),
+            Rule::lt | Rule::leq | Rule::gt | Rule::geq => Some(1),
+            _ => None,
+        };
+        let Some(g) = group(op.as_rule()) else {
+            return Ok(());
+        };
+        let ExprKind::Binary(inner, ..) = &lhs.kind else {
+            return Ok(());
+        };
+        let inner_group = match inner {
+            Eq | Ne => Some(0),
+            Lt | Le | Gt | Ge => Some(1),
+            _ => None,
+        };
+        let between = &self.text[lhs.span.end as usize..op.as_span().start()];
+        if inner_group == Some(g) && !between.contains(')') {
+            return Err(self.error(
+                self.span(op),
+                format!(
+                    "`{}` cannot follow another comparison without parentheses",
+                    op.as_str()
+                ),
+                Some("comparisons do not chain: write `(a == b) == c` or `a == b && b == c`"),
+            ));
+        }
+        Ok(())
     }
 
     fn application(&self, pair: Pair<Rule>) -> Built<Expr> {
@@ -815,6 +851,8 @@ enum Indented {
 /// with content (escapes and interpolations count as content), remove it from
 /// every line, and drop a last line made only of spaces.
 fn strip_indentation(pieces: Vec<Indented>) -> Vec<StrPart> {
+    // Stays at its maximum when no line has content: then every line's
+    // leading spaces go.
     let mut min_indent = usize::MAX;
     let (mut cur, mut at_line_start) = (0usize, true);
     for piece in &pieces {
@@ -843,9 +881,6 @@ fn strip_indentation(pieces: Vec<Indented>) -> Vec<StrPart> {
                 }
             }
         }
-    }
-    if min_indent == usize::MAX {
-        min_indent = cur;
     }
     let mut parts = Vec::new();
     let (mut dropped, mut at_line_start) = (0usize, true);

@@ -67,29 +67,38 @@ fn from_json(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<Value
     Ok(from_serde_json(parsed))
 }
 
-fn from_toml_value(v: toml::Value) -> Value {
-    match v {
+fn from_toml_value(v: toml::Value, span: Span) -> EvalResult<Value> {
+    Ok(match v {
         toml::Value::String(s) => Value::string(s),
         toml::Value::Integer(i) => Value::Int(i),
         toml::Value::Float(f) => Value::Float(f),
         toml::Value::Boolean(b) => Value::Bool(b),
-        toml::Value::Datetime(d) => Value::string(d.to_string()),
+        toml::Value::Datetime(d) => {
+            return Err(EvalError::fatal(
+                format!("TOML dates and times are not supported (`{d}`)"),
+                span,
+            )
+            .with_help("write the date as a string"))
+        }
         toml::Value::Array(items) => Value::list(
             items
                 .into_iter()
-                .map(|i| Thunk::Ready(from_toml_value(i)))
-                .collect(),
+                .map(|i| from_toml_value(i, span).map(Thunk::Ready))
+                .collect::<EvalResult<_>>()?,
         ),
         toml::Value::Table(t) => Value::attrs(Attrs::from_unsorted(
             t.into_iter()
-                .map(|(k, v)| Attr {
-                    name: k.into(),
-                    value: Thunk::Ready(from_toml_value(v)),
-                    span: None,
+                .map(|(k, v)| {
+                    let value = Thunk::Ready(from_toml_value(v, span)?);
+                    Ok(Attr {
+                        name: k.into(),
+                        value,
+                        span: None,
+                    })
                 })
-                .collect(),
+                .collect::<EvalResult<_>>()?,
         )),
-    }
+    })
 }
 
 fn from_toml(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<Value> {
@@ -97,5 +106,5 @@ fn from_toml(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<Value
     let table: toml::Table = s.text.parse().map_err(|e: toml::de::Error| {
         EvalError::fatal(format!("invalid TOML: {}", e.message()), span)
     })?;
-    Ok(from_toml_value(toml::Value::Table(table)))
+    from_toml_value(toml::Value::Table(table), span)
 }
