@@ -32,7 +32,7 @@ fn bench_parse(c: &mut Criterion) {
     });
     let expr = parse(FileId(0), &text).expect("generated recipe parses");
     group.bench_function("scope", |b| {
-        b.iter(|| scope::resolve(&expr, &["builtins"]).expect("resolves"))
+        b.iter(|| scope::resolve(&expr, &["builtins", "true", "false", "null"]).expect("resolves"))
     });
     group.finish();
 }

@@ -186,10 +186,11 @@ fn regex(
     span: Span,
     anchored: bool,
 ) -> EvalResult<regex::Regex> {
+    // `(?s)`: in POSIX regular expressions `.` also matches a newline.
     let key = if anchored {
-        format!("^(?:{pattern})$")
+        format!("(?s)^(?:{pattern})$")
     } else {
-        pattern.to_string()
+        format!("(?s){pattern}")
     };
     if let Some(re) = ev.regex_cache.get(&key) {
         return Ok(re.clone());
