@@ -12,5 +12,6 @@ pub mod diagnostics;
 pub mod eval;
 pub mod lower;
 pub mod schema;
+pub mod sidecar;
 pub mod store;
 pub mod syntax;

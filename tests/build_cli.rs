@@ -128,6 +128,9 @@ fn same_recipe_same_hashes_and_bytes_anywhere() {
     };
     assert_eq!(names(&a), names(&b));
     assert_eq!(names(&a).len(), 7);
+    // The stdlib's presets make a policy the egress sidecar accepts.
+    let egress = Path::new(a["outputs"]["egress.yaml"].as_str().unwrap());
+    bottle::sidecar::egress::policy::Policy::load(egress).unwrap();
     for name in names(&a) {
         assert_eq!(
             contents(&a_store.join(&name)),

@@ -5,6 +5,7 @@ mod build;
 mod eval;
 mod gc;
 mod show_derivation;
+mod sidecar;
 mod store;
 
 use clap::{Parser, Subcommand};
@@ -25,6 +26,8 @@ enum Command {
     ShowDerivation(show_derivation::ShowDerivationArgs),
     Store(store::StoreArgs),
     Gc(gc::GcArgs),
+    /// Run one sidecar on its own (e.g. `bottle sidecar egress`).
+    Sidecar(sidecar::SidecarArgs),
 }
 
 /// Exit code for a recipe or run that failed (a diagnostic was printed).
@@ -47,6 +50,7 @@ pub fn main() -> ExitCode {
         Command::ShowDerivation(args) => show_derivation::run(args),
         Command::Store(args) => store::run(args),
         Command::Gc(args) => gc::run(args),
+        Command::Sidecar(args) => sidecar::run(args),
     }
 }
 

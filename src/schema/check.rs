@@ -884,18 +884,14 @@ impl Checker {
         let addresses = match f.get("addresses") {
             Some((n, p)) => self.strings(n, &p).and_then(|addrs| {
                 for a in &addrs {
-                    let (ip, len) = a.split_once('/').unwrap_or((a, "0"));
-                    let ok = ip.parse::<std::net::IpAddr>().is_ok_and(|ip| {
-                        len.parse::<u8>()
-                            .is_ok_and(|l| l <= if ip.is_ipv4() { 32 } else { 128 })
-                    });
-                    if !ok {
-                        self.push(
-                            n,
-                            &p,
-                            format!("`{a}` is not an IP address or CIDR range"),
-                            Some("write e.g. `\"10.1.2.3\"` or `\"10.1.0.0/16\"`".into()),
-                        );
+                    if a.parse::<std::net::IpAddr>().is_err() {
+                        let help = match a.split_once('/') {
+                            Some((ip, _)) => format!(
+                                "list addresses one by one (the proxy exempts exact addresses), e.g. `\"{ip}\"`"
+                            ),
+                            None => "write an IP address, e.g. `\"10.1.2.3\"` or `\"::1\"`".to_string(),
+                        };
+                        self.push(n, &p, format!("`{a}` is not an IP address"), Some(help));
                         return None;
                     }
                 }
