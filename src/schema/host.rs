@@ -76,7 +76,7 @@ impl HostPattern {
         if name.chars().any(|c| c.is_ascii_uppercase()) {
             let lower = text.to_ascii_lowercase();
             return Err(err(
-                format!("`{text}` has capital letters; hosts are compared in lowercase, so it can never match"),
+                format!("`{text}` has capital letters; write host patterns in lowercase, the one spelling the policy and its hash use"),
                 format!("write `{lower}`"),
             ));
         }
