@@ -69,19 +69,50 @@ pub fn load(recipe: &RecipeArgs) -> miette::Result<Vec<Bottle>> {
     let (file, attr) = (recipe.file.clone(), recipe.attr.clone());
     crate::eval::run_with_stack(move || {
         let mut ev = crate::eval::Evaluator::new(search_path);
-        let node = (|| {
-            let value = ev.eval_file(&file)?;
-            let mut value = ev.auto_call(value)?;
-            if let Some(attr) = &attr {
-                value = ev.select_path(value, attr)?;
-                value = ev.auto_call(value)?;
-            }
-            crate::schema::Node::from_value(&mut ev, &value, None)
-        })()
-        .map_err(|e| crate::diagnostics::eval_report(&ev.sources, &e))?;
-        crate::schema::check_all(&node, None)
-            .map_err(|errors| crate::schema::check_report(&ev.sources, errors))
+        let checked = check_recipe(&mut ev, &file, attr.as_deref());
+        let result = match checked {
+            Ok(Ok(bottles)) => Ok(bottles),
+            Ok(Err(errors)) => Err(crate::schema::check_report(&ev.sources, errors)),
+            Err(e) => Err(crate::diagnostics::eval_report(&ev.sources, &e)),
+        };
+        // The process ends soon after; freeing every value of a large fleet
+        // one by one would only delay it.
+        std::mem::forget(ev);
+        result
     })
+}
+
+type Checked = Result<Vec<Bottle>, Vec<crate::schema::CheckError>>;
+
+/// Evaluate and check; a set of bottles one bottle at a time.
+fn check_recipe(
+    ev: &mut crate::eval::Evaluator,
+    file: &std::path::Path,
+    attr: Option<&str>,
+) -> crate::eval::EvalResult<Checked> {
+    use crate::eval::Value;
+    use crate::schema::{check_all, Node, SetChecker};
+    let value = ev.eval_file(file)?;
+    let mut value = ev.auto_call(value)?;
+    if let Some(attr) = attr {
+        value = ev.select_path(value, attr)?;
+        value = ev.auto_call(value)?;
+    }
+    match &value {
+        Value::Attrs(attrs) if !attrs.is_empty() && attrs.get("name").is_none() => {
+            let mut set = SetChecker::default();
+            for a in attrs.iter() {
+                let v = ev.force(&a.value)?;
+                let node = Node::from_value(ev, &v, a.span)?;
+                set.add(&a.name, &node);
+            }
+            Ok(set.finish())
+        }
+        _ => {
+            let node = Node::from_value(ev, &value, None)?;
+            Ok(check_all(&node, None))
+        }
+    }
 }
 
 pub fn run(args: BuildArgs) -> ExitCode {

@@ -150,35 +150,53 @@ pub fn check_all(node: &Node, attr: Option<&str>) -> Result<Vec<Bottle>, Vec<Che
         };
     }
     // A set of bottles, built in key order.
-    let mut cx = Checker::default();
-    let mut bottles = Vec::new();
-    let mut names: BTreeMap<String, String> = BTreeMap::new();
+    let mut set = SetChecker::default();
     for (key, value) in map {
-        let at = join(&path, key);
-        if let Some(b) = cx.bottle(value, &at) {
-            if let Some(first) = names.insert(b.name.clone(), at.clone()) {
-                cx.push(
-                    value,
-                    &at,
-                    format!("two bottles are named `{}` (`{first}` and `{at}`)", b.name),
-                    Some("bottle names identify running bottles; make them unique".into()),
-                );
-            }
-            bottles.push(b);
-        }
+        set.add(&join(&path, key), value);
     }
     if map.is_empty() {
-        cx.push(
+        set.cx.push(
             node,
             &path,
             "the recipe's value is an empty attribute set, not a bottle".into(),
             Some("a bottle has at least `name`, `agent` and `image`".into()),
         );
     }
-    if cx.errors.is_empty() {
-        Ok(bottles)
-    } else {
-        Err(cx.errors)
+    set.finish()
+}
+
+/// Checks the bottles of a set one at a time, so a caller can make each
+/// bottle's node tree, check it and drop it before making the next (a
+/// thousand-bottle fleet never holds a thousand trees).
+#[derive(Default)]
+pub struct SetChecker {
+    cx: Checker,
+    names: BTreeMap<String, String>,
+    bottles: Vec<Bottle>,
+}
+
+impl SetChecker {
+    /// Check the bottle at attribute path `at`.
+    pub fn add(&mut self, at: &str, value: &Node) {
+        if let Some(b) = self.cx.bottle(value, at) {
+            if let Some(first) = self.names.insert(b.name.clone(), at.to_string()) {
+                self.cx.push(
+                    value,
+                    at,
+                    format!("two bottles are named `{}` (`{first}` and `{at}`)", b.name),
+                    Some("bottle names identify running bottles; make them unique".into()),
+                );
+            }
+            self.bottles.push(b);
+        }
+    }
+
+    pub fn finish(self) -> Result<Vec<Bottle>, Vec<CheckError>> {
+        if self.cx.errors.is_empty() {
+            Ok(self.bottles)
+        } else {
+            Err(self.cx.errors)
+        }
     }
 }
 

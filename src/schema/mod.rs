@@ -10,7 +10,7 @@ mod check;
 mod host;
 pub mod node;
 
-pub use check::{check, check_all, check_report, CheckError};
+pub use check::{check, check_all, check_report, CheckError, SetChecker};
 pub use host::{HostPattern, HostPatternError};
 pub use node::{Node, NodeValue, Span};
 
