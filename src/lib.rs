@@ -10,4 +10,5 @@
 pub mod cli;
 pub mod diagnostics;
 pub mod eval;
+pub mod realize;
 pub mod syntax;

@@ -1,7 +1,11 @@
 //! The command line: one file per subcommand; this file only dispatches and
 //! maps outcomes to exit codes (0 success, 1 the recipe or run failed, 2 usage).
 
+mod doctor;
 mod eval;
+mod ps;
+mod run;
+mod stop;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -17,6 +21,10 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     Eval(eval::EvalArgs),
+    Run(run::RunArgs),
+    Ps(ps::PsArgs),
+    Stop(stop::StopArgs),
+    Doctor(doctor::DoctorArgs),
 }
 
 /// Exit code for a recipe or run that failed (a diagnostic was printed).
@@ -35,6 +43,10 @@ pub fn main() -> ExitCode {
     };
     let outcome = match cli.command {
         Command::Eval(args) => eval::run(args),
+        Command::Run(args) => run::run(args),
+        Command::Ps(args) => ps::run(args),
+        Command::Stop(args) => stop::run(args),
+        Command::Doctor(args) => doctor::run(args),
     };
     match outcome {
         Ok(code) => code,
