@@ -108,7 +108,10 @@ async fn realize(plan: &Plan, options: &RunOptions) -> miette::Result<i32> {
             log_line(&run, &format!("started in {} ms", started.elapsed().as_millis()));
             tokio::select! {
                 (part, status) = parts.wait_any() => {
-                    if part == "qemu" && status.success() {
+                    // When the VM powers off, gvproxy sees its network close
+                    // and exits too, sometimes first: wait briefly for qemu.
+                    let qemu = if part == "qemu" { Some(status) } else { parts.wait_for("qemu", Duration::from_secs(2)).await };
+                    if qemu.is_some_and(|s| s.success()) {
                         // The guest's last output is still in the pipe: let it out.
                         if let Some(output) = output {
                             let _ = tokio::time::timeout(Duration::from_secs(2), output).await;
