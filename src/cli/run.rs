@@ -29,6 +29,10 @@ pub struct RunArgs {
     /// Override the plan's memory, in MiB.
     #[arg(long)]
     pub memory: Option<u32>,
+    /// Write the boot image (initramfs) this run would boot to FILE and exit
+    /// without starting anything (for benchmarks and debugging).
+    #[arg(long, value_name = "FILE")]
+    pub write_boot_image: Option<PathBuf>,
     /// The command to run instead of the plan's (after `--`).
     #[arg(last = true)]
     pub command: Vec<String>,
@@ -53,6 +57,10 @@ pub fn run(args: RunArgs) -> miette::Result<ExitCode> {
     }
     if !args.command.is_empty() {
         plan.command = args.command;
+    }
+    if let Some(path) = args.write_boot_image {
+        realize::write_boot_image(&plan, &path)?;
+        return Ok(ExitCode::SUCCESS);
     }
     let options = RunOptions { name: args.name, accel: args.accel };
     let code = realize::run(&plan, &options)?;

@@ -75,6 +75,14 @@ pub fn run(plan: &Plan, options: &RunOptions) -> miette::Result<i32> {
     outcome
 }
 
+/// Write the boot image `run` would build for `plan` (with no sidecar CA) to `out`.
+pub fn write_boot_image(plan: &Plan, out: &Path) -> miette::Result<()> {
+    plan.validate()?;
+    let kit = kit::Kit::locate()?;
+    build_boot_image(plan, &kit, &[], out)?;
+    Ok(())
+}
+
 /// What ended the run.
 enum Ending {
     PoweredOff,
