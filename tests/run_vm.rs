@@ -23,16 +23,27 @@ fn guest_rootfs(dir: &Path) -> PathBuf {
         .find(|p| Path::new(p).exists())
         .expect("busybox-static is installed (scripts/setup)");
     std::fs::copy(busybox, root.join("bin/busybox")).unwrap();
-    for applet in ["sh", "cat", "echo", "sleep", "nslookup", "sed", "mkdir", "id", "true", "false", "ls", "env"] {
+    for applet in [
+        "sh", "cat", "echo", "sleep", "nslookup", "sed", "mkdir", "id", "true", "false", "ls",
+        "env",
+    ] {
         std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
     }
     copy_with_libraries(Path::new("/usr/bin/curl"), &root);
-    std::fs::write(root.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nagent:x:1000:1000:agent:/home/agent:/bin/sh\n").unwrap();
+    std::fs::write(
+        root.join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\nagent:x:1000:1000:agent:/home/agent:/bin/sh\n",
+    )
+    .unwrap();
     std::fs::write(root.join("etc/group"), "root:x:0:\nagent:x:1000:\n").unwrap();
     std::fs::write(root.join("etc/nsswitch.conf"), "hosts: files dns\n").unwrap();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/guest-checks.sh");
     std::fs::copy(script, root.join("bin/guest-checks")).unwrap();
-    let chown = Command::new("chown").args(["-R", "1000:1000"]).arg(root.join("home/agent")).status().unwrap();
+    let chown = Command::new("chown")
+        .args(["-R", "1000:1000"])
+        .arg(root.join("home/agent"))
+        .status()
+        .unwrap();
     assert!(chown.success());
     root
 }
@@ -42,7 +53,13 @@ fn copy_with_libraries(program: &Path, root: &Path) {
     let ldd = Command::new("ldd").arg(program).output().expect("ldd runs");
     let mut files = vec![program.to_path_buf()];
     for line in String::from_utf8_lossy(&ldd.stdout).lines() {
-        let path = line.split("=>").last().unwrap().split_whitespace().next().unwrap_or("");
+        let path = line
+            .split("=>")
+            .last()
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap_or("");
         if path.starts_with('/') {
             files.push(PathBuf::from(path));
         }
@@ -122,7 +139,9 @@ fn setup(name: &str, allowed_port: u16) -> Setup {
 
 fn bottle(setup: &Setup) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_bottle"));
-    command.env("BOTTLE_RUNTIME_DIR", &setup.runs).stdin(Stdio::null());
+    command
+        .env("BOTTLE_RUNTIME_DIR", &setup.runs)
+        .stdin(Stdio::null());
     command
 }
 
@@ -134,7 +153,12 @@ fn processes_mentioning(needle: &Path) -> Vec<String> {
     std::fs::read_dir("/proc")
         .unwrap()
         .flatten()
-        .filter(|e| e.file_name().to_string_lossy().chars().all(|c| c.is_ascii_digit()))
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .chars()
+                .all(|c| c.is_ascii_digit())
+        })
         .filter(|e| e.file_name().to_string_lossy() != me)
         .filter_map(|e| {
             let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
@@ -156,13 +180,23 @@ fn assert_nothing_left(setup: &Setup) {
         std::thread::sleep(Duration::from_millis(100));
     }
     let entries: Vec<_> = std::fs::read_dir(&setup.runs)
-        .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
         .unwrap_or_default();
-    assert!(entries.iter().all(|e| e == "kvm-probe"), "left in the runs root: {entries:?}");
+    assert!(
+        entries.iter().all(|e| e == "kvm-probe"),
+        "left in the runs root: {entries:?}"
+    );
 }
 
 fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default().trim().to_string()
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap_or_default()
+        .trim()
+        .to_string()
 }
 
 #[test]
@@ -174,13 +208,21 @@ fn the_guest_reaches_only_its_sidecars() {
         .arg("run")
         .arg(&setup.plan)
         .arg("--")
-        .args(["/bin/guest-checks", &allowed.to_string(), &other.to_string(), &host_name()])
+        .args([
+            "/bin/guest-checks",
+            &allowed.to_string(),
+            &other.to_string(),
+            &host_name(),
+        ])
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     let failures: Vec<&str> = stdout.lines().filter(|l| l.starts_with("FAIL")).collect();
-    assert!(failures.is_empty(), "checks failed in the guest: {failures:#?}\nstdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(
+        failures.is_empty(),
+        "checks failed in the guest: {failures:#?}\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
     for check in [
         "PASS proxy-allows-declared-route",
         "PASS proxy-denies-undeclared-route",
@@ -192,7 +234,10 @@ fn the_guest_reaches_only_its_sidecars() {
         "PASS names-checked",
         "PASS runs-as-agent",
     ] {
-        assert!(stdout.contains(check), "missing `{check}`\nstdout:\n{stdout}\nstderr:\n{stderr}");
+        assert!(
+            stdout.contains(check),
+            "missing `{check}`\nstdout:\n{stdout}\nstderr:\n{stderr}"
+        );
     }
     assert!(!stdout.contains("must-not-be-read"));
     // The script exits 7: the guest command's code is bottle run's.
@@ -201,8 +246,10 @@ fn the_guest_reaches_only_its_sidecars() {
 }
 
 /// Start a run of `sleep`, wait until the guest runs it; the child and the run's name.
+// The child is returned for the caller to wait on (clippy cannot see that).
+#[allow(clippy::zombie_processes)]
 fn start_sleeping(setup: &Setup, name: &str) -> Child {
-    let child = bottle(setup)
+    let mut child = bottle(setup)
         .args(["run", "--name", name])
         .arg(&setup.plan)
         .args(["--", "sleep", "600"])
@@ -217,7 +264,11 @@ fn start_sleeping(setup: &Setup, name: &str) -> Child {
         if text.contains("bottle-init: ready") {
             return child;
         }
-        assert!(Instant::now() < deadline, "the guest did not come up; console:\n{text}");
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the guest did not come up; console:\n{text}");
+        }
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -259,7 +310,11 @@ fn ps_lists_a_run_and_stop_ends_it_and_a_killed_bottle_is_cleaned_up() {
     assert_eq!(runs[0]["name"], "managed");
     assert_eq!(runs[0]["pid"], child.id());
     let stop = bottle(&setup).args(["stop", "managed"]).output().unwrap();
-    assert!(stop.status.success(), "{}", String::from_utf8_lossy(&stop.stderr));
+    assert!(
+        stop.status.success(),
+        "{}",
+        String::from_utf8_lossy(&stop.stderr)
+    );
     wait_with_timeout(child, Duration::from_secs(20));
     assert_nothing_left(&setup);
 
@@ -269,7 +324,10 @@ fn ps_lists_a_run_and_stop_ends_it_and_a_killed_bottle_is_cleaned_up() {
     unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
     wait_with_timeout(child, Duration::from_secs(10));
     let ps = bottle(&setup).args(["ps", "--json"]).output().unwrap();
-    assert_eq!(serde_json::from_slice::<serde_json::Value>(&ps.stdout).unwrap(), serde_json::json!([]));
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&ps.stdout).unwrap(),
+        serde_json::json!([])
+    );
     assert_nothing_left(&setup);
 }
 

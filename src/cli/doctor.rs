@@ -30,11 +30,30 @@ pub struct Check {
 }
 
 impl Check {
-    fn ok(name: &'static str, version: Option<String>, path: Option<PathBuf>, detail: String) -> Check {
-        Check { name, status: "ok", version, path, detail, fix: None }
+    fn ok(
+        name: &'static str,
+        version: Option<String>,
+        path: Option<PathBuf>,
+        detail: String,
+    ) -> Check {
+        Check {
+            name,
+            status: "ok",
+            version,
+            path,
+            detail,
+            fix: None,
+        }
     }
     fn fail(name: &'static str, detail: String, fix: &str) -> Check {
-        Check { name, status: "fail", version: None, path: None, detail, fix: Some(fix.into()) }
+        Check {
+            name,
+            status: "fail",
+            version: None,
+            path: None,
+            detail,
+            fix: Some(fix.into()),
+        }
     }
 }
 
@@ -45,11 +64,22 @@ pub fn run(args: DoctorArgs) -> miette::Result<ExitCode> {
         .map_err(|e| miette::miette!("cannot start the async runtime: {e}"))?;
     let checks = runtime.block_on(checks());
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&checks).expect("checks serialize"));
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&checks).expect("checks serialize")
+        );
     } else {
         for c in &checks {
-            let version = c.version.as_deref().map(|v| format!(" {v}")).unwrap_or_default();
-            let path = c.path.as_ref().map(|p| format!(" ({})", p.display())).unwrap_or_default();
+            let version = c
+                .version
+                .as_deref()
+                .map(|v| format!(" {v}"))
+                .unwrap_or_default();
+            let path = c
+                .path
+                .as_ref()
+                .map(|p| format!(" ({})", p.display()))
+                .unwrap_or_default();
             println!("{:<5} {}{version}{path}: {}", c.status, c.name, c.detail);
             if let Some(fix) = &c.fix {
                 println!("      fix: {fix}");
@@ -57,17 +87,26 @@ pub fn run(args: DoctorArgs) -> miette::Result<ExitCode> {
         }
     }
     let failed = checks.iter().any(|c| c.status == "fail");
-    Ok(if failed { ExitCode::from(crate::cli::EXIT_FAILURE) } else { ExitCode::SUCCESS })
+    Ok(if failed {
+        ExitCode::from(crate::cli::EXIT_FAILURE)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 async fn version_of(program: &Path, flag: &str) -> Option<String> {
     let mut command = tokio::process::Command::new(program);
     command.arg(flag);
-    let output = parts::run_bounded(command, Duration::from_secs(5)).await.ok()??;
+    let output = parts::run_bounded(command, Duration::from_secs(5))
+        .await
+        .ok()??;
     let text = String::from_utf8_lossy(&output.stdout).into_owned();
     let line = text.lines().next()?.to_string();
     line.split_whitespace()
-        .find(|w| w.trim_start_matches('v').starts_with(|c: char| c.is_ascii_digit()))
+        .find(|w| {
+            w.trim_start_matches('v')
+                .starts_with(|c: char| c.is_ascii_digit())
+        })
         .map(|w| w.trim_end_matches(',').to_string())
 }
 
@@ -76,7 +115,12 @@ async fn checks() -> Vec<Check> {
     let qemu = match kit::find_qemu() {
         Ok(path) => {
             let version = version_of(&path, "-version").await;
-            checks.push(Check::ok("qemu", version, Some(path.clone()), "found".into()));
+            checks.push(Check::ok(
+                "qemu",
+                version,
+                Some(path.clone()),
+                "found".into(),
+            ));
             Some(path)
         }
         Err(e) => {
@@ -87,7 +131,10 @@ async fn checks() -> Vec<Check> {
     match kit::find_gvproxy() {
         Ok(path) => {
             let version = version_of(&path, "-version").await;
-            let detail = match version.as_deref().and_then(crate::realize::gvproxy::Version::parse) {
+            let detail = match version
+                .as_deref()
+                .and_then(crate::realize::gvproxy::Version::parse)
+            {
                 Some(v) if v.takes_config_file() => "found; configured by -config file".to_string(),
                 Some(_) => "found; configured by flags and its DNS API".to_string(),
                 None => "found, but `-version` gave no version".to_string(),
@@ -98,8 +145,15 @@ async fn checks() -> Vec<Check> {
     }
     let kernel = match kit::find_kernel() {
         Ok(path) => {
-            let version = std::fs::read_to_string(kit::kit_dir().join("kernel/version")).ok().map(|v| v.trim().to_string());
-            checks.push(Check::ok("guest kernel", version, Some(path.clone()), "found".into()));
+            let version = std::fs::read_to_string(kit::kit_dir().join("kernel/version"))
+                .ok()
+                .map(|v| v.trim().to_string());
+            checks.push(Check::ok(
+                "guest kernel",
+                version,
+                Some(path.clone()),
+                "found".into(),
+            ));
             Some(path)
         }
         Err(e) => {
@@ -118,9 +172,18 @@ async fn checks() -> Vec<Check> {
     }
     let init = guest::init_binary();
     if init.is_empty() {
-        checks.push(Check::fail("guest init", "not built into this bottle".into(), "build bottle on x86_64 Linux"));
+        checks.push(Check::fail(
+            "guest init",
+            "not built into this bottle".into(),
+            "build bottle on x86_64 Linux",
+        ));
     } else {
-        checks.push(Check::ok("guest init", None, None, format!("embedded, {} KiB, static", init.len() / 1024)));
+        checks.push(Check::ok(
+            "guest init",
+            None,
+            None,
+            format!("embedded, {} KiB, static", init.len() / 1024),
+        ));
     }
     checks.push(match (qemu, kernel) {
         (Some(qemu), Some(kernel)) => kvm_check(vmm::probe_kvm(&qemu, &kernel).await),
@@ -135,12 +198,15 @@ async fn checks() -> Vec<Check> {
     });
     checks.push(namespace_check());
     let root = rundir::runs_root();
-    let writable = std::fs::create_dir_all(&root).is_ok()
-        && tempfile::tempdir_in(&root).is_ok();
+    let writable = std::fs::create_dir_all(&root).is_ok() && tempfile::tempdir_in(&root).is_ok();
     checks.push(if writable {
         Check::ok("run directory", None, Some(root), "writable".into())
     } else {
-        Check::fail("run directory", format!("{} is not writable", root.display()), "set BOTTLE_RUNTIME_DIR to a writable directory")
+        Check::fail(
+            "run directory",
+            format!("{} is not writable", root.display()),
+            "set BOTTLE_RUNTIME_DIR to a writable directory",
+        )
     });
     checks
 }
@@ -179,16 +245,27 @@ fn kvm_check(probe: vmm::KvmProbe) -> Check {
 
 fn namespace_check() -> Check {
     if nix::unistd::geteuid().is_root() {
-        return Check::ok("namespaces", None, None, "root: gvproxy gets network and mount namespaces directly".into());
+        return Check::ok(
+            "namespaces",
+            None,
+            None,
+            "root: gvproxy gets network and mount namespaces directly".into(),
+        );
     }
     let allowed = std::fs::read_to_string("/proc/sys/kernel/unprivileged_userns_clone")
         .map(|v| v.trim() != "0")
         .unwrap_or(true);
-    let restricted = std::fs::read_to_string("/proc/sys/kernel/apparmor_restrict_unprivileged_userns")
-        .map(|v| v.trim() == "1")
-        .unwrap_or(false);
+    let restricted =
+        std::fs::read_to_string("/proc/sys/kernel/apparmor_restrict_unprivileged_userns")
+            .map(|v| v.trim() == "1")
+            .unwrap_or(false);
     if allowed && !restricted {
-        Check::ok("namespaces", None, None, "rootless: gvproxy's namespaces go inside a user namespace".into())
+        Check::ok(
+            "namespaces",
+            None,
+            None,
+            "rootless: gvproxy's namespaces go inside a user namespace".into(),
+        )
     } else {
         Check::fail(
             "namespaces",

@@ -14,7 +14,10 @@ pub struct PsArgs {
 pub fn run(args: PsArgs) -> miette::Result<ExitCode> {
     let runs = rundir::list();
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&runs).expect("run summaries serialize"));
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&runs).expect("run summaries serialize")
+        );
         return Ok(ExitCode::SUCCESS);
     }
     let now = std::time::SystemTime::now()
@@ -24,7 +27,13 @@ pub fn run(args: PsArgs) -> miette::Result<ExitCode> {
     println!("{:<20} {:>8} {:>8}  COMMAND", "NAME", "PID", "AGE");
     for run in runs {
         let age = now.saturating_sub(run.started);
-        println!("{:<20} {:>8} {:>7}s  {}", run.name, run.pid, age, run.command.join(" "));
+        println!(
+            "{:<20} {:>8} {:>7}s  {}",
+            run.name,
+            run.pid,
+            age,
+            run.command.join(" ")
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

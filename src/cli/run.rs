@@ -62,7 +62,10 @@ pub fn run(args: RunArgs) -> miette::Result<ExitCode> {
         realize::write_boot_image(&plan, &path)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let options = RunOptions { name: args.name, accel: args.accel };
+    let options = RunOptions {
+        name: args.name,
+        accel: args.accel,
+    };
     let code = realize::run(&plan, &options)?;
     Ok(ExitCode::from(code.clamp(0, 255) as u8))
 }

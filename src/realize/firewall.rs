@@ -68,10 +68,16 @@ impl Rules {
         let port = u16::from_be_bytes([packet[header + 2], packet[header + 3]]);
         match protocol {
             // DHCP, sent before the guest has an address.
-            UDP if port == 67 && (destination == Ipv4Addr::BROADCAST || destination == self.gateway) => Verdict::Pass,
+            UDP if port == 67
+                && (destination == Ipv4Addr::BROADCAST || destination == self.gateway) =>
+            {
+                Verdict::Pass
+            }
             UDP | TCP if destination == self.gateway && port == 53 => Verdict::Pass,
             TCP if destination == self.host && self.ports.contains(&port) => Verdict::Pass,
-            TCP if destination == self.gateway => Verdict::Drop("TCP to the gateway (gvproxy's API)"),
+            TCP if destination == self.gateway => {
+                Verdict::Drop("TCP to the gateway (gvproxy's API)")
+            }
             _ => Verdict::Drop("not a sidecar port"),
         }
     }
@@ -86,7 +92,12 @@ pub struct Counters {
 
 /// Relay frames between qemu (`vm`) and gvproxy until either side closes,
 /// judging every frame the guest sends.
-pub async fn serve(vm: UnixStream, gvproxy: &Path, rules: Rules, counters: Arc<Counters>) -> io::Result<()> {
+pub async fn serve(
+    vm: UnixStream,
+    gvproxy: &Path,
+    rules: Rules,
+    counters: Arc<Counters>,
+) -> io::Result<()> {
     let net = UnixStream::connect(gvproxy).await?;
     let (vm_read, vm_write) = vm.into_split();
     let (net_read, net_write) = net.into_split();
@@ -95,7 +106,9 @@ pub async fn serve(vm: UnixStream, gvproxy: &Path, rules: Rules, counters: Arc<C
         let mut to = net_write;
         let mut frame = vec![0u8; 65536];
         loop {
-            let Some(len) = read_frame(&mut from, &mut frame).await? else { return Ok(()) };
+            let Some(len) = read_frame(&mut from, &mut frame).await? else {
+                return Ok(());
+            };
             match rules.judge(&frame[..len]) {
                 Verdict::Pass => {
                     counters.passed.fetch_add(1, Ordering::Relaxed);
@@ -113,7 +126,9 @@ pub async fn serve(vm: UnixStream, gvproxy: &Path, rules: Rules, counters: Arc<C
         let mut to = BufWriter::with_capacity(64 * 1024, vm_write);
         let mut frame = vec![0u8; 65536];
         loop {
-            let Some(len) = read_frame(&mut from, &mut frame).await? else { return Ok(()) };
+            let Some(len) = read_frame(&mut from, &mut frame).await? else {
+                return Ok(());
+            };
             to.write_all(&(len as u32).to_be_bytes()).await?;
             to.write_all(&frame[..len]).await?;
             // Flush when nothing more is waiting, so frames are batched but never held.
@@ -129,7 +144,10 @@ pub async fn serve(vm: UnixStream, gvproxy: &Path, rules: Rules, counters: Arc<C
 }
 
 /// Read one length-prefixed frame; `None` at a clean end of stream.
-async fn read_frame<R: AsyncReadExt + Unpin>(from: &mut R, frame: &mut [u8]) -> io::Result<Option<usize>> {
+async fn read_frame<R: AsyncReadExt + Unpin>(
+    from: &mut R,
+    frame: &mut [u8],
+) -> io::Result<Option<usize>> {
     let mut length = [0u8; 4];
     match from.read_exact(&mut length).await {
         Ok(_) => {}
@@ -138,7 +156,10 @@ async fn read_frame<R: AsyncReadExt + Unpin>(from: &mut R, frame: &mut [u8]) -> 
     }
     let len = u32::from_be_bytes(length) as usize;
     if len > frame.len() {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, format!("a {len}-byte frame is too large")));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("a {len}-byte frame is too large"),
+        ));
     }
     from.read_exact(&mut frame[..len]).await?;
     Ok(Some(len))
@@ -169,7 +190,10 @@ mod tests {
     #[test]
     fn sidecar_port_dns_and_dhcp_pass() {
         let r = rules();
-        assert_eq!(r.judge(&ipv4(TCP, [192, 168, 127, 254], 3128)), Verdict::Pass);
+        assert_eq!(
+            r.judge(&ipv4(TCP, [192, 168, 127, 254], 3128)),
+            Verdict::Pass
+        );
         assert_eq!(r.judge(&ipv4(UDP, [192, 168, 127, 1], 53)), Verdict::Pass);
         assert_eq!(r.judge(&ipv4(UDP, [255, 255, 255, 255], 67)), Verdict::Pass);
     }
@@ -177,11 +201,26 @@ mod tests {
     #[test]
     fn gvproxy_api_other_ports_and_addresses_drop() {
         let r = rules();
-        assert!(matches!(r.judge(&ipv4(TCP, [192, 168, 127, 1], 80)), Verdict::Drop(_)));
-        assert!(matches!(r.judge(&ipv4(TCP, [192, 168, 127, 254], 22)), Verdict::Drop(_)));
-        assert!(matches!(r.judge(&ipv4(TCP, [10, 0, 0, 1], 3128)), Verdict::Drop(_)));
-        assert!(matches!(r.judge(&ipv4(UDP, [1, 1, 1, 1], 53)), Verdict::Drop(_)));
-        assert!(matches!(r.judge(&ipv4(1, [192, 168, 127, 254], 0)), Verdict::Drop(_)));
+        assert!(matches!(
+            r.judge(&ipv4(TCP, [192, 168, 127, 1], 80)),
+            Verdict::Drop(_)
+        ));
+        assert!(matches!(
+            r.judge(&ipv4(TCP, [192, 168, 127, 254], 22)),
+            Verdict::Drop(_)
+        ));
+        assert!(matches!(
+            r.judge(&ipv4(TCP, [10, 0, 0, 1], 3128)),
+            Verdict::Drop(_)
+        ));
+        assert!(matches!(
+            r.judge(&ipv4(UDP, [1, 1, 1, 1], 53)),
+            Verdict::Drop(_)
+        ));
+        assert!(matches!(
+            r.judge(&ipv4(1, [192, 168, 127, 254], 0)),
+            Verdict::Drop(_)
+        ));
     }
 
     #[test]

@@ -21,9 +21,19 @@ pub struct Version(pub u32, pub u32, pub u32);
 impl Version {
     /// Parse `gvproxy -version` output (`gvproxy version v0.8.1`).
     pub fn parse(text: &str) -> Option<Version> {
-        let word = text.split_whitespace().find(|w| w.trim_start_matches('v').starts_with(|c: char| c.is_ascii_digit()))?;
-        let mut numbers = word.trim_start_matches('v').split(['.', '-', '+']).map(|n| n.parse::<u32>().ok());
-        Some(Version(numbers.next()??, numbers.next()??, numbers.next().flatten().unwrap_or(0)))
+        let word = text.split_whitespace().find(|w| {
+            w.trim_start_matches('v')
+                .starts_with(|c: char| c.is_ascii_digit())
+        })?;
+        let mut numbers = word
+            .trim_start_matches('v')
+            .split(['.', '-', '+'])
+            .map(|n| n.parse::<u32>().ok());
+        Some(Version(
+            numbers.next()??,
+            numbers.next()??,
+            numbers.next().flatten().unwrap_or(0),
+        ))
     }
 
     /// The first version with `-config`.
@@ -48,13 +58,19 @@ pub struct Sockets {
 
 /// The DNS zone that names the sidecars: `proxy.internal` → the host address.
 pub fn sidecar_zone(network: &Network) -> serde_json::Value {
-    let (label, zone) = network.sidecar_name.split_once('.').unwrap_or((&network.sidecar_name, ""));
+    let (label, zone) = network
+        .sidecar_name
+        .split_once('.')
+        .unwrap_or((&network.sidecar_name, ""));
     json!({ "Name": format!("{zone}."), "Records": [{ "Name": label, "IP": network.host.to_string() }] })
 }
 
 /// The config file for gvproxy versions that read one (gvproxy's own schema).
 pub fn config_file(network: &Network, sockets: &Sockets) -> String {
-    let (label, zone) = network.sidecar_name.split_once('.').unwrap_or((&network.sidecar_name, ""));
+    let (label, zone) = network
+        .sidecar_name
+        .split_once('.')
+        .unwrap_or((&network.sidecar_name, ""));
     let value = json!({
         "listen": [format!("unix://{}", sockets.api.display())],
         "interfaces": { "qemu": format!("unix://{}", sockets.qemu.display()) },
@@ -72,7 +88,12 @@ pub fn config_file(network: &Network, sockets: &Sockets) -> String {
 }
 
 /// gvproxy's arguments for `version`.
-pub fn args(version: Version, network: &Network, sockets: &Sockets, config: &Path) -> Vec<OsString> {
+pub fn args(
+    version: Version,
+    network: &Network,
+    sockets: &Sockets,
+    config: &Path,
+) -> Vec<OsString> {
     if version.takes_config_file() {
         std::fs::write(config, config_file(network, sockets)).ok();
         return vec!["-config".into(), config.into()];
@@ -82,7 +103,14 @@ pub fn args(version: Version, network: &Network, sockets: &Sockets, config: &Pat
     let mut qemu = OsString::from("unix://");
     qemu.push(&sockets.qemu);
     // -ssh-port -1: no host-side forward into the guest.
-    vec!["-listen".into(), api, "-listen-qemu".into(), qemu, "-ssh-port".into(), "-1".into()]
+    vec![
+        "-listen".into(),
+        api,
+        "-listen-qemu".into(),
+        qemu,
+        "-ssh-port".into(),
+        "-1".into(),
+    ]
 }
 
 /// Apply what flags cannot carry: the sidecar DNS zone, through the API.
@@ -93,7 +121,10 @@ pub async fn apply(version: Version, network: &Network, sockets: &Sockets) -> Re
     let body = sidecar_zone(network).to_string();
     let response = post(&sockets.api, "/services/dns/add", &body).await?;
     if !response.starts_with("HTTP/1.1 200") && !response.starts_with("HTTP/1.0 200") {
-        return Err(format!("gvproxy refused the DNS zone: {}", response.lines().next().unwrap_or("")));
+        return Err(format!(
+            "gvproxy refused the DNS zone: {}",
+            response.lines().next().unwrap_or("")
+        ));
     }
     Ok(())
 }
@@ -114,8 +145,14 @@ async fn post(socket: &Path, path: &str, body: &str) -> Result<String, String> {
     };
     match tokio::time::timeout(Duration::from_secs(5), exchange).await {
         Ok(Ok(response)) => Ok(response),
-        Ok(Err(e)) => Err(format!("talking to gvproxy's API at {}: {e}", socket.display())),
-        Err(_) => Err(format!("gvproxy's API at {} did not answer within 5 s", socket.display())),
+        Ok(Err(e)) => Err(format!(
+            "talking to gvproxy's API at {}: {e}",
+            socket.display()
+        )),
+        Err(_) => Err(format!(
+            "gvproxy's API at {} did not answer within 5 s",
+            socket.display()
+        )),
     }
 }
 
@@ -125,9 +162,14 @@ mod tests {
 
     #[test]
     fn versions_parse_and_order() {
-        assert_eq!(Version::parse("gvproxy version v0.8.1"), Some(Version(0, 8, 1)));
+        assert_eq!(
+            Version::parse("gvproxy version v0.8.1"),
+            Some(Version(0, 8, 1))
+        );
         assert!(!Version(0, 8, 1).takes_config_file());
-        assert!(Version::parse("gvproxy version v0.8.9-dev").unwrap().takes_config_file());
+        assert!(Version::parse("gvproxy version v0.8.9-dev")
+            .unwrap()
+            .takes_config_file());
     }
 
     #[test]

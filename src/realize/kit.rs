@@ -25,15 +25,27 @@ pub struct Kit {
 pub enum KitError {
     #[error("{what} not found (looked in: {looked})")]
     #[diagnostic(help("{fix}"))]
-    Missing { what: &'static str, looked: String, fix: &'static str },
+    Missing {
+        what: &'static str,
+        looked: String,
+        fix: &'static str,
+    },
     #[error("kernel module `{module}` is neither in {} nor built into the kernel", dir.display())]
-    #[diagnostic(help("reinstall the guest kernel: remove {kit}/kernel and run scripts/setup.d/20-guest-kernel"))]
-    Module { module: String, dir: PathBuf, kit: String },
+    #[diagnostic(help(
+        "reinstall the guest kernel: remove {kit}/kernel and run scripts/setup.d/20-guest-kernel"
+    ))]
+    Module {
+        module: String,
+        dir: PathBuf,
+        kit: String,
+    },
 }
 
 pub const FIX_QEMU: &str = "apt-get install qemu-system-x86 (or run scripts/setup)";
-pub const FIX_GVPROXY: &str = "run scripts/setup.d/10-gvproxy (fetches Debian trixie's gvproxy into the kit)";
-pub const FIX_KERNEL: &str = "run scripts/setup.d/20-guest-kernel (unpacks Debian's cloud kernel into the kit)";
+pub const FIX_GVPROXY: &str =
+    "run scripts/setup.d/10-gvproxy (fetches Debian trixie's gvproxy into the kit)";
+pub const FIX_KERNEL: &str =
+    "run scripts/setup.d/20-guest-kernel (unpacks Debian's cloud kernel into the kit)";
 
 /// The kit directory: `$BOTTLE_KIT`, else `/var/lib/bottle/kit`.
 pub fn kit_dir() -> PathBuf {
@@ -57,7 +69,8 @@ impl Kit {
     /// The module files to put in the boot image, as `(file name, bytes)`,
     /// skipping modules built into the kernel.
     pub fn module_files(&self, names: &[&str]) -> Result<Vec<(String, Vec<u8>)>, KitError> {
-        let builtin = std::fs::read_to_string(self.modules.join("modules.builtin")).unwrap_or_default();
+        let builtin =
+            std::fs::read_to_string(self.modules.join("modules.builtin")).unwrap_or_default();
         let mut files = Vec::new();
         let mut all = Vec::new();
         collect_modules(&self.modules.join("kernel"), &mut all);
@@ -80,7 +93,11 @@ impl Kit {
                 dir: self.modules.clone(),
                 kit: kit_dir().display().to_string(),
             })?;
-            let file = path.file_name().expect("module path has a file name").to_string_lossy().into_owned();
+            let file = path
+                .file_name()
+                .expect("module path has a file name")
+                .to_string_lossy()
+                .into_owned();
             files.push((file, bytes));
         }
         Ok(files)
@@ -88,7 +105,9 @@ impl Kit {
 }
 
 fn collect_modules(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries.flatten() {
         let path = entry.path();
         if path.is_dir() {
@@ -102,12 +121,16 @@ fn collect_modules(dir: &Path, out: &mut Vec<PathBuf>) {
 
 fn on_path(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|d| d.join(name)).find(|p| is_executable(p))
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| is_executable(p))
 }
 
 fn is_executable(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path).map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false)
+    std::fs::metadata(path)
+        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false)
 }
 
 pub fn find_qemu() -> Result<PathBuf, KitError> {
@@ -134,7 +157,10 @@ pub fn find_gvproxy() -> Result<PathBuf, KitError> {
         .or_else(|| on_path("gvproxy"))
         .ok_or_else(|| KitError::Missing {
             what: "gvproxy",
-            looked: format!("{}, /usr/libexec/podman, /usr/lib/podman, PATH", kit_dir().display()),
+            looked: format!(
+                "{}, /usr/libexec/podman, /usr/lib/podman, PATH",
+                kit_dir().display()
+            ),
             fix: FIX_GVPROXY,
         })
 }
@@ -144,7 +170,11 @@ pub fn find_kernel() -> Result<PathBuf, KitError> {
     if path.is_file() {
         Ok(path)
     } else {
-        Err(KitError::Missing { what: "the guest kernel", looked: path.display().to_string(), fix: FIX_KERNEL })
+        Err(KitError::Missing {
+            what: "the guest kernel",
+            looked: path.display().to_string(),
+            fix: FIX_KERNEL,
+        })
     }
 }
 
@@ -153,6 +183,10 @@ pub fn find_modules() -> Result<PathBuf, KitError> {
     if path.is_dir() {
         Ok(path)
     } else {
-        Err(KitError::Missing { what: "the guest kernel's modules", looked: path.display().to_string(), fix: FIX_KERNEL })
+        Err(KitError::Missing {
+            what: "the guest kernel's modules",
+            looked: path.display().to_string(),
+            fix: FIX_KERNEL,
+        })
     }
 }

@@ -47,10 +47,21 @@ pub struct RunOptions {
 pub enum RunError {
     #[error("{part} failed to start: {reason}")]
     #[diagnostic(help("{help}"))]
-    Start { part: String, reason: String, help: String },
+    Start {
+        part: String,
+        reason: String,
+        help: String,
+    },
     #[error("{part} stopped unexpectedly ({status})\n{excerpt}")]
-    #[diagnostic(help("the full log was {log}; the run directory is removed, rerun to reproduce"))]
-    PartDied { part: String, status: String, excerpt: String, log: String },
+    #[diagnostic(help(
+        "the full log was {log}; the run directory is removed, rerun to reproduce"
+    ))]
+    PartDied {
+        part: String,
+        status: String,
+        excerpt: String,
+        log: String,
+    },
     #[error("the guest failed before the command ran: {reason}\n{excerpt}")]
     #[diagnostic(help("the lines above are the end of the guest's console"))]
     Guest { reason: String, excerpt: String },
@@ -179,11 +190,18 @@ fn judge(ending: Ending, run: &rundir::RunDir, parts: &mut parts::Parts) -> miet
     match ending {
         Ending::PoweredOff => match vmm::qemu::read_status(&run.file("status")) {
             Ok(code) => Ok(code),
-            Err(reason) => Err(RunError::Guest { reason, excerpt: excerpt(&run.file("guest.log")) }.into()),
+            Err(reason) => Err(RunError::Guest {
+                reason,
+                excerpt: excerpt(&run.file("guest.log")),
+            }
+            .into()),
         },
         Ending::Signal(signal) => Ok(128 + signal),
         Ending::PartDied(part, status) => {
-            let log = parts.log_of(&part).map(Path::to_path_buf).unwrap_or_default();
+            let log = parts
+                .log_of(&part)
+                .map(Path::to_path_buf)
+                .unwrap_or_default();
             Err(RunError::PartDied {
                 status: status.to_string(),
                 excerpt: excerpt(&log),
@@ -224,7 +242,10 @@ async fn start(
 
     // 3. gvproxy in its own namespace, with bottle's listeners on the sidecar ports.
     let version = gvproxy_version(&kit.gvproxy).await?;
-    let sockets = gvproxy::Sockets { api: run.file("gvproxy.sock"), qemu: run.file("gvproxy-qemu.sock") };
+    let sockets = gvproxy::Sockets {
+        api: run.file("gvproxy.sock"),
+        qemu: run.file("gvproxy-qemu.sock"),
+    };
     let hosts = run.file("gvproxy-hosts");
     let resolv = run.file("gvproxy-resolv.conf");
     let write = |path: &PathBuf, text: &str| {
@@ -239,31 +260,48 @@ async fn start(
     write(&hosts, "127.0.0.1 localhost\n")?;
     write(&resolv, "nameserver 127.0.0.1\n")?;
     let mut command = tokio::process::Command::new(&kit.gvproxy);
-    command.args(gvproxy::args(version, &plan.network, &sockets, &run.file("gvproxy.yaml")));
+    command.args(gvproxy::args(
+        version,
+        &plan.network,
+        &sockets,
+        &run.file("gvproxy.yaml"),
+    ));
     command.stdin(Stdio::null()).stdout(Stdio::null());
     let ports: Vec<u16> = plan.sidecars.iter().map(|s| s.guest_port).collect();
-    let pending = netns::confine(&mut command, &ports, &hosts, &resolv).map_err(|e| RunError::Start {
-        part: "gvproxy".into(),
-        reason: e.to_string(),
-        help: "see docs/run.md".into(),
-    })?;
+    let pending =
+        netns::confine(&mut command, &ports, &hosts, &resolv).map_err(|e| RunError::Start {
+            part: "gvproxy".into(),
+            reason: e.to_string(),
+            help: "see docs/run.md".into(),
+        })?;
     let log = run.file("gvproxy.log");
-    let pid = parts.spawn("gvproxy", command, Some(&log)).map_err(|e| namespace_error(e, &log))?;
+    let pid = parts
+        .spawn("gvproxy", command, Some(&log))
+        .map_err(|e| namespace_error(e, &log))?;
     run.add_part("gvproxy", pid)?;
     let listeners = pending.receive().map_err(|e| RunError::Start {
         part: "gvproxy".into(),
         reason: e.to_string(),
         help: "see the gvproxy log in the run directory".into(),
     })?;
-    for (listener, socket) in listeners.into_iter().zip(sidecars.iter().map(|s| s.socket.clone())) {
-        tasks.spawn(async move { relay::serve(listener, socket).await.map_err(|e| format!("relay: {e}")) });
+    for (listener, socket) in listeners
+        .into_iter()
+        .zip(sidecars.iter().map(|s| s.socket.clone()))
+    {
+        tasks.spawn(async move {
+            relay::serve(listener, socket)
+                .await
+                .map_err(|e| format!("relay: {e}"))
+        });
     }
     wait_for_sockets("gvproxy", &[&sockets.api, &sockets.qemu], parts, &log).await?;
-    gvproxy::apply(version, &plan.network, &sockets).await.map_err(|reason| RunError::Start {
-        part: "gvproxy".into(),
-        reason,
-        help: format!("see {}", log.display()),
-    })?;
+    gvproxy::apply(version, &plan.network, &sockets)
+        .await
+        .map_err(|reason| RunError::Start {
+            part: "gvproxy".into(),
+            reason,
+            help: format!("see {}", log.display()),
+        })?;
 
     // 4. The frame filter: qemu connects here, it connects to gvproxy.
     let vm_socket = run.file("vm-net.sock");
@@ -280,8 +318,13 @@ async fn start(
     let counters = Arc::new(firewall::Counters::default());
     let gvproxy_qemu = sockets.qemu.clone();
     tasks.spawn(async move {
-        let (vm, _) = listener.accept().await.map_err(|e| format!("frame filter: {e}"))?;
-        firewall::serve(vm, &gvproxy_qemu, rules, counters).await.map_err(|e| format!("frame filter: {e}"))?;
+        let (vm, _) = listener
+            .accept()
+            .await
+            .map_err(|e| format!("frame filter: {e}"))?;
+        firewall::serve(vm, &gvproxy_qemu, rules, counters)
+            .await
+            .map_err(|e| format!("frame filter: {e}"))?;
         // The VM closed its side: qemu is exiting; its exit ends the run.
         std::future::pending().await
     });
@@ -304,11 +347,13 @@ async fn start(
     command.args(vmm::qemu::args(&machine));
     command.stdin(Stdio::piped()).stdout(Stdio::piped());
     let log = run.file("qemu.log");
-    let pid = parts.spawn("qemu", command, Some(&log)).map_err(|e| RunError::Start {
-        part: "qemu".into(),
-        reason: e.to_string(),
-        help: kit::FIX_QEMU.into(),
-    })?;
+    let pid = parts
+        .spawn("qemu", command, Some(&log))
+        .map_err(|e| RunError::Start {
+            part: "qemu".into(),
+            reason: e.to_string(),
+            help: kit::FIX_QEMU.into(),
+        })?;
     run.add_part("qemu", pid)?;
     let (stdin, stdout) = parts.take_stdio("qemu");
     Ok(attach_terminal(stdin, stdout, tasks))
@@ -323,7 +368,11 @@ fn namespace_error(e: std::io::Error, log: &Path) -> RunError {
     } else {
         format!("see {}", log.display())
     };
-    RunError::Start { part: "gvproxy's network namespace".into(), reason: e.to_string(), help }
+    RunError::Start {
+        part: "gvproxy's network namespace".into(),
+        reason: e.to_string(),
+        help,
+    }
 }
 
 async fn gvproxy_version(gvproxy: &Path) -> Result<gvproxy::Version, RunError> {
@@ -331,7 +380,9 @@ async fn gvproxy_version(gvproxy: &Path) -> Result<gvproxy::Version, RunError> {
     command.arg("-version");
     let output = parts::run_bounded(command, Duration::from_secs(5)).await;
     let text = match output {
-        Ok(Some(o)) => String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr),
+        Ok(Some(o)) => {
+            String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr)
+        }
         _ => String::new(),
     };
     gvproxy::Version::parse(&text).ok_or_else(|| RunError::Start {
@@ -342,7 +393,12 @@ async fn gvproxy_version(gvproxy: &Path) -> Result<gvproxy::Version, RunError> {
 }
 
 /// Wait until `paths` exist, while the part is alive; its log if it dies.
-async fn wait_for_sockets(part: &str, paths: &[&Path], parts: &mut parts::Parts, log: &Path) -> Result<(), RunError> {
+async fn wait_for_sockets(
+    part: &str,
+    paths: &[&Path],
+    parts: &mut parts::Parts,
+    log: &Path,
+) -> Result<(), RunError> {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         if paths.iter().all(|p| p.exists()) {
@@ -366,9 +422,17 @@ async fn wait_for_sockets(part: &str, paths: &[&Path], parts: &mut parts::Parts,
     }
 }
 
-fn build_boot_image(plan: &Plan, kit: &kit::Kit, sidecars: &[sidecars::Running], out: &Path) -> Result<PathBuf, RunError> {
-    let rootfs = guest::rootfs::read(&plan.rootfs).map_err(|e| RunError::BootImage(e.to_string()))?;
-    let modules = kit.module_files(guest::MODULES).map_err(|e| RunError::BootImage(e.to_string()))?;
+fn build_boot_image(
+    plan: &Plan,
+    kit: &kit::Kit,
+    sidecars: &[sidecars::Running],
+    out: &Path,
+) -> Result<PathBuf, RunError> {
+    let rootfs =
+        guest::rootfs::read(&plan.rootfs).map_err(|e| RunError::BootImage(e.to_string()))?;
+    let modules = kit
+        .module_files(guest::MODULES)
+        .map_err(|e| RunError::BootImage(e.to_string()))?;
     let spec = guest_spec(plan, sidecars);
     let bytes = guest::initramfs::build(guest::initramfs::BootImage {
         rootfs,
@@ -377,9 +441,12 @@ fn build_boot_image(plan: &Plan, kit: &kit::Kit, sidecars: &[sidecars::Running],
         spec: &spec,
     });
     if guest::init_binary().is_empty() {
-        return Err(RunError::BootImage("this bottle was built without a guest init (x86_64 Linux only)".into()));
+        return Err(RunError::BootImage(
+            "this bottle was built without a guest init (x86_64 Linux only)".into(),
+        ));
     }
-    std::fs::write(out, bytes).map_err(|e| RunError::BootImage(format!("writing {}: {e}", out.display())))?;
+    std::fs::write(out, bytes)
+        .map_err(|e| RunError::BootImage(format!("writing {}: {e}", out.display())))?;
     Ok(out.to_path_buf())
 }
 
@@ -390,10 +457,20 @@ pub fn guest_spec(plan: &Plan, sidecars: &[sidecars::Running]) -> guest::spec::G
         user: plan.user.clone(),
         workdir: plan.workdir.clone(),
         command: plan.command.clone(),
-        env: plan.guest_env().into_iter().map(|(k, v)| format!("{k}={v}")).collect(),
-        hosts: vec![(plan.network.host.to_string(), plan.network.sidecar_name.clone())],
+        env: plan
+            .guest_env()
+            .into_iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect(),
+        hosts: vec![(
+            plan.network.host.to_string(),
+            plan.network.sidecar_name.clone(),
+        )],
         hostname: plan.name.clone(),
-        ca_certificates: sidecars.iter().filter_map(|s| s.ca_certificate.clone()).collect(),
+        ca_certificates: sidecars
+            .iter()
+            .filter_map(|s| s.ca_certificate.clone())
+            .collect(),
     }
 }
 
@@ -445,16 +522,25 @@ fn attach_terminal(
 
 /// The last lines of a log, for error messages.
 fn excerpt(path: &Path) -> String {
-    let text = std::fs::read(path).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
+    let text = std::fs::read(path)
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     let tail = &lines[lines.len().saturating_sub(12)..];
-    tail.iter().map(|l| format!("  | {l}")).collect::<Vec<_>>().join("\n")
+    tail.iter()
+        .map(|l| format!("  | {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// One line in the run's own log (`bottle.log` in the run directory).
 fn log_line(run: &rundir::RunDir, line: &str) {
     use std::io::Write;
-    if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(run.file("bottle.log")) {
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(run.file("bottle.log"))
+    {
         let _ = writeln!(f, "{line}");
     }
 }

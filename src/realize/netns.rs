@@ -27,27 +27,47 @@ pub struct Pending {
 /// Arrange for `command` (gvproxy) to start in a namespace of its own that
 /// holds only `lo` with listeners on `ports`; `hosts` and `resolv` replace
 /// `/etc/hosts` and `/etc/resolv.conf` in its view.
-pub fn confine(command: &mut Command, ports: &[u16], hosts: &Path, resolv: &Path) -> io::Result<Pending> {
+pub fn confine(
+    command: &mut Command,
+    ports: &[u16],
+    hosts: &Path,
+    resolv: &Path,
+) -> io::Result<Pending> {
     let mut pair = [0; 2];
-    if unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0, pair.as_mut_ptr()) } != 0 {
+    if unsafe {
+        libc::socketpair(
+            libc::AF_UNIX,
+            libc::SOCK_STREAM | libc::SOCK_CLOEXEC,
+            0,
+            pair.as_mut_ptr(),
+        )
+    } != 0
+    {
         return Err(io::Error::last_os_error());
     }
     let (parent, child) = unsafe { (OwnedFd::from_raw_fd(pair[0]), OwnedFd::from_raw_fd(pair[1])) };
     let rootless = !nix::unistd::geteuid().is_root();
     // Everything the child needs is prepared here: after fork it only makes syscalls.
     let c = |s: &str| CString::new(s).expect("no NUL in namespace set-up strings");
-    let cpath = |p: &Path| CString::new(p.as_os_str().as_encoded_bytes()).map_err(|_| io::Error::other("NUL in a path"));
+    let cpath = |p: &Path| {
+        CString::new(p.as_os_str().as_encoded_bytes())
+            .map_err(|_| io::Error::other("NUL in a path"))
+    };
     let uid_map = c(&format!("{0} {0} 1\n", nix::unistd::geteuid()));
     let gid_map = c(&format!("{0} {0} 1\n", nix::unistd::getegid()));
     let (hosts, resolv) = (cpath(hosts)?, cpath(resolv)?);
     let (etc_hosts, etc_resolv) = (c("/etc/hosts"), c("/etc/resolv.conf"));
-    let (proc_setgroups, proc_uid_map, proc_gid_map) =
-        (c("/proc/self/setgroups"), c("/proc/self/uid_map"), c("/proc/self/gid_map"));
+    let (proc_setgroups, proc_uid_map, proc_gid_map) = (
+        c("/proc/self/setgroups"),
+        c("/proc/self/uid_map"),
+        c("/proc/self/gid_map"),
+    );
     let (root, deny) = (c("/"), c("deny"));
     let count = ports.len();
     let ports: Vec<u16> = ports.to_vec();
     let mut fds: Vec<i32> = vec![-1; ports.len()];
-    let mut control = vec![0u8; unsafe { libc::CMSG_SPACE((4 * ports.len().max(1)) as u32) } as usize];
+    let mut control =
+        vec![0u8; unsafe { libc::CMSG_SPACE((4 * ports.len().max(1)) as u32) } as usize];
     let child_fd = child.as_raw_fd();
     // Keep the child's end open in the parent until the spawn is done.
     let child_keep = child;
@@ -55,7 +75,13 @@ pub fn confine(command: &mut Command, ports: &[u16], hosts: &Path, resolv: &Path
     unsafe {
         command.pre_exec(move || {
             let _ = &child_keep;
-            let check = |rc: libc::c_int| if rc < 0 { Err(io::Error::last_os_error()) } else { Ok(rc) };
+            let check = |rc: libc::c_int| {
+                if rc < 0 {
+                    Err(io::Error::last_os_error())
+                } else {
+                    Ok(rc)
+                }
+            };
             if rootless {
                 check(libc::unshare(libc::CLONE_NEWUSER)).map_err(|e| {
                     io::Error::new(e.kind(), format!("creating a user namespace: {e}"))
@@ -72,8 +98,20 @@ pub fn confine(command: &mut Command, ports: &[u16], hosts: &Path, resolv: &Path
                 libc::MS_REC | libc::MS_PRIVATE,
                 std::ptr::null(),
             ))?;
-            check(libc::mount(hosts.as_ptr(), etc_hosts.as_ptr(), std::ptr::null(), libc::MS_BIND, std::ptr::null()))?;
-            check(libc::mount(resolv.as_ptr(), etc_resolv.as_ptr(), std::ptr::null(), libc::MS_BIND, std::ptr::null()))?;
+            check(libc::mount(
+                hosts.as_ptr(),
+                etc_hosts.as_ptr(),
+                std::ptr::null(),
+                libc::MS_BIND,
+                std::ptr::null(),
+            ))?;
+            check(libc::mount(
+                resolv.as_ptr(),
+                etc_resolv.as_ptr(),
+                std::ptr::null(),
+                libc::MS_BIND,
+                std::ptr::null(),
+            ))?;
             loopback_up()?;
             for (slot, port) in fds.iter_mut().zip(&ports) {
                 *slot = listen_loopback(*port)?;
@@ -96,13 +134,22 @@ impl Pending {
         }
         let mut byte = [0u8; 1];
         let mut control = vec![0u8; unsafe { libc::CMSG_SPACE((4 * self.count) as u32) } as usize];
-        let mut iov = libc::iovec { iov_base: byte.as_mut_ptr().cast(), iov_len: 1 };
+        let mut iov = libc::iovec {
+            iov_base: byte.as_mut_ptr().cast(),
+            iov_len: 1,
+        };
         let mut message: libc::msghdr = unsafe { std::mem::zeroed() };
         message.msg_iov = &mut iov;
         message.msg_iovlen = 1;
         message.msg_control = control.as_mut_ptr().cast();
         message.msg_controllen = control.len();
-        let n = unsafe { libc::recvmsg(self.parent.as_raw_fd(), &mut message, libc::MSG_CMSG_CLOEXEC) };
+        let n = unsafe {
+            libc::recvmsg(
+                self.parent.as_raw_fd(),
+                &mut message,
+                libc::MSG_CMSG_CLOEXEC,
+            )
+        };
         if n <= 0 {
             return Err(io::Error::other("gvproxy's namespace sent no listeners"));
         }
@@ -113,12 +160,16 @@ impl Pending {
                 let data = libc::CMSG_DATA(header) as *const i32;
                 let count = ((*header).cmsg_len - libc::CMSG_LEN(0) as usize) / 4;
                 for i in 0..count {
-                    listeners.push(TcpListener::from_raw_fd(std::ptr::read_unaligned(data.add(i))));
+                    listeners.push(TcpListener::from_raw_fd(std::ptr::read_unaligned(
+                        data.add(i),
+                    )));
                 }
             }
         }
         if listeners.len() != self.count {
-            return Err(io::Error::other("gvproxy's namespace sent the wrong number of listeners"));
+            return Err(io::Error::other(
+                "gvproxy's namespace sent the wrong number of listeners",
+            ));
         }
         Ok(listeners)
     }
@@ -169,7 +220,9 @@ unsafe fn listen_loopback(port: u16) -> io::Result<i32> {
     address.sin_port = port.to_be();
     address.sin_addr.s_addr = u32::from_be_bytes([127, 0, 0, 1]).to_be();
     let size = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
-    if libc::bind(fd, (&address as *const libc::sockaddr_in).cast(), size) != 0 || libc::listen(fd, 128) != 0 {
+    if libc::bind(fd, (&address as *const libc::sockaddr_in).cast(), size) != 0
+        || libc::listen(fd, 128) != 0
+    {
         let error = io::Error::last_os_error();
         libc::close(fd);
         return Err(error);
@@ -182,7 +235,10 @@ unsafe fn send_fds(socket: i32, fds: &[i32], control: &mut [u8]) -> io::Result<(
         return Ok(());
     }
     let mut byte = [0u8; 1];
-    let mut iov = libc::iovec { iov_base: byte.as_mut_ptr().cast(), iov_len: 1 };
+    let mut iov = libc::iovec {
+        iov_base: byte.as_mut_ptr().cast(),
+        iov_len: 1,
+    };
     let mut message: libc::msghdr = std::mem::zeroed();
     message.msg_iov = &mut iov;
     message.msg_iovlen = 1;

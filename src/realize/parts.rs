@@ -46,16 +46,30 @@ impl Parts {
     /// Start `command` as the part `name`. Its stderr (and stdout, unless the
     /// caller set it) goes to `log`. Call from the thread that owns the run
     /// (the death signal follows the thread that forked).
-    pub fn spawn(&mut self, name: &str, mut command: Command, log: Option<&Path>) -> io::Result<u32> {
+    pub fn spawn(
+        &mut self,
+        name: &str,
+        mut command: Command,
+        log: Option<&Path>,
+    ) -> io::Result<u32> {
         if let Some(log) = log {
-            let file = std::fs::OpenOptions::new().create(true).append(true).open(log)?;
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(log)?;
             command.stderr(file);
         }
         command.kill_on_drop(true);
         die_with_parent(&mut command);
         let child = command.spawn()?;
         let pid = child.id().expect("a just-spawned child has a pid");
-        self.parts.push(Part { name: name.into(), log: log.map(Path::to_path_buf), child, pid, status: None });
+        self.parts.push(Part {
+            name: name.into(),
+            log: log.map(Path::to_path_buf),
+            child,
+            pid,
+            status: None,
+        });
         Ok(pid)
     }
 
@@ -71,7 +85,8 @@ impl Parts {
             .filter(|(_, p)| p.status.is_none())
             .map(|(i, p)| Box::pin(async move { (i, p.child.wait().await) }));
         let (index, result) = first_of(waits).await;
-        let status = result.unwrap_or_else(|_| std::os::unix::process::ExitStatusExt::from_raw(1 << 8));
+        let status =
+            result.unwrap_or_else(|_| std::os::unix::process::ExitStatusExt::from_raw(1 << 8));
         self.parts[index].status = Some(status);
         (self.parts[index].name.clone(), status)
     }
@@ -89,13 +104,22 @@ impl Parts {
     pub async fn wait_for(&mut self, name: &str, timeout: Duration) -> Option<ExitStatus> {
         let part = self.parts.iter_mut().find(|p| p.name == name)?;
         if part.status.is_none() {
-            part.status = tokio::time::timeout(timeout, part.child.wait()).await.ok()?.ok();
+            part.status = tokio::time::timeout(timeout, part.child.wait())
+                .await
+                .ok()?
+                .ok();
         }
         part.status
     }
 
     /// Take the stdin and stdout pipes of `name` (if they were piped).
-    pub fn take_stdio(&mut self, name: &str) -> (Option<tokio::process::ChildStdin>, Option<tokio::process::ChildStdout>) {
+    pub fn take_stdio(
+        &mut self,
+        name: &str,
+    ) -> (
+        Option<tokio::process::ChildStdin>,
+        Option<tokio::process::ChildStdout>,
+    ) {
         match self.parts.iter_mut().find(|p| p.name == name) {
             Some(part) => (part.child.stdin.take(), part.child.stdout.take()),
             None => (None, None),
@@ -131,7 +155,9 @@ impl Parts {
 
 /// The output of the first of several futures to finish (a small
 /// `select_all`, rather than the `futures` crate for one call).
-async fn first_of<F: std::future::Future>(futures: impl IntoIterator<Item = std::pin::Pin<Box<F>>>) -> F::Output {
+async fn first_of<F: std::future::Future>(
+    futures: impl IntoIterator<Item = std::pin::Pin<Box<F>>>,
+) -> F::Output {
     let mut futures: Vec<_> = futures.into_iter().collect();
     std::future::poll_fn(move |cx| {
         for f in futures.iter_mut() {
@@ -146,9 +172,16 @@ async fn first_of<F: std::future::Future>(futures: impl IntoIterator<Item = std:
 
 /// Run a short command to completion with a time limit (probes, `--version`
 /// queries); killed and reaped if it overruns. `None` on timeout.
-pub async fn run_bounded(mut command: Command, timeout: Duration) -> io::Result<Option<std::process::Output>> {
-    command.kill_on_drop(true).stdin(std::process::Stdio::null());
-    command.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+pub async fn run_bounded(
+    mut command: Command,
+    timeout: Duration,
+) -> io::Result<Option<std::process::Output>> {
+    command
+        .kill_on_drop(true)
+        .stdin(std::process::Stdio::null());
+    command
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
     die_with_parent(&mut command);
     let child = command.spawn()?;
     match tokio::time::timeout(timeout, child.wait_with_output()).await {

@@ -80,7 +80,9 @@ impl Default for Network {
 impl Plan {
     /// The egress sidecar, if the plan has one.
     pub fn egress(&self) -> Option<&Sidecar> {
-        self.sidecars.iter().find(|s| matches!(s.kind, SidecarKind::Egress { .. }))
+        self.sidecars
+            .iter()
+            .find(|s| matches!(s.kind, SidecarKind::Egress { .. }))
     }
 
     /// The command's environment: the plan's, after the proxy variables that
@@ -102,14 +104,24 @@ impl Plan {
 
     /// Check what the realizer relies on, before anything starts.
     pub fn validate(&self) -> Result<(), PlanError> {
-        if self.name.is_empty() || !self.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-            return Err(PlanError::BadName { name: self.name.clone() });
+        if self.name.is_empty()
+            || !self
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(PlanError::BadName {
+                name: self.name.clone(),
+            });
         }
         if self.command.is_empty() {
             return Err(PlanError::NoCommand);
         }
         if self.cpus == 0 || self.memory_mib < 128 {
-            return Err(PlanError::TooSmall { cpus: self.cpus, memory_mib: self.memory_mib });
+            return Err(PlanError::TooSmall {
+                cpus: self.cpus,
+                memory_mib: self.memory_mib,
+            });
         }
         let mut ports: Vec<u16> = self.sidecars.iter().map(|s| s.guest_port).collect();
         ports.sort_unstable();
@@ -139,7 +151,9 @@ pub enum PlanError {
     #[diagnostic(help("give every sidecar its own port between 1 and 65535"))]
     PortTwice { port: u16 },
     #[error("cannot read the plan {path}: {reason}")]
-    #[diagnostic(help("a plan spec is TOML: name, rootfs, command, and [[sidecar]] tables; see docs/run.md"))]
+    #[diagnostic(help(
+        "a plan spec is TOML: name, rootfs, command, and [[sidecar]] tables; see docs/run.md"
+    ))]
     Spec { path: PathBuf, reason: String },
 }
 
@@ -189,7 +203,10 @@ fn default_memory() -> u32 {
 impl Plan {
     /// Read a plan spec (TOML) from `path`.
     pub fn from_spec_file(path: &Path) -> Result<Plan, PlanError> {
-        let error = |reason: String| PlanError::Spec { path: path.into(), reason };
+        let error = |reason: String| PlanError::Spec {
+            path: path.into(),
+            reason,
+        };
         let text = std::fs::read_to_string(path).map_err(|e| error(e.to_string()))?;
         let spec: PlanSpec = toml::from_str(&text).map_err(|e| error(e.to_string()))?;
         let base = path.parent().unwrap_or(Path::new("."));
@@ -206,14 +223,21 @@ impl Plan {
                     )))
                 }
             };
-            sidecars.push(Sidecar { name: s.name, guest_port: s.port, kind });
+            sidecars.push(Sidecar {
+                name: s.name,
+                guest_port: s.port,
+                kind,
+            });
         }
         let env = spec
             .env
             .into_iter()
             .map(|(k, v)| match v {
                 toml::Value::String(s) => Ok((k, s)),
-                other => Err(error(format!("env `{k}` must be a string, not {}", other.type_str()))),
+                other => Err(error(format!(
+                    "env `{k}` must be a string, not {}",
+                    other.type_str()
+                ))),
             })
             .collect::<Result<_, _>>()?;
         Ok(Plan {
@@ -249,7 +273,12 @@ mod tests {
         .unwrap();
         let plan = Plan::from_spec_file(&path).unwrap();
         assert_eq!(plan.rootfs, dir.path().join("root"));
-        assert_eq!(plan.sidecars[0].kind, SidecarKind::Egress { policy: dir.path().join("egress.yaml") });
+        assert_eq!(
+            plan.sidecars[0].kind,
+            SidecarKind::Egress {
+                policy: dir.path().join("egress.yaml")
+            }
+        );
         plan.validate().unwrap();
         let env = plan.guest_env();
         assert!(env.contains(&("HTTPS_PROXY".into(), "http://proxy.internal:3128".into())));
@@ -277,6 +306,9 @@ mod tests {
             sidecars: vec![sidecar("a"), sidecar("b")],
             network: Network::default(),
         };
-        assert!(matches!(plan.validate(), Err(PlanError::PortTwice { port: 3128 })));
+        assert!(matches!(
+            plan.validate(),
+            Err(PlanError::PortTwice { port: 3128 })
+        ));
     }
 }

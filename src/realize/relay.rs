@@ -15,7 +15,9 @@ pub async fn serve(listener: std::net::TcpListener, socket: PathBuf) -> std::io:
         let socket = socket.clone();
         tokio::spawn(async move {
             // A sidecar that is down refuses the guest; the run goes on.
-            let Ok(mut sidecar) = UnixStream::connect(&socket).await else { return };
+            let Ok(mut sidecar) = UnixStream::connect(&socket).await else {
+                return;
+            };
             let _ = tokio::io::copy_bidirectional(&mut guest, &mut sidecar).await;
         });
     }

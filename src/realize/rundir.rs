@@ -28,8 +28,14 @@ pub enum RunDirError {
         source: std::io::Error,
     },
     #[error("the run `{name}` did not stop within {seconds} s")]
-    #[diagnostic(help("its bottle process is {pid}; `kill -9 {pid}` ends it and the next start cleans up"))]
-    StopTimeout { name: String, pid: u32, seconds: u64 },
+    #[diagnostic(help(
+        "its bottle process is {pid}; `kill -9 {pid}` ends it and the next start cleans up"
+    ))]
+    StopTimeout {
+        name: String,
+        pid: u32,
+        seconds: u64,
+    },
 }
 
 /// A process, named by pid and start time so a reused pid is never mistaken for it.
@@ -88,9 +94,15 @@ impl RunDir {
         let root = runs_root();
         clean_stale(&root);
         let path = root.join(name);
-        let io = |source| RunDirError::Io { path: path.clone(), source };
+        let io = |source| RunDirError::Io {
+            path: path.clone(),
+            source,
+        };
         if let Some(record) = read_record(&path) {
-            return Err(RunDirError::Running { name: name.into(), pid: record.bottle.pid });
+            return Err(RunDirError::Running {
+                name: name.into(),
+                pid: record.bottle.pid,
+            });
         }
         let _ = std::fs::remove_dir_all(&path); // a half-made directory without a record
         std::fs::create_dir_all(&root).map_err(io)?;
@@ -100,7 +112,10 @@ impl RunDir {
         let record = RunRecord {
             name: name.into(),
             bottle: ProcessId::of(std::process::id()).expect("this process has a /proc entry"),
-            started: SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
+            started: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
             command: command.to_vec(),
             parts: vec![],
         };
@@ -122,8 +137,12 @@ impl RunDir {
     }
 
     fn save(&self) -> Result<(), RunDirError> {
-        let io = |source| RunDirError::Io { path: self.path.clone(), source };
-        let text = serde_json::to_string_pretty(&self.record).expect("a run record always serializes");
+        let io = |source| RunDirError::Io {
+            path: self.path.clone(),
+            source,
+        };
+        let text =
+            serde_json::to_string_pretty(&self.record).expect("a run record always serializes");
         let temporary = self.path.join(".run.json.tmp");
         std::fs::write(&temporary, text).map_err(io)?;
         std::fs::rename(&temporary, self.path.join("run.json")).map_err(io)
@@ -197,7 +216,10 @@ pub fn clean_stale(root: &Path) -> Vec<String> {
         }
         for (_, part) in &record.parts {
             if part.alive() {
-                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(part.pid as i32), nix::sys::signal::Signal::SIGKILL);
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(part.pid as i32),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
             }
         }
         let _ = std::fs::remove_dir_all(&path);
@@ -223,7 +245,11 @@ pub fn stop(name: &str, timeout: Duration) -> Result<(), RunDirError> {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    Err(RunDirError::StopTimeout { name: name.into(), pid: record.bottle.pid, seconds: timeout.as_secs() })
+    Err(RunDirError::StopTimeout {
+        name: name.into(),
+        pid: record.bottle.pid,
+        seconds: timeout.as_secs(),
+    })
 }
 
 /// The start time of a process in clock ticks since boot (field 22 of /proc/PID/stat).

@@ -47,7 +47,12 @@ pub async fn start(
             }
         };
         let _ = run;
-        running.push(Running { name: sidecar.name.clone(), guest_port: sidecar.guest_port, socket, ca_certificate });
+        running.push(Running {
+            name: sidecar.name.clone(),
+            guest_port: sidecar.guest_port,
+            socket,
+            ca_certificate,
+        });
     }
     Ok(running)
 }

@@ -6,11 +6,27 @@
 /// One archive entry. Paths are relative, without a leading `/`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Entry {
-    Dir { path: String, meta: Meta },
-    File { path: String, meta: Meta, data: Vec<u8> },
-    Symlink { path: String, meta: Meta, target: String },
+    Dir {
+        path: String,
+        meta: Meta,
+    },
+    File {
+        path: String,
+        meta: Meta,
+        data: Vec<u8>,
+    },
+    Symlink {
+        path: String,
+        meta: Meta,
+        target: String,
+    },
     /// A character device node, e.g. `dev/console` for the kernel's first open.
-    CharDevice { path: String, meta: Meta, major: u32, minor: u32 },
+    CharDevice {
+        path: String,
+        meta: Meta,
+        major: u32,
+        minor: u32,
+    },
 }
 
 /// Permission bits and owner of an entry.
@@ -24,7 +40,11 @@ pub struct Meta {
 impl Meta {
     /// Owned by root with the given permission bits.
     pub fn root(mode: u32) -> Meta {
-        Meta { mode, uid: 0, gid: 0 }
+        Meta {
+            mode,
+            uid: 0,
+            gid: 0,
+        }
     }
 }
 
@@ -60,17 +80,32 @@ pub fn write(entries: &[Entry]) -> Vec<u8> {
         };
         match entry {
             Entry::Dir { path, meta } => h(S_IFDIR, meta, 2, (0, 0)).write(&mut out, path, b""),
-            Entry::File { path, meta, data } => h(S_IFREG, meta, 1, (0, 0)).write(&mut out, path, data),
+            Entry::File { path, meta, data } => {
+                h(S_IFREG, meta, 1, (0, 0)).write(&mut out, path, data)
+            }
             Entry::Symlink { path, meta, target } => {
-                let meta = Meta { mode: 0o777, ..*meta };
+                let meta = Meta {
+                    mode: 0o777,
+                    ..*meta
+                };
                 h(S_IFLNK, &meta, 1, (0, 0)).write(&mut out, path, target.as_bytes())
             }
-            Entry::CharDevice { path, meta, major, minor } => {
-                h(S_IFCHR, meta, 1, (*major, *minor)).write(&mut out, path, b"")
-            }
+            Entry::CharDevice {
+                path,
+                meta,
+                major,
+                minor,
+            } => h(S_IFCHR, meta, 1, (*major, *minor)).write(&mut out, path, b""),
         }
     }
-    let trailer = Header { inode: 0, mode: 0, uid: 0, gid: 0, nlink: 1, rdev: (0, 0) };
+    let trailer = Header {
+        inode: 0,
+        mode: 0,
+        uid: 0,
+        gid: 0,
+        nlink: 1,
+        rdev: (0, 0),
+    };
     trailer.write(&mut out, "TRAILER!!!", b"");
     out
 }
@@ -114,7 +149,7 @@ impl Header {
 }
 
 fn pad4(out: &mut Vec<u8>) {
-    while out.len() % 4 != 0 {
+    while !out.len().is_multiple_of(4) {
         out.push(0);
     }
 }
@@ -133,7 +168,11 @@ mod tests {
 
     #[test]
     fn file_header_carries_size_and_mode() {
-        let bytes = write(&[Entry::File { path: "init".into(), meta: Meta::root(0o755), data: b"abc".to_vec() }]);
+        let bytes = write(&[Entry::File {
+            path: "init".into(),
+            meta: Meta::root(0o755),
+            data: b"abc".to_vec(),
+        }]);
         let header = std::str::from_utf8(&bytes[..110]).unwrap();
         assert_eq!(&header[14..22], "000081ED"); // regular file, 0755
         assert_eq!(&header[54..62], "00000003"); // size

@@ -151,7 +151,8 @@ fn write_config_files(spec: &GuestSpec, lease: &network::Lease) -> Result<(), St
         // Trusted by OpenSSL/curl through the system bundle, and by Node
         // through NODE_EXTRA_CA_CERTS (set by run_agent).
         let pem = spec.ca_certificates.concat();
-        fs::create_dir_all("/etc/ssl/certs").map_err(|e| format!("creating /etc/ssl/certs: {e}"))?;
+        fs::create_dir_all("/etc/ssl/certs")
+            .map_err(|e| format!("creating /etc/ssl/certs: {e}"))?;
         fs::write(CA_FILE, &pem).map_err(|e| format!("writing {CA_FILE}: {e}"))?;
         let bundle = "/etc/ssl/certs/ca-certificates.crt";
         let mut all = fs::read_to_string(bundle).unwrap_or_default();
@@ -177,7 +178,10 @@ fn run_agent(spec: &GuestSpec) -> Result<i32, String> {
     let param = |key: &str| {
         cmdline
             .split_whitespace()
-            .find_map(|word| word.strip_prefix(key).and_then(|rest| rest.strip_prefix('=')))
+            .find_map(|word| {
+                word.strip_prefix(key)
+                    .and_then(|rest| rest.strip_prefix('='))
+            })
             .map(str::to_string)
     };
     let interactive = param("bottle.tty").as_deref() == Some("1");
@@ -189,7 +193,11 @@ fn run_agent(spec: &GuestSpec) -> Result<i32, String> {
     prepare_terminal(&terminal, interactive, &param);
 
     let user = resolve_user(&spec.user)?;
-    let workdir = if spec.workdir.is_empty() { user.home.clone() } else { spec.workdir.clone() };
+    let workdir = if spec.workdir.is_empty() {
+        user.home.clone()
+    } else {
+        spec.workdir.clone()
+    };
     if fs::metadata(&workdir).is_err() {
         fs::create_dir_all(&workdir).map_err(|e| format!("creating workdir {workdir}: {e}"))?;
         let path = CString::new(workdir.as_str()).map_err(|_| "workdir has a NUL byte")?;
@@ -197,11 +205,17 @@ fn run_agent(spec: &GuestSpec) -> Result<i32, String> {
     }
 
     let mut env: Vec<(String, String)> = vec![
-        ("PATH".into(), "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into()),
+        (
+            "PATH".into(),
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
+        ),
         ("HOME".into(), user.home.clone()),
         ("USER".into(), user.name.clone()),
         ("LOGNAME".into(), user.name.clone()),
-        ("TERM".into(), param("bottle.term").unwrap_or_else(|| "linux".into())),
+        (
+            "TERM".into(),
+            param("bottle.term").unwrap_or_else(|| "linux".into()),
+        ),
     ];
     if !spec.ca_certificates.is_empty() {
         env.push(("NODE_EXTRA_CA_CERTS".into(), CA_FILE.into()));
@@ -212,7 +226,12 @@ fn run_agent(spec: &GuestSpec) -> Result<i32, String> {
         env.push((key.to_string(), value.to_string()));
     }
 
-    let program = find_program(&spec.command[0], env.iter().find(|(k, _)| k == "PATH").map(|(_, v)| v.as_str()));
+    let program = find_program(
+        &spec.command[0],
+        env.iter()
+            .find(|(k, _)| k == "PATH")
+            .map(|(_, v)| v.as_str()),
+    );
     let stdin = if interactive {
         Stdio::from(terminal.try_clone().map_err(|e| e.to_string())?)
     } else {
@@ -260,9 +279,18 @@ fn prepare_terminal(terminal: &File, interactive: bool, param: &dyn Fn(&str) -> 
         attrs.c_oflag &= !ONLCR;
     }
     unsafe { tcsetattr(fd, TCSANOW, &attrs) };
-    let rows = param("bottle.rows").and_then(|v| v.parse().ok()).unwrap_or(24);
-    let cols = param("bottle.cols").and_then(|v| v.parse().ok()).unwrap_or(80);
-    let size = Winsize { rows, cols, xpixel: 0, ypixel: 0 };
+    let rows = param("bottle.rows")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(24);
+    let cols = param("bottle.cols")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(80);
+    let size = Winsize {
+        rows,
+        cols,
+        xpixel: 0,
+        ypixel: 0,
+    };
     unsafe { ioctl(fd, TIOCSWINSZ, &size as *const Winsize as usize) };
 }
 
@@ -300,9 +328,18 @@ fn resolve_user(user: &str) -> Result<User, String> {
         .filter(|f| f.len() >= 6)
         .collect();
     if let Some(f) = entries.iter().find(|f| f[0] == user) {
-        let uid = f[2].parse().map_err(|_| format!("bad uid for {user} in /etc/passwd"))?;
-        let gid = f[3].parse().map_err(|_| format!("bad gid for {user} in /etc/passwd"))?;
-        return Ok(User { name: user.into(), uid, gid, home: f[5].into() });
+        let uid = f[2]
+            .parse()
+            .map_err(|_| format!("bad uid for {user} in /etc/passwd"))?;
+        let gid = f[3]
+            .parse()
+            .map_err(|_| format!("bad gid for {user} in /etc/passwd"))?;
+        return Ok(User {
+            name: user.into(),
+            uid,
+            gid,
+            home: f[5].into(),
+        });
     }
     let (uid, gid) = match user.split_once(':') {
         Some((u, g)) => (u.parse::<u32>(), g.parse::<u32>()),
@@ -312,10 +349,14 @@ fn resolve_user(user: &str) -> Result<User, String> {
         (Ok(uid), Ok(gid)) => {
             let known = entries.iter().find(|f| f[2] == uid.to_string());
             Ok(User {
-                name: known.map(|f| f[0].to_string()).unwrap_or_else(|| uid.to_string()),
+                name: known
+                    .map(|f| f[0].to_string())
+                    .unwrap_or_else(|| uid.to_string()),
                 uid,
                 gid,
-                home: known.map(|f| f[5].to_string()).unwrap_or_else(|| "/".into()),
+                home: known
+                    .map(|f| f[5].to_string())
+                    .unwrap_or_else(|| "/".into()),
             })
         }
         _ => Err(format!("user `{user}` is not in the rootfs's /etc/passwd")),
@@ -328,7 +369,10 @@ fn find_program(name: &str, path: Option<&str>) -> String {
     }
     for dir in path.unwrap_or("/usr/bin:/bin").split(':') {
         let candidate = format!("{dir}/{name}");
-        if fs::metadata(&candidate).map(|m| m.is_file()).unwrap_or(false) {
+        if fs::metadata(&candidate)
+            .map(|m| m.is_file())
+            .unwrap_or(false)
+        {
             return candidate;
         }
     }
@@ -364,7 +408,9 @@ mod network {
         let deadline = Instant::now() + Duration::from_secs(30);
         while fs::metadata(format!("/sys/class/net/{name}")).is_err() {
             if Instant::now() > deadline {
-                return Err(format!("no network interface {name} (is virtio_net loaded?)"));
+                return Err(format!(
+                    "no network interface {name} (is virtio_net loaded?)"
+                ));
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -388,14 +434,19 @@ mod network {
             let _ = control.ioctl(SIOCSIFMTU, &mut req);
         }
         if let Some(router) = lease.router {
-            let mut route = RtEntry::default();
-            route.rt_dst = sockaddr_in([0; 4]);
-            route.rt_genmask = sockaddr_in([0; 4]);
-            route.rt_gateway = sockaddr_in(router);
-            route.rt_flags = RTF_UP | RTF_GATEWAY;
+            let route = RtEntry {
+                rt_dst: sockaddr_in([0; 4]),
+                rt_genmask: sockaddr_in([0; 4]),
+                rt_gateway: sockaddr_in(router),
+                rt_flags: RTF_UP | RTF_GATEWAY,
+                ..RtEntry::default()
+            };
             let rc = unsafe { ioctl(control.fd(), SIOCADDRT, &route as *const RtEntry as usize) };
             if rc != 0 {
-                return Err(format!("adding the default route: {}", io::Error::last_os_error()));
+                return Err(format!(
+                    "adding the default route: {}",
+                    io::Error::last_os_error()
+                ));
             }
         }
         log(&format!("{name} has {} by DHCP", dotted(lease.address)));
@@ -412,7 +463,10 @@ mod network {
 
     fn dhcp(index: i32, mac: [u8; 6]) -> Result<Lease, String> {
         let socket = Socket::new(AF_PACKET, SOCK_DGRAM, (ETH_P_IP as u16).to_be() as i32)?;
-        let timeout = Timeval { sec: 0, usec: 250_000 };
+        let timeout = Timeval {
+            sec: 0,
+            usec: 250_000,
+        };
         unsafe {
             setsockopt(
                 socket.fd(),
@@ -428,7 +482,9 @@ mod network {
         while Instant::now() < deadline {
             let message = match offer {
                 None => dhcp_message(xid, mac, DHCPDISCOVER, None),
-                Some((address, server)) => dhcp_message(xid, mac, DHCPREQUEST, Some((address, server))),
+                Some((address, server)) => {
+                    dhcp_message(xid, mac, DHCPREQUEST, Some((address, server)))
+                }
             };
             socket.send_broadcast(index, &udp_packet(&message))?;
             let sent = Instant::now();
@@ -459,7 +515,12 @@ mod network {
     const DHCPACK: u8 = 5;
     const DHCPNAK: u8 = 6;
 
-    fn dhcp_message(xid: u32, mac: [u8; 6], kind: u8, request: Option<([u8; 4], [u8; 4])>) -> Vec<u8> {
+    fn dhcp_message(
+        xid: u32,
+        mac: [u8; 6],
+        kind: u8,
+        request: Option<([u8; 4], [u8; 4])>,
+    ) -> Vec<u8> {
         let mut m = vec![0u8; 240];
         m[0] = 1; // BOOTREQUEST
         m[1] = 1; // Ethernet
@@ -559,7 +620,11 @@ mod network {
             }
             options = &rest[usize::from(len)..];
         }
-        Some(Reply { kind, server, lease })
+        Some(Reply {
+            kind,
+            server,
+            lease,
+        })
     }
 
     struct Socket(OwnedFd);
@@ -580,7 +645,8 @@ mod network {
         fn ioctl(&self, request: u64, req: &mut IfReq) -> Result<(), String> {
             let rc = unsafe { ioctl(self.fd(), request, req as *mut IfReq as usize) };
             if rc != 0 {
-                let name = CStr::from_bytes_until_nul(&req.name).map(|n| n.to_string_lossy().into_owned());
+                let name =
+                    CStr::from_bytes_until_nul(&req.name).map(|n| n.to_string_lossy().into_owned());
                 return Err(format!(
                     "ioctl {request:#x} on {}: {}",
                     name.unwrap_or_default(),
@@ -633,7 +699,10 @@ mod network {
 
     impl IfReq {
         fn new(name: &str) -> IfReq {
-            let mut req = IfReq { name: [0; 16], data: [0; 24] };
+            let mut req = IfReq {
+                name: [0; 16],
+                data: [0; 24],
+            };
             req.name[..name.len()].copy_from_slice(name.as_bytes());
             req
         }
@@ -745,7 +814,13 @@ struct Winsize {
 }
 
 extern "C" {
-    fn mount(source: *const i8, target: *const i8, kind: *const i8, flags: u64, data: *const u8) -> i32;
+    fn mount(
+        source: *const i8,
+        target: *const i8,
+        kind: *const i8,
+        flags: u64,
+        data: *const u8,
+    ) -> i32;
     fn reboot(how: i32) -> i32;
     fn sync();
     fn syscall(number: i64, ...) -> i64;
@@ -759,5 +834,12 @@ extern "C" {
     fn tcdrain(fd: i32) -> i32;
     fn socket(domain: i32, kind: i32, protocol: i32) -> i32;
     fn setsockopt(fd: i32, level: i32, name: i32, value: *const u8, len: u32) -> i32;
-    fn sendto(fd: i32, buf: *const u8, len: usize, flags: i32, addr: *const u8, addrlen: u32) -> isize;
+    fn sendto(
+        fd: i32,
+        buf: *const u8,
+        len: usize,
+        flags: i32,
+        addr: *const u8,
+        addrlen: u32,
+    ) -> isize;
 }

@@ -25,15 +25,38 @@ pub fn build(image: BootImage<'_>) -> Vec<u8> {
         entries.insert(entry.path().to_string(), entry);
     }
     let mut own = vec![
-        Entry::Dir { path: ".bottle".into(), meta: Meta::root(0o700) },
-        Entry::Dir { path: ".bottle/modules".into(), meta: Meta::root(0o700) },
-        Entry::File { path: ".bottle/spec".into(), meta: Meta::root(0o600), data: image.spec.encode().into_bytes() },
-        Entry::File { path: "init".into(), meta: Meta::root(0o755), data: image.init.to_vec() },
+        Entry::Dir {
+            path: ".bottle".into(),
+            meta: Meta::root(0o700),
+        },
+        Entry::Dir {
+            path: ".bottle/modules".into(),
+            meta: Meta::root(0o700),
+        },
+        Entry::File {
+            path: ".bottle/spec".into(),
+            meta: Meta::root(0o600),
+            data: image.spec.encode().into_bytes(),
+        },
+        Entry::File {
+            path: "init".into(),
+            meta: Meta::root(0o755),
+            data: image.init.to_vec(),
+        },
         // The kernel opens /dev/console for PID 1 before any devtmpfs exists.
-        Entry::CharDevice { path: "dev/console".into(), meta: Meta::root(0o600), major: 5, minor: 1 },
+        Entry::CharDevice {
+            path: "dev/console".into(),
+            meta: Meta::root(0o600),
+            major: 5,
+            minor: 1,
+        },
     ];
     for (name, data) in image.modules {
-        own.push(Entry::File { path: format!(".bottle/modules/{name}"), meta: Meta::root(0o600), data });
+        own.push(Entry::File {
+            path: format!(".bottle/modules/{name}"),
+            meta: Meta::root(0o600),
+            data,
+        });
     }
     for entry in own {
         entries.insert(entry.path().to_string(), entry);
@@ -52,9 +75,10 @@ pub fn build(image: BootImage<'_>) -> Vec<u8> {
         })
         .collect();
     for parent in parents {
-        entries
-            .entry(parent.clone())
-            .or_insert(Entry::Dir { path: parent, meta: Meta::root(0o755) });
+        entries.entry(parent.clone()).or_insert(Entry::Dir {
+            path: parent,
+            meta: Meta::root(0o755),
+        });
     }
     let ordered: Vec<Entry> = entries.into_values().collect();
     cpio::write(&ordered)
@@ -65,7 +89,10 @@ mod tests {
     use super::*;
 
     fn spec() -> GuestSpec {
-        GuestSpec { command: vec!["true".into()], ..GuestSpec::default() }
+        GuestSpec {
+            command: vec!["true".into()],
+            ..GuestSpec::default()
+        }
     }
 
     #[test]
@@ -73,8 +100,15 @@ mod tests {
         let s = spec();
         let a = build(BootImage {
             rootfs: vec![
-                Entry::File { path: "bin/sh".into(), meta: Meta::root(0o755), data: b"x".to_vec() },
-                Entry::Dir { path: "bin".into(), meta: Meta::root(0o755) },
+                Entry::File {
+                    path: "bin/sh".into(),
+                    meta: Meta::root(0o755),
+                    data: b"x".to_vec(),
+                },
+                Entry::Dir {
+                    path: "bin".into(),
+                    meta: Meta::root(0o755),
+                },
             ],
             init: b"init",
             modules: vec![("a.ko".into(), b"a".to_vec())],
@@ -82,8 +116,15 @@ mod tests {
         });
         let b = build(BootImage {
             rootfs: vec![
-                Entry::Dir { path: "bin".into(), meta: Meta::root(0o755) },
-                Entry::File { path: "bin/sh".into(), meta: Meta::root(0o755), data: b"x".to_vec() },
+                Entry::Dir {
+                    path: "bin".into(),
+                    meta: Meta::root(0o755),
+                },
+                Entry::File {
+                    path: "bin/sh".into(),
+                    meta: Meta::root(0o755),
+                    data: b"x".to_vec(),
+                },
             ],
             init: b"init",
             modules: vec![("a.ko".into(), b"a".to_vec())],
@@ -96,7 +137,11 @@ mod tests {
     fn parents_come_before_children_and_bottle_init_wins() {
         let s = spec();
         let bytes = build(BootImage {
-            rootfs: vec![Entry::File { path: "init".into(), meta: Meta::root(0o755), data: b"theirs".to_vec() }],
+            rootfs: vec![Entry::File {
+                path: "init".into(),
+                meta: Meta::root(0o755),
+                data: b"theirs".to_vec(),
+            }],
             init: b"ours",
             modules: vec![],
             spec: &s,

@@ -70,9 +70,9 @@ impl GuestSpec {
                 "arg" => spec.command.push(value),
                 "env" => spec.env.push(value),
                 "host" => {
-                    let (address, name) = value
-                        .split_once(' ')
-                        .ok_or_else(|| format!("line {}: host needs an address and a name", number + 1))?;
+                    let (address, name) = value.split_once(' ').ok_or_else(|| {
+                        format!("line {}: host needs an address and a name", number + 1)
+                    })?;
                     spec.hosts.push((address.to_string(), name.to_string()));
                 }
                 "ca" => spec.ca_certificates.push(value),
@@ -120,7 +120,9 @@ mod tests {
             env: vec!["A=1=2".into(), "EMPTY=".into()],
             hosts: vec![("192.168.127.254".into(), "proxy.internal".into())],
             hostname: "dev".into(),
-            ca_certificates: vec!["-----BEGIN CERTIFICATE-----\nAAA\n-----END CERTIFICATE-----\n".into()],
+            ca_certificates: vec![
+                "-----BEGIN CERTIFICATE-----\nAAA\n-----END CERTIFICATE-----\n".into(),
+            ],
         };
         assert_eq!(GuestSpec::decode(&spec.encode()), Ok(spec));
     }

@@ -37,25 +37,45 @@ pub const PROBE_LIMIT: Duration = Duration::from_secs(8);
 /// `panic=-1` and `-no-reboot`, qemu exits. A guest that makes progress gets
 /// there in well under a second; one that does not is killed at the limit.
 pub async fn probe_kvm(qemu: &Path, kernel: &Path) -> KvmProbe {
-    if let Err(e) = std::fs::OpenOptions::new().read(true).write(true).open("/dev/kvm") {
-        return KvmProbe::NoDevice { reason: e.to_string() };
+    if let Err(e) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/kvm")
+    {
+        return KvmProbe::NoDevice {
+            reason: e.to_string(),
+        };
     }
     let mut command = tokio::process::Command::new(qemu);
-    command.args(["-accel", "kvm", "-machine", "q35", "-cpu", "host", "-m", "128", "-smp", "1"]);
-    command.args(["-nodefaults", "-no-user-config", "-display", "none", "-no-reboot"]);
+    command.args([
+        "-accel", "kvm", "-machine", "q35", "-cpu", "host", "-m", "128", "-smp", "1",
+    ]);
+    command.args([
+        "-nodefaults",
+        "-no-user-config",
+        "-display",
+        "none",
+        "-no-reboot",
+    ]);
     command.arg("-kernel").arg(kernel);
     command.args(["-append", "panic=-1 console=ttyS0 loglevel=0"]);
     let started = Instant::now();
     match run_bounded(command, PROBE_LIMIT).await {
-        Ok(Some(output)) if output.status.success() => {
-            KvmProbe::Works { millis: started.elapsed().as_millis() as u64 }
-        }
+        Ok(Some(output)) if output.status.success() => KvmProbe::Works {
+            millis: started.elapsed().as_millis() as u64,
+        },
         Ok(Some(output)) => {
             let text = String::from_utf8_lossy(&output.stderr);
-            KvmProbe::Refused { reason: text.lines().last().unwrap_or("qemu failed").to_string() }
+            KvmProbe::Refused {
+                reason: text.lines().last().unwrap_or("qemu failed").to_string(),
+            }
         }
-        Ok(None) => KvmProbe::Hangs { seconds: PROBE_LIMIT.as_secs() },
-        Err(e) => KvmProbe::Refused { reason: e.to_string() },
+        Ok(None) => KvmProbe::Hangs {
+            seconds: PROBE_LIMIT.as_secs(),
+        },
+        Err(e) => KvmProbe::Refused {
+            reason: e.to_string(),
+        },
     }
 }
 
@@ -71,7 +91,11 @@ pub async fn choose(forced: Option<Accel>, qemu: &Path, kernel: &Path, cache_dir
     if let Ok(text) = std::fs::read_to_string(&cache) {
         if let Some((cached_key, verdict)) = text.rsplit_once(' ') {
             if cached_key == key {
-                return if verdict.trim() == "kvm" { Accel::Kvm } else { Accel::Tcg };
+                return if verdict.trim() == "kvm" {
+                    Accel::Kvm
+                } else {
+                    Accel::Tcg
+                };
             }
         }
     }

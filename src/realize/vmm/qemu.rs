@@ -27,7 +27,8 @@ pub struct Machine<'a> {
 
 /// The kernel command line: quiet, console on ttyS0, reboot (so qemu exits) on panic.
 pub fn kernel_cmdline(params: &[String]) -> String {
-    let mut line = String::from("console=ttyS0 quiet loglevel=4 panic=-1 rdinit=/init tsc=reliable");
+    let mut line =
+        String::from("console=ttyS0 quiet loglevel=4 panic=-1 rdinit=/init tsc=reliable");
     for p in params {
         line.push(' ');
         line.push_str(p);
@@ -42,7 +43,15 @@ pub fn args(m: &Machine<'_>) -> Vec<OsString> {
         Accel::Kvm => push(&["-accel", "kvm", "-cpu", "host"]),
         Accel::Tcg => push(&["-accel", "tcg", "-cpu", "max"]),
     }
-    push(&["-machine", "q35", "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot"]);
+    push(&[
+        "-machine",
+        "q35",
+        "-nodefaults",
+        "-no-user-config",
+        "-display",
+        "none",
+        "-no-reboot",
+    ]);
     let (smp, memory) = (m.cpus.to_string(), format!("{}M", m.memory_mib));
     push(&["-smp", &smp, "-m", &memory]);
     let path = |p: &Path| p.as_os_str().to_owned();
@@ -51,13 +60,32 @@ pub fn args(m: &Machine<'_>) -> Vec<OsString> {
         s.push(p);
         s
     };
-    a.extend(["-kernel".into(), path(m.kernel), "-initrd".into(), path(m.initramfs)]);
+    a.extend([
+        "-kernel".into(),
+        path(m.kernel),
+        "-initrd".into(),
+        path(m.initramfs),
+    ]);
     a.extend(["-append".into(), kernel_cmdline(&m.guest_params).into()]);
     a.extend(["-serial".into(), joined("file:", m.console_log)]);
-    a.extend(["-chardev".into(), "stdio,id=term,signal=off".into(), "-serial".into(), "chardev:term".into()]);
+    a.extend([
+        "-chardev".into(),
+        "stdio,id=term,signal=off".into(),
+        "-serial".into(),
+        "chardev:term".into(),
+    ]);
     a.extend(["-serial".into(), joined("file:", m.status)]);
-    a.extend(["-netdev".into(), joined("stream,id=net0,server=off,addr.type=unix,addr.path=", m.network)]);
-    a.extend(["-device".into(), "virtio-net-pci,netdev=net0,romfile=".into()]);
+    a.extend([
+        "-netdev".into(),
+        joined(
+            "stream,id=net0,server=off,addr.type=unix,addr.path=",
+            m.network,
+        ),
+    ]);
+    a.extend([
+        "-device".into(),
+        "virtio-net-pci,netdev=net0,romfile=".into(),
+    ]);
     a
 }
 
@@ -65,9 +93,15 @@ pub fn args(m: &Machine<'_>) -> Vec<OsString> {
 /// `exit N`, `Err(message)` for `fail MESSAGE` or nothing at all.
 pub fn read_status(path: &PathBuf) -> Result<i32, String> {
     let text = std::fs::read_to_string(path).unwrap_or_default();
-    let line = text.lines().rev().find(|l| l.starts_with("exit ") || l.starts_with("fail "));
+    let line = text
+        .lines()
+        .rev()
+        .find(|l| l.starts_with("exit ") || l.starts_with("fail "));
     match line {
-        Some(l) if l.starts_with("exit ") => l[5..].trim().parse().map_err(|_| format!("bad status line `{l}`")),
+        Some(l) if l.starts_with("exit ") => l[5..]
+            .trim()
+            .parse()
+            .map_err(|_| format!("bad status line `{l}`")),
         Some(l) => Err(l[5..].trim().to_string()),
         None => Err("the guest ended without reporting an exit code".into()),
     }
