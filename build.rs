@@ -28,10 +28,24 @@ fn main() {
     }
     let manifest = env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
     let status = Command::new(rustc)
-        .args(["--edition", "2021", "--crate-name", "bottle_init", "--crate-type", "bin"])
+        .args([
+            "--edition",
+            "2021",
+            "--crate-name",
+            "bottle_init",
+            "--crate-type",
+            "bin",
+        ])
         .args(["--target", "x86_64-unknown-linux-gnu"])
         .args(["-C", "target-feature=+crt-static", "-C", "opt-level=2"])
-        .args(["-C", "panic=abort", "-C", "strip=symbols", "-C", "codegen-units=1"])
+        .args([
+            "-C",
+            "panic=abort",
+            "-C",
+            "strip=symbols",
+            "-C",
+            "codegen-units=1",
+        ])
         // The same source gives the same bytes wherever the checkout lives.
         .arg(format!("--remap-path-prefix={manifest}=bottle"))
         .arg("-o")

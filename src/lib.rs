@@ -11,4 +11,5 @@ pub mod cli;
 pub mod diagnostics;
 pub mod eval;
 pub mod realize;
+pub mod sidecar;
 pub mod syntax;

@@ -5,6 +5,7 @@ mod doctor;
 mod eval;
 mod ps;
 mod run;
+mod sidecar;
 mod stop;
 
 use clap::{Parser, Subcommand};
@@ -25,6 +26,8 @@ enum Command {
     Ps(ps::PsArgs),
     Stop(stop::StopArgs),
     Doctor(doctor::DoctorArgs),
+    /// Run one sidecar on its own (e.g. `bottle sidecar egress`).
+    Sidecar(sidecar::SidecarArgs),
 }
 
 /// Exit code for a recipe or run that failed (a diagnostic was printed).
@@ -41,18 +44,55 @@ pub fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    let outcome = match cli.command {
+    match cli.command {
         Command::Eval(args) => eval::run(args),
-        Command::Run(args) => run::run(args),
-        Command::Ps(args) => ps::run(args),
-        Command::Stop(args) => stop::run(args),
-        Command::Doctor(args) => doctor::run(args),
-    };
-    match outcome {
-        Ok(code) => code,
-        Err(report) => {
-            crate::diagnostics::print(report);
-            ExitCode::from(EXIT_FAILURE)
-        }
+        Command::Run(args) => reported(run::run(args)),
+        Command::Ps(args) => reported(ps::run(args)),
+        Command::Stop(args) => reported(stop::run(args)),
+        Command::Doctor(args) => reported(doctor::run(args)),
+        Command::Sidecar(args) => sidecar::run(args),
     }
+}
+
+/// A subcommand's outcome as an exit code, printing its diagnostic if it failed.
+fn reported(outcome: miette::Result<ExitCode>) -> ExitCode {
+    outcome.unwrap_or_else(|report| {
+        crate::diagnostics::print(report);
+        ExitCode::from(EXIT_FAILURE)
+    })
+}
+
+/// The search path for `<...>` lookups: the bundled stdlib as `<bottle/...>`,
+/// then each `-I` entry (`DIR` or `PREFIX=DIR`), then `BOTTLE_PATH`
+/// (colon-separated, same forms).
+pub fn search_path(includes: &[String]) -> Vec<crate::eval::SearchPathEntry> {
+    let mut entries = vec![crate::eval::SearchPathEntry {
+        prefix: "bottle".into(),
+        dir: stdlib_dir(),
+    }];
+    let from_env = std::env::var("BOTTLE_PATH").unwrap_or_default();
+    let extra = includes
+        .iter()
+        .map(String::as_str)
+        .chain(from_env.split(':').filter(|s| !s.is_empty()));
+    for item in extra {
+        let (prefix, dir) = item.split_once('=').unwrap_or(("", item));
+        let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.into());
+        entries.push(crate::eval::SearchPathEntry {
+            prefix: prefix.into(),
+            dir,
+        });
+    }
+    entries
+}
+
+/// The bundled stdlib: beside an installed binary (`../share/bottle/stdlib`),
+/// else the source tree this binary was built from.
+pub fn stdlib_dir() -> std::path::PathBuf {
+    let installed = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|bin| bin.join("../share/bottle/stdlib")))
+        .filter(|p| p.is_dir());
+    installed
+        .unwrap_or_else(|| std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/stdlib")))
 }

@@ -1,1 +1,919 @@
-//! Lazy evaluation of parsed recipes into values.
+//! Lazy evaluation of parsed recipes into values: Nix's semantics for
+//! everything the dialect supports. Not for: rendering values (see `print`),
+//! checking them against the bottle schema (see `schema`).
+//!
+//! Evaluation is a tree walk over the resolved AST. Every binding becomes a
+//! thunk forced at most once; a thunk forced while it is being forced is an
+//! "infinite recursion" error; depth is bounded so runaway recursion ends in
+//! an error instead of a stack overflow (the CLI runs evaluation on a thread
+//! with a large stack, see `run_with_stack`).
+
+pub mod builtins;
+pub mod error;
+mod import;
+pub mod io;
+mod ops;
+pub mod print;
+pub mod value;
+
+pub use error::{ErrorKind, EvalError, EvalResult};
+pub use value::{Attr, Attrs, Context, Env, NixString, Thunk, Value};
+
+use crate::syntax::ast::{
+    self, Address, AttrKey, BinaryOp, Expr, ExprKind, Param, StrPart, UnaryOp,
+};
+use crate::syntax::{FileId, SourceMap, Span};
+use io::{normalize, EvalIO, StdIO};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::Arc;
+use value::{Closure, Suspended};
+
+/// Nested calls and thunk forcings deeper than this end in an error.
+pub const MAX_DEPTH: usize = 100_000;
+
+/// Stack size for the evaluation thread: enough for `MAX_DEPTH` in debug builds.
+pub const EVAL_STACK_BYTES: usize = 4 << 30;
+
+/// Run `f` on a thread with a stack large enough for `MAX_DEPTH`; a panic
+/// in `f` is re-raised here.
+pub fn run_with_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    let handle = std::thread::Builder::new()
+        .name("eval".into())
+        .stack_size(EVAL_STACK_BYTES)
+        .spawn(f)
+        .expect("eval: spawning the evaluation thread (is virtual memory exhausted?)");
+    match handle.join() {
+        Ok(v) => v,
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
+}
+
+/// Where `<prefix/...>` search paths look.
+#[derive(Clone, Debug)]
+pub struct SearchPathEntry {
+    /// `bottle` for `<bottle/...>`; empty to match any `<name/...>` under `dir`.
+    pub prefix: String,
+    pub dir: PathBuf,
+}
+
+pub struct Evaluator {
+    pub sources: SourceMap,
+    io: Box<dyn EvalIO>,
+    search_path: Vec<SearchPathEntry>,
+    /// Evaluated imports, by normalised path.
+    files: HashMap<PathBuf, Thunk>,
+    /// Files whose top-level expression is being evaluated, for cycle errors.
+    importing: Vec<PathBuf>,
+    globals: Rc<Env>,
+    global_names: Vec<&'static str>,
+    depth: usize,
+    /// Compiled regular expressions of `match` and `split`, by pattern.
+    pub(crate) regex_cache: HashMap<String, regex::Regex>,
+}
+
+impl Default for Evaluator {
+    fn default() -> Self {
+        Evaluator::new(Vec::new())
+    }
+}
+
+impl Evaluator {
+    pub fn new(search_path: Vec<SearchPathEntry>) -> Evaluator {
+        Evaluator::with_io(search_path, Box::new(StdIO))
+    }
+
+    pub fn with_io(search_path: Vec<SearchPathEntry>, io: Box<dyn EvalIO>) -> Evaluator {
+        let (global_names, globals) = builtins::globals();
+        Evaluator {
+            sources: SourceMap::default(),
+            io,
+            search_path,
+            files: HashMap::new(),
+            importing: Vec::new(),
+            globals,
+            global_names,
+            depth: 0,
+            regex_cache: HashMap::new(),
+        }
+    }
+
+    pub fn io(&self) -> &dyn EvalIO {
+        &*self.io
+    }
+
+    /// Parse and resolve a source text into an expression.
+    pub fn parse(
+        &mut self,
+        name: String,
+        path: Option<PathBuf>,
+        text: Arc<str>,
+    ) -> EvalResult<(FileId, Rc<Expr>)> {
+        let file = self.sources.add(name, path, text.clone());
+        let expr = crate::syntax::parse(file, &text)?;
+        crate::syntax::scope::resolve(&expr, &self.global_names)?;
+        Ok((file, Rc::new(expr)))
+    }
+
+    /// Evaluate an expression given as text (`bottle eval -E`), relative to the
+    /// current directory.
+    pub fn eval_source(&mut self, name: &str, text: &str) -> EvalResult<Value> {
+        let (_, expr) = self.parse(name.to_string(), None, text.into())?;
+        let env = self.globals.clone();
+        self.eval(&expr, &env)
+    }
+
+    /// Evaluate a file (`bottle eval FILE`), sharing the import cache.
+    pub fn eval_file(&mut self, path: &Path) -> EvalResult<Value> {
+        let abs = if path.is_absolute() {
+            normalize(path)
+        } else {
+            normalize(
+                &std::env::current_dir()
+                    .unwrap_or_else(|_| PathBuf::from("/"))
+                    .join(path),
+            )
+        };
+        let span = Span::new(FileId(u32::MAX), 0, 0);
+        self.import(&abs, span)
+    }
+
+    /// Like `nix-instantiate`: a function whose arguments all have defaults
+    /// is called with them.
+    pub fn auto_call(&mut self, v: Value) -> EvalResult<Value> {
+        match &v {
+            Value::Lambda(c) if matches!(c.lambda.param, Param::Formals { .. }) => {
+                let span = c.lambda.span;
+                self.apply(v.clone(), Thunk::Ready(Value::attrs(Attrs::new())), span)
+            }
+            _ => Ok(v),
+        }
+    }
+
+    /// Select `a.b.c` (the CLI's `-A`) from a value.
+    pub fn select_path(&mut self, v: Value, path: &str) -> EvalResult<Value> {
+        let mut v = v;
+        let span = Span::new(FileId(u32::MAX), 0, 0);
+        for name in path.split('.').filter(|n| !n.is_empty()) {
+            let Value::Attrs(attrs) = &v else {
+                return Err(EvalError::fatal(
+                    format!(
+                        "cannot select `{name}` from {} in attribute path `{path}`",
+                        v.describe()
+                    ),
+                    span,
+                ));
+            };
+            let Some(attr) = attrs.get(name) else {
+                let help = crate::diagnostics::did_you_mean(name, attrs.names())
+                    .unwrap_or_else(|| available(attrs));
+                return Err(EvalError::fatal(
+                    format!("attribute `{name}` in `-A {path}` does not exist"),
+                    span,
+                )
+                .with_help(help));
+            };
+            let t = attr.value.clone();
+            v = self.force(&t)?;
+        }
+        Ok(v)
+    }
+
+    // ── forcing ─────────────────────────────────────────────────────────────
+
+    pub fn force(&mut self, thunk: &Thunk) -> EvalResult<Value> {
+        let cell = match thunk {
+            Thunk::Ready(v) => return Ok(v.clone()),
+            Thunk::Lazy(cell) => cell,
+        };
+        let pending = {
+            let mut state = cell.state.borrow_mut();
+            match &*state {
+                Suspended::Done(v) => return Ok(v.clone()),
+                Suspended::Forcing(_) => {
+                    return Err(
+                        EvalError::fatal("infinite recursion encountered", cell.origin)
+                            .with_help("this value depends on itself; break the cycle"),
+                    )
+                }
+                _ => std::mem::replace(&mut *state, Suspended::Forcing(cell.origin)),
+            }
+        };
+        self.enter(cell.origin)?;
+        let result = match &pending {
+            Suspended::Expr(expr, env) => self.eval(expr, env),
+            Suspended::Apply(func, args, span) => self.apply_all(func.clone(), args, *span),
+            _ => unreachable!("thunk: only pending states are taken for forcing"),
+        };
+        self.depth -= 1;
+        let mut state = cell.state.borrow_mut();
+        match result {
+            Ok(v) => {
+                *state = Suspended::Done(v.clone());
+                Ok(v)
+            }
+            Err(e) => {
+                // Forcing again must fail the same way (think `tryEval`).
+                *state = pending;
+                Err(e)
+            }
+        }
+    }
+
+    /// Go one level deeper (a call, a forcing, a nested value), or fail with a
+    /// clear error past `MAX_DEPTH`. Pair with `leave_nested`.
+    pub(crate) fn enter_nested(&mut self, span: Span) -> EvalResult<()> {
+        self.enter(span)
+    }
+
+    pub(crate) fn leave_nested(&mut self) {
+        self.depth -= 1;
+    }
+
+    pub(crate) fn globals(&self) -> &Rc<Env> {
+        &self.globals
+    }
+
+    fn enter(&mut self, span: Span) -> EvalResult<()> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            self.depth -= 1;
+            return Err(
+                EvalError::fatal("stack overflow: evaluation nested too deeply", span).with_help(
+                    format!(
+                "more than {MAX_DEPTH} nested calls; this is usually recursion without a base case"
+            ),
+                ),
+            );
+        }
+        Ok(())
+    }
+
+    /// Force a thunk and every value inside it (`deepSeq`, printing).
+    pub fn force_deep(&mut self, thunk: &Thunk) -> EvalResult<Value> {
+        let v = self.force(thunk)?;
+        self.deep(&v)?;
+        Ok(v)
+    }
+
+    pub fn deep(&mut self, v: &Value) -> EvalResult<()> {
+        match v {
+            Value::List(items) => {
+                for t in items.iter() {
+                    self.enter(t.origin().unwrap_or(DUMMY))?;
+                    let r = self.force_deep(t);
+                    self.depth -= 1;
+                    r?;
+                }
+            }
+            Value::Attrs(attrs) => {
+                for a in attrs.iter() {
+                    self.enter(a.value.origin().unwrap_or(DUMMY))?;
+                    let r = self.force_deep(&a.value);
+                    self.depth -= 1;
+                    r?;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    // ── evaluation ──────────────────────────────────────────────────────────
+
+    pub fn eval(&mut self, expr: &Expr, env: &Rc<Env>) -> EvalResult<Value> {
+        let mut expr = expr;
+        let mut env = env.clone();
+        loop {
+            return match &expr.kind {
+                ExprKind::Int(n) => Ok(Value::Int(*n)),
+                ExprKind::Float(f) => Ok(Value::Float(*f)),
+                ExprKind::Str(parts) => self.string(parts, &env),
+                ExprKind::Path(p) => self.path_literal(p, expr.span),
+                ExprKind::SearchPath(p) => {
+                    self.search(p, expr.span).map(|p| Value::Path(Rc::new(p)))
+                }
+                ExprKind::Var(var) => self.variable(var, expr.span, &env),
+                ExprKind::List(items) => Ok(Value::list(
+                    items.iter().map(|e| self.thunk(e, &env, true)).collect(),
+                )),
+                ExprKind::Attrs(set) => self.attrset(set, &env),
+                ExprKind::Let(set, body) => {
+                    let (frame, _) = self.bind(set, &env)?;
+                    env = frame;
+                    expr = body;
+                    continue;
+                }
+                ExprKind::Select {
+                    target,
+                    path,
+                    default,
+                } => self.select(target, path, default.as_deref(), &env, expr.span),
+                ExprKind::HasAttr { target, path } => self.has_attr(target, path, &env),
+                ExprKind::Apply { func, arg } => {
+                    let f = self.eval(func, &env)?;
+                    let arg = self.thunk(arg, &env, true);
+                    self.apply(f, arg, expr.span)
+                }
+                ExprKind::Lambda(lambda) => Ok(Value::Lambda(Rc::new(Closure {
+                    lambda: lambda.clone(),
+                    env: env.clone(),
+                }))),
+                ExprKind::If {
+                    cond,
+                    then,
+                    otherwise,
+                } => {
+                    let c = self.eval(cond, &env)?;
+                    let c = self.expect_bool(c, cond.span, "the condition of `if`")?;
+                    expr = if c { then } else { otherwise };
+                    continue;
+                }
+                ExprKind::Assert { cond, body } => {
+                    let c = self.eval(cond, &env)?;
+                    if !self.expect_bool(c, cond.span, "an `assert` condition")? {
+                        return Err(EvalError::new(ErrorKind::AssertionFailed, cond.span)
+                            .with_help("this condition is false"));
+                    }
+                    expr = body;
+                    continue;
+                }
+                ExprKind::With { scope, body } => {
+                    let scope = self.thunk(scope, &env, true);
+                    env = Env::with_scope(scope, &env);
+                    expr = body;
+                    continue;
+                }
+                ExprKind::Unary(op, operand) => {
+                    let v = self.eval(operand, &env)?;
+                    match (op, v) {
+                        (UnaryOp::Not, v) => {
+                            Ok(Value::Bool(!self.expect_bool(v, operand.span, "`!`")?))
+                        }
+                        (UnaryOp::Negate, Value::Int(n)) => {
+                            n.checked_neg().map(Value::Int).ok_or_else(|| {
+                                EvalError::fatal("integer overflow in negation", expr.span)
+                            })
+                        }
+                        // Nix negates by subtracting from zero, so `-0.0` is `0.0`.
+                        (UnaryOp::Negate, Value::Float(f)) => Ok(Value::Float(0.0 - f)),
+                        (UnaryOp::Negate, v) => {
+                            Err(self.type_error("a number", &v, operand.span, None))
+                        }
+                    }
+                }
+                ExprKind::Binary(op, l, r) => self.binary(*op, l, r, &env, expr.span),
+            };
+        }
+    }
+
+    /// A thunk for `expr` in `env`. Literals and references to finished frames
+    /// need no suspension. `env_complete` is false while a `let`/`rec` frame is
+    /// still being filled.
+    fn thunk(&mut self, expr: &Rc<Expr>, env: &Rc<Env>, env_complete: bool) -> Thunk {
+        match &expr.kind {
+            ExprKind::Int(n) => Thunk::Ready(Value::Int(*n)),
+            ExprKind::Float(f) => Thunk::Ready(Value::Float(*f)),
+            ExprKind::Str(parts) if parts.iter().all(|p| matches!(p, StrPart::Literal(_))) => {
+                let text: String = parts
+                    .iter()
+                    .map(|p| match p {
+                        StrPart::Literal(s) => s.as_str(),
+                        StrPart::Interpolation(_) => "",
+                    })
+                    .collect();
+                Thunk::Ready(Value::string(text))
+            }
+            ExprKind::Var(var) => match var.address.get() {
+                Address::Local { depth, index } if env_complete || depth > 0 => {
+                    env.lookup(depth, index)
+                }
+                _ => Thunk::new(expr.clone(), env.clone()),
+            },
+            ExprKind::Lambda(lambda) => Thunk::Ready(Value::Lambda(Rc::new(Closure {
+                lambda: lambda.clone(),
+                env: env.clone(),
+            }))),
+            _ => Thunk::new(expr.clone(), env.clone()),
+        }
+    }
+
+    fn variable(&mut self, var: &ast::Var, span: Span, env: &Rc<Env>) -> EvalResult<Value> {
+        match var.address.get() {
+            Address::Local { depth, index } => {
+                let t = env.lookup(depth, index);
+                self.force(&t)
+            }
+            Address::With => {
+                let mut frame = Some(env);
+                let mut seen: Vec<String> = Vec::new();
+                while let Some(e) = frame {
+                    if let Some(scope) = &e.with {
+                        let v = self.force(scope)?;
+                        let Value::Attrs(attrs) = v else {
+                            return Err(self.type_error(
+                                "a set",
+                                &v,
+                                scope.origin().unwrap_or(span),
+                                Some("`with`"),
+                            ));
+                        };
+                        if let Some(attr) = attrs.get(&var.name) {
+                            let t = attr.value.clone();
+                            return self.force(&t);
+                        }
+                        seen.extend(attrs.names().map(String::from));
+                    }
+                    frame = e.parent.as_ref();
+                }
+                let help =
+                    crate::diagnostics::did_you_mean(&var.name, seen.iter().map(String::as_str));
+                Err(
+                    EvalError::fatal(format!("undefined variable `{}`", var.name), span)
+                        .with_help_opt(help),
+                )
+            }
+            Address::Unresolved => {
+                unreachable!("scope: every variable is resolved before evaluation")
+            }
+        }
+    }
+
+    /// Create the frame of a `let` or `rec` set; returns it and the set's thunks.
+    fn bind(&mut self, set: &ast::AttrSet, env: &Rc<Env>) -> EvalResult<(Rc<Env>, Vec<Thunk>)> {
+        let frame = Env::frame(Vec::with_capacity(set.statics.len()), env);
+        let thunks: Vec<Thunk> = set
+            .statics
+            .iter()
+            .map(|a| {
+                if a.inherited {
+                    self.thunk(&a.value, env, true)
+                } else {
+                    self.thunk(&a.value, &frame, false)
+                }
+            })
+            .collect();
+        *frame.slots.borrow_mut() = thunks.clone();
+        Ok((frame, thunks))
+    }
+
+    fn attrset(&mut self, set: &ast::AttrSet, env: &Rc<Env>) -> EvalResult<Value> {
+        let (scope, thunks) = if set.recursive {
+            self.bind(set, env)?
+        } else {
+            let thunks = set
+                .statics
+                .iter()
+                .map(|a| self.thunk(&a.value, env, true))
+                .collect();
+            (env.clone(), thunks)
+        };
+        let mut entries: Vec<Attr> = set
+            .statics
+            .iter()
+            .zip(thunks)
+            .map(|(a, value)| Attr {
+                name: a.name.clone(),
+                value,
+                span: Some(a.span),
+            })
+            .collect();
+        if set.dynamics.is_empty() {
+            return Ok(Value::attrs(Attrs::from_unsorted(entries)));
+        }
+        for d in &set.dynamics {
+            let key = self.eval(&d.key, &scope)?;
+            let name = match key {
+                Value::Null => continue,
+                Value::String(s) => s.text,
+                other => {
+                    return Err(self.type_error(
+                        "a string",
+                        &other,
+                        d.key.span,
+                        Some("a dynamic attribute name"),
+                    ))
+                }
+            };
+            if entries.iter().any(|a| a.name == name) {
+                return Err(EvalError::fatal(
+                    format!("dynamic attribute `{name}` is already defined"),
+                    d.key.span,
+                ));
+            }
+            let value = self.thunk(&d.value, &scope, true);
+            entries.push(Attr {
+                name,
+                value,
+                span: Some(d.key.span),
+            });
+        }
+        Ok(Value::attrs(Attrs::from_unsorted(entries)))
+    }
+
+    fn key_name(&mut self, key: &AttrKey, env: &Rc<Env>) -> EvalResult<Rc<str>> {
+        match key {
+            AttrKey::Static(name, _) => Ok(name.clone()),
+            AttrKey::Dynamic(e) => {
+                let v = self.eval(e, env)?;
+                match v {
+                    Value::String(s) => Ok(s.text),
+                    other => {
+                        Err(self.type_error("a string", &other, e.span, Some("an attribute name")))
+                    }
+                }
+            }
+        }
+    }
+
+    fn select(
+        &mut self,
+        target: &Expr,
+        path: &[AttrKey],
+        default: Option<&Expr>,
+        env: &Rc<Env>,
+        span: Span,
+    ) -> EvalResult<Value> {
+        let mut v = self.eval(target, env)?;
+        for key in path {
+            let name = self.key_name(key, env)?;
+            let attrs = match v {
+                Value::Attrs(a) => a,
+                other => {
+                    if let Some(d) = default {
+                        return self.eval(d, env);
+                    }
+                    return Err(EvalError::fatal(
+                        format!(
+                            "cannot select attribute `{name}`: the value is {}, not a set",
+                            other.describe()
+                        ),
+                        key.span(),
+                    )
+                    .with_label(span, "in this selection"));
+                }
+            };
+            match attrs.get(&name) {
+                Some(attr) => {
+                    let t = attr.value.clone();
+                    v = self.force(&t)?;
+                }
+                None => {
+                    if let Some(d) = default {
+                        return self.eval(d, env);
+                    }
+                    let help = crate::diagnostics::did_you_mean(&name, attrs.names());
+                    return Err(EvalError::fatal(
+                        format!("attribute `{name}` missing"),
+                        key.span(),
+                    )
+                    .with_help_opt(help.or_else(|| Some(available(&attrs)))));
+                }
+            }
+        }
+        Ok(v)
+    }
+
+    fn has_attr(&mut self, target: &Expr, path: &[AttrKey], env: &Rc<Env>) -> EvalResult<Value> {
+        let mut v = self.eval(target, env)?;
+        for key in path {
+            let Value::Attrs(attrs) = v else {
+                return Ok(Value::Bool(false));
+            };
+            let name = self.key_name(key, env)?;
+            match attrs.get(&name) {
+                Some(attr) => {
+                    let t = attr.value.clone();
+                    v = self.force(&t)?;
+                }
+                None => return Ok(Value::Bool(false)),
+            }
+        }
+        Ok(Value::Bool(true))
+    }
+
+    // ── application ─────────────────────────────────────────────────────────
+
+    pub fn apply(&mut self, func: Value, arg: Thunk, span: Span) -> EvalResult<Value> {
+        match func {
+            Value::Lambda(closure) => {
+                self.enter(span)?;
+                let r = self.call(&closure, arg, span);
+                self.depth -= 1;
+                r.map_err(|e| e.in_call(span, || "while calling a function".into()))
+            }
+            Value::Builtin(app) => {
+                let mut args = Vec::with_capacity(app.args.len() + 1);
+                args.extend(app.args.iter().cloned());
+                args.push(arg);
+                if args.len() < app.builtin.arity {
+                    return Ok(Value::Builtin(Rc::new(value::BuiltinApp {
+                        builtin: app.builtin,
+                        args,
+                    })));
+                }
+                self.enter(span)?;
+                let r = (app.builtin.run)(self, &args, span);
+                self.depth -= 1;
+                r.map_err(|e| {
+                    e.in_call(span, || {
+                        format!("while calling `builtins.{}`", app.builtin.name)
+                    })
+                })
+            }
+            Value::Attrs(attrs) if attrs.get("__functor").is_some() => {
+                let functor = attrs.get("__functor").expect("checked above").value.clone();
+                let f = self.force(&functor)?;
+                let f = self.apply(f, Thunk::Ready(Value::Attrs(attrs.clone())), span)?;
+                self.apply(f, arg, span)
+            }
+            other => Err(EvalError::fatal(
+                format!(
+                    "attempt to call something which is not a function but {}",
+                    other.describe()
+                ),
+                span,
+            )),
+        }
+    }
+
+    pub fn apply_all(&mut self, func: Value, args: &[Thunk], span: Span) -> EvalResult<Value> {
+        let mut f = func;
+        for a in args {
+            f = self.apply(f, a.clone(), span)?;
+        }
+        Ok(f)
+    }
+
+    /// Apply a function to already-computed values.
+    pub fn call_with(&mut self, func: &Value, args: Vec<Value>, span: Span) -> EvalResult<Value> {
+        let thunks: Vec<Thunk> = args.into_iter().map(Thunk::Ready).collect();
+        self.apply_all(func.clone(), &thunks, span)
+    }
+
+    fn call(&mut self, closure: &Closure, arg: Thunk, span: Span) -> EvalResult<Value> {
+        let lambda = &closure.lambda;
+        let frame = match &lambda.param {
+            Param::Ident(..) => Env::frame(vec![arg], &closure.env),
+            Param::Formals {
+                formals,
+                ellipsis,
+                bind,
+            } => {
+                let v = self.force(&arg)?;
+                let Value::Attrs(attrs) = v else {
+                    return Err(self
+                        .type_error(
+                            "a set",
+                            &v,
+                            arg.origin().unwrap_or(span),
+                            Some("the argument of this function"),
+                        )
+                        .with_label(lambda.span, "this function takes a set"));
+                };
+                if !ellipsis {
+                    if let Some(extra) = attrs
+                        .names()
+                        .find(|n| !formals.iter().any(|f| &*f.name == *n))
+                    {
+                        let help = crate::diagnostics::did_you_mean(
+                            extra,
+                            formals.iter().map(|f| &*f.name),
+                        );
+                        return Err(EvalError::fatal(
+                            format!("function called with unexpected argument `{extra}`"),
+                            span,
+                        )
+                        .with_label(lambda.span, "the function is defined here")
+                        .with_help_opt(
+                            help.or_else(|| Some(format!("it accepts {}", formal_list(formals)))),
+                        ));
+                    }
+                }
+                let frame = Env::frame(Vec::with_capacity(formals.len() + 1), &closure.env);
+                let mut slots = Vec::with_capacity(formals.len() + 1);
+                for f in formals {
+                    match (attrs.get(&f.name), &f.default) {
+                        (Some(a), _) => slots.push(a.value.clone()),
+                        (None, Some(d)) => slots.push(self.thunk(d, &frame, false)),
+                        (None, None) => {
+                            return Err(EvalError::fatal(
+                                format!("function called without required argument `{}`", f.name),
+                                span,
+                            )
+                            .with_label(f.span, "required here"))
+                        }
+                    }
+                }
+                if bind.is_some() {
+                    slots.push(Thunk::Ready(Value::Attrs(attrs)));
+                }
+                *frame.slots.borrow_mut() = slots;
+                frame
+            }
+        };
+        self.eval(&lambda.body, &frame)
+    }
+
+    // ── operators ───────────────────────────────────────────────────────────
+
+    fn binary(
+        &mut self,
+        op: BinaryOp,
+        l: &Expr,
+        r: &Expr,
+        env: &Rc<Env>,
+        span: Span,
+    ) -> EvalResult<Value> {
+        use BinaryOp::*;
+        match op {
+            And | Or | Implies => {
+                let lv = self.eval(l, env)?;
+                let lb = self.expect_bool(lv, l.span, &format!("`{}`", op.symbol()))?;
+                let short = match op {
+                    And => (!lb).then_some(false),
+                    Or => lb.then_some(true),
+                    _ => (!lb).then_some(true),
+                };
+                if let Some(b) = short {
+                    return Ok(Value::Bool(b));
+                }
+                let rv = self.eval(r, env)?;
+                Ok(Value::Bool(self.expect_bool(
+                    rv,
+                    r.span,
+                    &format!("`{}`", op.symbol()),
+                )?))
+            }
+            _ => {
+                let lv = self.eval(l, env)?;
+                let rv = self.eval(r, env)?;
+                self.operate(op, lv, rv, l.span, r.span, span)
+            }
+        }
+    }
+
+    /// A strict binary operator on two values (also used by builtins.add etc.).
+    pub fn operate(
+        &mut self,
+        op: BinaryOp,
+        lv: Value,
+        rv: Value,
+        ls: Span,
+        rs: Span,
+        span: Span,
+    ) -> EvalResult<Value> {
+        use BinaryOp::*;
+        match op {
+            Eq => Ok(Value::Bool(self.equal(&lv, &rv)?)),
+            Ne => Ok(Value::Bool(!self.equal(&lv, &rv)?)),
+            Lt => Ok(Value::Bool(self.less_than(&lv, &rv, span)?)),
+            Gt => Ok(Value::Bool(self.less_than(&rv, &lv, span)?)),
+            Le => Ok(Value::Bool(!self.less_than(&rv, &lv, span)?)),
+            Ge => Ok(Value::Bool(!self.less_than(&lv, &rv, span)?)),
+            Concat => match (lv, rv) {
+                (Value::List(a), Value::List(b)) => {
+                    if b.is_empty() {
+                        return Ok(Value::List(a));
+                    }
+                    if a.is_empty() {
+                        return Ok(Value::List(b));
+                    }
+                    let mut out = Vec::with_capacity(a.len() + b.len());
+                    out.extend(a.iter().cloned());
+                    out.extend(b.iter().cloned());
+                    Ok(Value::list(out))
+                }
+                (Value::List(_), other) => Err(self.type_error("a list", &other, rs, Some("`++`"))),
+                (other, _) => Err(self.type_error("a list", &other, ls, Some("`++`"))),
+            },
+            Update => match (lv, rv) {
+                (Value::Attrs(a), Value::Attrs(b)) => Ok(Value::attrs(a.update(&b))),
+                (Value::Attrs(_), other) => Err(self.type_error("a set", &other, rs, Some("`//`"))),
+                (other, _) => Err(self.type_error("a set", &other, ls, Some("`//`"))),
+            },
+            Add => match (lv, rv) {
+                (Value::String(a), b) => {
+                    let b = self.coerce_to_string(&b, rs, false)?;
+                    let mut ctx = a.context.clone();
+                    ctx.extend(&b.context);
+                    let mut s = String::with_capacity(a.text.len() + b.text.len());
+                    s.push_str(&a.text);
+                    s.push_str(&b.text);
+                    Ok(Value::String(NixString::with_context(s, ctx)))
+                }
+                (Value::Path(p), b) => {
+                    let b = self.coerce_to_string(&b, rs, false)?;
+                    if !b.context.is_empty() {
+                        return Err(EvalError::fatal(
+                            "a string that refers to a derivation cannot be appended to a path",
+                            rs,
+                        ));
+                    }
+                    let joined = format!("{}{}", p.display(), b.text);
+                    Ok(Value::Path(Rc::new(normalize(Path::new(&joined)))))
+                }
+                (a, b) => self.arith(op, a, b, ls, rs, span),
+            },
+            Sub | Mul | Div => self.arith(op, lv, rv, ls, rs, span),
+            And | Or | Implies => {
+                unreachable!("eval: short-circuit operators are handled in `binary`")
+            }
+        }
+    }
+
+    fn arith(
+        &mut self,
+        op: BinaryOp,
+        a: Value,
+        b: Value,
+        ls: Span,
+        rs: Span,
+        span: Span,
+    ) -> EvalResult<Value> {
+        use BinaryOp::*;
+        let overflow = || EvalError::fatal(format!("integer overflow in `{}`", op.symbol()), span);
+        match (a, b) {
+            (Value::Int(x), Value::Int(y)) => match op {
+                Add => x.checked_add(y).map(Value::Int).ok_or_else(overflow),
+                Sub => x.checked_sub(y).map(Value::Int).ok_or_else(overflow),
+                Mul => x.checked_mul(y).map(Value::Int).ok_or_else(overflow),
+                _ => {
+                    if y == 0 {
+                        return Err(EvalError::fatal("division by zero", rs));
+                    }
+                    x.checked_div(y).map(Value::Int).ok_or_else(overflow)
+                }
+            },
+            (a @ (Value::Int(_) | Value::Float(_)), b @ (Value::Int(_) | Value::Float(_))) => {
+                let (x, y) = (as_float(&a), as_float(&b));
+                Ok(Value::Float(match op {
+                    Add => x + y,
+                    Sub => x - y,
+                    Mul => x * y,
+                    _ => {
+                        if y == 0.0 {
+                            return Err(EvalError::fatal("division by zero", rs));
+                        }
+                        x / y
+                    }
+                }))
+            }
+            (a, b) => {
+                let bad = if matches!(a, Value::Int(_) | Value::Float(_)) {
+                    (b, rs)
+                } else {
+                    (a, ls)
+                };
+                Err(self.type_error(
+                    "a number",
+                    &bad.0,
+                    bad.1,
+                    Some(&format!("`{}`", op.symbol())),
+                ))
+            }
+        }
+    }
+}
+
+fn as_float(v: &Value) -> f64 {
+    match v {
+        Value::Int(n) => *n as f64,
+        Value::Float(f) => *f,
+        _ => unreachable!("eval: only numbers reach float arithmetic"),
+    }
+}
+
+const DUMMY: Span = Span {
+    file: FileId(u32::MAX),
+    start: 0,
+    end: 0,
+};
+
+fn available(attrs: &Attrs) -> String {
+    let names: Vec<&str> = attrs.names().take(8).collect();
+    if names.is_empty() {
+        return "the set is empty".into();
+    }
+    let more = if attrs.len() > 8 { ", …" } else { "" };
+    format!(
+        "the set has {}{more}",
+        names
+            .iter()
+            .map(|n| format!("`{n}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
+fn formal_list(formals: &[ast::Formal]) -> String {
+    if formals.is_empty() {
+        return "no attributes".into();
+    }
+    formals
+        .iter()
+        .map(|f| format!("`{}`", f.name))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -1,0 +1,126 @@
+//! Arithmetic and bitwise builtins.
+
+use super::Builtin;
+use crate::eval::{EvalResult, Evaluator, Thunk, Value};
+use crate::syntax::ast::BinaryOp;
+use crate::syntax::Span;
+
+pub const BUILTINS: &[Builtin] = &[
+    Builtin {
+        name: "add",
+        arity: 2,
+        run: add,
+    },
+    Builtin {
+        name: "sub",
+        arity: 2,
+        run: sub,
+    },
+    Builtin {
+        name: "mul",
+        arity: 2,
+        run: mul,
+    },
+    Builtin {
+        name: "div",
+        arity: 2,
+        run: div,
+    },
+    Builtin {
+        name: "lessThan",
+        arity: 2,
+        run: less_than,
+    },
+    Builtin {
+        name: "bitAnd",
+        arity: 2,
+        run: bit_and,
+    },
+    Builtin {
+        name: "bitOr",
+        arity: 2,
+        run: bit_or,
+    },
+    Builtin {
+        name: "bitXor",
+        arity: 2,
+        run: bit_xor,
+    },
+    Builtin {
+        name: "floor",
+        arity: 1,
+        run: floor,
+    },
+    Builtin {
+        name: "ceil",
+        arity: 1,
+        run: ceil,
+    },
+];
+
+fn arith(ev: &mut Evaluator, op: BinaryOp, args: &[Thunk], span: Span) -> EvalResult<Value> {
+    let a = ev.force_number(&args[0], span)?;
+    let b = ev.force_number(&args[1], span)?;
+    ev.operate(op, a, b, span, span, span)
+}
+
+fn add(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<Value> {
+    arith(ev, BinaryOp::Add, args, span)
+}
+
+fn sub(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<Value> {
+    arith(ev, BinaryOp::Sub, args, span)
+}
+
+fn mul(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<Value> {
+    arith(ev, BinaryOp::Mul, args, span)
+}
+
+fn div(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<Value> {
+    arith(ev, BinaryOp::Div, args, span)
+}
+
+fn less_than(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<Value> {
+    let a = ev.force(&args[0])?;
+    let b = ev.force(&args[1])?;
+    Ok(Value::Bool(ev.less_than(&a, &b, span)?))
+}
+
+fn bits(
+    ev: &mut Evaluator,
+    args: &[Thunk],
+    span: Span,
+    f: fn(i64, i64) -> i64,
+) -> EvalResult<Value> {
+    let a = ev.force_int(&args[0], span)?;
+    let b = ev.force_int(&args[1], span)?;
+    Ok(Value::Int(f(a, b)))
+}
+
+fn bit_and(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<Value> {
+    bits(ev, args, span, |a, b| a & b)
+}
+
+fn bit_or(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<Value> {
+    bits(ev, args, span, |a, b| a | b)
+}
+
+fn bit_xor(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<Value> {
+    bits(ev, args, span, |a, b| a ^ b)
+}
+
+fn round(ev: &mut Evaluator, args: &[Thunk], span: Span, f: fn(f64) -> f64) -> EvalResult<Value> {
+    match ev.force_number(&args[0], span)? {
+        Value::Int(n) => Ok(Value::Int(n)),
+        Value::Float(x) => Ok(Value::Int(f(x) as i64)),
+        _ => unreachable!("force_number: returns only numbers"),
+    }
+}
+
+fn floor(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<Value> {
+    round(ev, args, span, f64::floor)
+}
+
+fn ceil(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<Value> {
+    round(ev, args, span, f64::ceil)
+}

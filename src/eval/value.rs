@@ -1,0 +1,357 @@
+//! Runtime values, thunks and environments.
+//!
+//! A `Thunk` is a value or a suspended computation that is forced at most
+//! once. Attribute sets keep their attributes sorted by name and remember the
+//! span that defined each one, so later stages (the schema checker) can point
+//! at the recipe text that produced a bad value. Strings carry a context: the
+//! derivations they mention, so interpolating a derivation records a dependency.
+
+use crate::syntax::ast::{Expr, Lambda, Name};
+use crate::syntax::Span;
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::rc::Rc;
+
+#[derive(Clone, Debug)]
+pub enum Value {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    String(NixString),
+    /// An absolute, normalised path.
+    Path(Rc<PathBuf>),
+    List(Rc<Vec<Thunk>>),
+    Attrs(Rc<Attrs>),
+    Lambda(Rc<Closure>),
+    Builtin(Rc<BuiltinApp>),
+}
+
+impl Value {
+    /// Nix's name for the type, as `builtins.typeOf` reports it.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Null => "null",
+            Value::Bool(_) => "bool",
+            Value::Int(_) => "int",
+            Value::Float(_) => "float",
+            Value::String(_) => "string",
+            Value::Path(_) => "path",
+            Value::List(_) => "list",
+            Value::Attrs(_) => "set",
+            Value::Lambda(_) | Value::Builtin(_) => "lambda",
+        }
+    }
+
+    /// The type in words, for error messages.
+    pub fn describe(&self) -> &'static str {
+        match self {
+            Value::Null => "null",
+            Value::Bool(_) => "a Boolean",
+            Value::Int(_) => "an integer",
+            Value::Float(_) => "a float",
+            Value::String(_) => "a string",
+            Value::Path(_) => "a path",
+            Value::List(_) => "a list",
+            Value::Attrs(_) => "a set",
+            Value::Lambda(_) | Value::Builtin(_) => "a function",
+        }
+    }
+
+    pub fn string(s: impl Into<Rc<str>>) -> Value {
+        Value::String(NixString::plain(s))
+    }
+
+    pub fn list(items: Vec<Thunk>) -> Value {
+        Value::List(Rc::new(items))
+    }
+
+    pub fn attrs(attrs: Attrs) -> Value {
+        Value::Attrs(Rc::new(attrs))
+    }
+
+    pub fn is_function(&self) -> bool {
+        matches!(self, Value::Lambda(_) | Value::Builtin(_))
+    }
+}
+
+/// A string and the derivations it mentions.
+#[derive(Clone, Debug)]
+pub struct NixString {
+    pub text: Rc<str>,
+    pub context: Context,
+}
+
+impl NixString {
+    pub fn plain(text: impl Into<Rc<str>>) -> NixString {
+        NixString {
+            text: text.into(),
+            context: Context::default(),
+        }
+    }
+
+    pub fn with_context(text: impl Into<Rc<str>>, context: Context) -> NixString {
+        NixString {
+            text: text.into(),
+            context,
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+}
+
+/// The derivations a string mentions, by store path. Empty for almost every
+/// string, so it costs one null pointer until something is recorded.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Context(Option<Rc<BTreeSet<Rc<str>>>>);
+
+impl Context {
+    pub fn single(path: Rc<str>) -> Context {
+        Context(Some(Rc::new(BTreeSet::from([path]))))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_none()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Rc<str>> {
+        self.0.iter().flat_map(|s| s.iter())
+    }
+
+    /// Add everything `other` mentions.
+    pub fn extend(&mut self, other: &Context) {
+        let Some(theirs) = &other.0 else { return };
+        match &mut self.0 {
+            None => self.0 = Some(theirs.clone()),
+            Some(mine) => {
+                if !Rc::ptr_eq(mine, theirs) {
+                    Rc::make_mut(mine).extend(theirs.iter().cloned());
+                }
+            }
+        }
+    }
+}
+
+/// One attribute: its value and the span of the binding that defined it
+/// (`None` for attributes made by builtins).
+#[derive(Clone, Debug)]
+pub struct Attr {
+    pub name: Name,
+    pub value: Thunk,
+    pub span: Option<Span>,
+}
+
+/// An attribute set, sorted by name with unique names.
+#[derive(Clone, Debug, Default)]
+pub struct Attrs {
+    entries: Vec<Attr>,
+}
+
+impl Attrs {
+    pub fn new() -> Attrs {
+        Attrs::default()
+    }
+
+    /// Build from attributes in any order; on duplicate names the last wins.
+    pub fn from_unsorted(mut entries: Vec<Attr>) -> Attrs {
+        entries.sort_by(|a, b| a.name.cmp(&b.name));
+        // Stable sort keeps definition order among equal names: keep the last.
+        let mut out: Vec<Attr> = Vec::with_capacity(entries.len());
+        for e in entries {
+            match out.last_mut() {
+                Some(last) if last.name == e.name => *last = e,
+                _ => out.push(e),
+            }
+        }
+        Attrs { entries: out }
+    }
+
+    /// Build from attributes already sorted with unique names.
+    pub fn from_sorted(entries: Vec<Attr>) -> Attrs {
+        debug_assert!(entries.windows(2).all(|w| w[0].name < w[1].name));
+        Attrs { entries }
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Attr> {
+        self.entries
+            .binary_search_by(|a| (*a.name).cmp(name))
+            .ok()
+            .map(|i| &self.entries[i])
+    }
+
+    pub fn iter(&self) -> std::slice::Iter<'_, Attr> {
+        self.entries.iter()
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.entries.iter().map(|a| &*a.name)
+    }
+
+    pub fn into_entries(self) -> Vec<Attr> {
+        self.entries
+    }
+
+    /// `self // other`: a shallow merge where `other` wins.
+    pub fn update(&self, other: &Attrs) -> Attrs {
+        if other.is_empty() {
+            return self.clone();
+        }
+        if self.is_empty() {
+            return other.clone();
+        }
+        let (a, b) = (&self.entries, &other.entries);
+        let mut out = Vec::with_capacity(a.len() + b.len());
+        let (mut i, mut j) = (0, 0);
+        while i < a.len() && j < b.len() {
+            match a[i].name.cmp(&b[j].name) {
+                std::cmp::Ordering::Less => {
+                    out.push(a[i].clone());
+                    i += 1;
+                }
+                std::cmp::Ordering::Greater => {
+                    out.push(b[j].clone());
+                    j += 1;
+                }
+                std::cmp::Ordering::Equal => {
+                    out.push(b[j].clone());
+                    i += 1;
+                    j += 1;
+                }
+            }
+        }
+        out.extend_from_slice(&a[i..]);
+        out.extend_from_slice(&b[j..]);
+        Attrs { entries: out }
+    }
+}
+
+/// A lambda and the environment it closes over.
+#[derive(Debug)]
+pub struct Closure {
+    pub lambda: Rc<Lambda>,
+    pub env: Rc<Env>,
+}
+
+/// A builtin function, possibly partially applied.
+#[derive(Debug)]
+pub struct BuiltinApp {
+    pub builtin: &'static super::builtins::Builtin,
+    pub args: Vec<Thunk>,
+}
+
+/// One frame of variables: the slots of a `let`, `rec` set or lambda call, or
+/// the set of a `with`. Frames mirror `syntax::scope`'s frames one to one.
+#[derive(Debug, Default)]
+pub struct Env {
+    pub slots: RefCell<Vec<Thunk>>,
+    pub with: Option<Thunk>,
+    pub parent: Option<Rc<Env>>,
+}
+
+impl Env {
+    pub fn frame(slots: Vec<Thunk>, parent: &Rc<Env>) -> Rc<Env> {
+        Rc::new(Env {
+            slots: RefCell::new(slots),
+            with: None,
+            parent: Some(parent.clone()),
+        })
+    }
+
+    pub fn with_scope(scope: Thunk, parent: &Rc<Env>) -> Rc<Env> {
+        Rc::new(Env {
+            slots: RefCell::default(),
+            with: Some(scope),
+            parent: Some(parent.clone()),
+        })
+    }
+
+    pub fn lookup(self: &Rc<Env>, depth: u32, index: u32) -> Thunk {
+        let mut env = self;
+        for _ in 0..depth {
+            env = env
+                .parent
+                .as_ref()
+                .expect("scope: resolved depth stays within the frame chain");
+        }
+        env.slots.borrow()[index as usize].clone()
+    }
+}
+
+/// A value, or the recipe for one, forced at most once.
+#[derive(Clone, Debug)]
+pub enum Thunk {
+    Ready(Value),
+    Lazy(Rc<LazyCell>),
+}
+
+/// A suspended computation and the span of the expression it came from (kept
+/// after forcing, so type errors can say where a value was written).
+#[derive(Debug)]
+pub struct LazyCell {
+    pub origin: Span,
+    pub state: RefCell<Suspended>,
+}
+
+#[derive(Debug)]
+pub enum Suspended {
+    /// An expression to evaluate in an environment.
+    Expr(Rc<Expr>, Rc<Env>),
+    /// A function to apply to arguments (what `map`, `genList`, … produce).
+    Apply(Value, Vec<Thunk>, Span),
+    /// Being forced right now; forcing it again is infinite recursion.
+    Forcing(Span),
+    Done(Value),
+}
+
+impl Thunk {
+    pub fn new(expr: Rc<Expr>, env: Rc<Env>) -> Thunk {
+        let origin = expr.span;
+        Thunk::Lazy(Rc::new(LazyCell {
+            origin,
+            state: RefCell::new(Suspended::Expr(expr, env)),
+        }))
+    }
+
+    pub fn apply(func: Value, args: Vec<Thunk>, span: Span) -> Thunk {
+        Thunk::Lazy(Rc::new(LazyCell {
+            origin: span,
+            state: RefCell::new(Suspended::Apply(func, args, span)),
+        }))
+    }
+
+    /// Where the value was written, when known.
+    pub fn origin(&self) -> Option<Span> {
+        match self {
+            Thunk::Ready(_) => None,
+            Thunk::Lazy(cell) => Some(cell.origin),
+        }
+    }
+
+    /// The value, if already computed.
+    pub fn peek(&self) -> Option<Value> {
+        match self {
+            Thunk::Ready(v) => Some(v.clone()),
+            Thunk::Lazy(cell) => match &*cell.state.borrow() {
+                Suspended::Done(v) => Some(v.clone()),
+                _ => None,
+            },
+        }
+    }
+}
+
+impl From<Value> for Thunk {
+    fn from(v: Value) -> Thunk {
+        Thunk::Ready(v)
+    }
+}

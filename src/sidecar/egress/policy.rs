@@ -1,0 +1,306 @@
+//! The `egress.yaml` contract between `bottle build` (which renders it) and the
+//! egress sidecar (which enforces it): the serde types, and the checks that
+//! make a bad policy fail at load time with a message that says what to fix.
+//! It holds secret *references* only; values are read by `secrets.rs` at start.
+//! The format is documented for humans in `docs/egress.md`.
+
+use miette::{Diagnostic, NamedSource, SourceSpan};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+/// The only policy format version this sidecar understands.
+pub const POLICY_VERSION: u32 = 1;
+
+/// One bottle's egress policy: the routes it may use and the secrets they inject.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    pub version: u32,
+    /// The bottle's name, written into every audit line.
+    pub bottle: String,
+    #[serde(default)]
+    pub routes: Vec<Route>,
+    #[serde(default)]
+    pub secrets: BTreeMap<String, SecretRef>,
+    /// A CA (PEM file) to verify inspected upstreams with instead of the
+    /// system roots; meant for tests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream_ca: Option<PathBuf>,
+}
+
+/// One allowed destination: a host pattern and its ports, with optional
+/// method/path rules and header injection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Route {
+    /// `api.example.com`, `*.example.com`, or an IP literal.
+    pub host: String,
+    pub ports: Vec<u16>,
+    /// Terminate TLS with the bottle's CA so methods, paths and headers apply
+    /// to HTTPS too.
+    #[serde(default)]
+    pub inspect: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub methods: Option<Vec<String>>,
+    /// Glob patterns on the request path; `*` matches any run of characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paths: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub headers: Vec<HeaderInjection>,
+    /// Private or loopback addresses this route may resolve to (SSRF exemption).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub addresses: Vec<IpAddr>,
+}
+
+/// A header the proxy sets on requests of a route, its value taken from a secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeaderInjection {
+    pub name: String,
+    /// A key of the policy's `secrets`.
+    pub secret: String,
+}
+
+/// Where a secret's value lives on the host: an environment variable or a file.
+/// Exactly one of the two is set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretRef {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<PathBuf>,
+}
+
+/// Why a policy could not be loaded.
+#[derive(Debug, thiserror::Error, Diagnostic)]
+pub enum PolicyError {
+    #[error("cannot read the egress policy {}", path.display())]
+    #[diagnostic(code(egress::policy::read), help("check the path given with --policy"))]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the egress policy is not valid: {message}")]
+    #[diagnostic(
+        code(egress::policy::syntax),
+        help("see docs/egress.md for the egress.yaml format")
+    )]
+    Syntax {
+        message: String,
+        #[source_code]
+        src: NamedSource<String>,
+        #[label("here")]
+        at: Option<SourceSpan>,
+    },
+    #[error("egress policy: {message}")]
+    #[diagnostic(code(egress::policy::invalid))]
+    Invalid {
+        message: String,
+        #[help]
+        help: String,
+    },
+}
+
+impl Policy {
+    /// Read and check an `egress.yaml` file.
+    pub fn load(path: &Path) -> miette::Result<Policy> {
+        let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Ok(Self::parse(&text, &path.display().to_string())?)
+    }
+
+    /// Parse and check a policy given as YAML text.
+    pub fn from_yaml(text: &str) -> miette::Result<Policy> {
+        Ok(Self::parse(text, "egress.yaml")?)
+    }
+
+    fn parse(text: &str, name: &str) -> Result<Policy, PolicyError> {
+        let policy: Policy = serde_yaml::from_str(text).map_err(|err| {
+            let at = err.location().map(|loc| SourceSpan::from((loc.index(), 1)));
+            PolicyError::Syntax {
+                message: err.to_string(),
+                src: NamedSource::new(name, text.to_string()),
+                at,
+            }
+        })?;
+        policy.check()?;
+        Ok(policy)
+    }
+
+    /// The checks serde cannot express: everything a route refers to exists
+    /// and every value is usable.
+    pub fn check(&self) -> Result<(), PolicyError> {
+        let invalid = |message: String, help: &str| PolicyError::Invalid {
+            message,
+            help: help.to_string(),
+        };
+        if self.version != POLICY_VERSION {
+            return Err(invalid(
+                format!("version {} is not supported", self.version),
+                "this bottle understands `version: 1`; rebuild the bottle",
+            ));
+        }
+        for (i, route) in self.routes.iter().enumerate() {
+            let at = format!("routes[{i}]");
+            check_host(&route.host).map_err(|why| {
+                invalid(
+                    format!("{at}: host `{}` {why}", route.host),
+                    "a host is `name.example`, `*.example` or an IP literal",
+                )
+            })?;
+            if route.ports.is_empty() {
+                return Err(invalid(
+                    format!("{at} ({}) lists no ports", route.host),
+                    "add e.g. `ports: [443]`",
+                ));
+            }
+            if route.ports.contains(&0) {
+                return Err(invalid(
+                    format!("{at} ({}) allows port 0", route.host),
+                    "ports are 1 to 65535",
+                ));
+            }
+            for method in route.methods.iter().flatten() {
+                if method.is_empty() || !method.bytes().all(|b| b.is_ascii_alphabetic()) {
+                    return Err(invalid(
+                        format!("{at} ({}): `{method}` is not an HTTP method", route.host),
+                        "write methods like GET, POST, PUT",
+                    ));
+                }
+            }
+            for path in route.paths.iter().flatten() {
+                if !path.starts_with('/') && path != "*" {
+                    return Err(invalid(
+                        format!(
+                            "{at} ({}): path pattern `{path}` does not start with /",
+                            route.host
+                        ),
+                        "path patterns look like `/v1/*`",
+                    ));
+                }
+            }
+            for header in &route.headers {
+                if hyper::header::HeaderName::from_bytes(header.name.as_bytes()).is_err() {
+                    return Err(invalid(
+                        format!(
+                            "{at} ({}): `{}` is not a header name",
+                            route.host, header.name
+                        ),
+                        "header names are tokens like `x-api-key` or `authorization`",
+                    ));
+                }
+                if !self.secrets.contains_key(&header.secret) {
+                    let known = self.secrets.keys().map(String::as_str);
+                    let help = match crate::diagnostics::did_you_mean(&header.secret, known) {
+                        Some(hint) => hint,
+                        None => format!(
+                            "declare it under `secrets:`, e.g. `{}: {{ env: NAME }}`",
+                            header.secret
+                        ),
+                    };
+                    return Err(invalid(
+                        format!(
+                            "{at} ({}): header `{}` uses secret `{}`, which is not declared",
+                            route.host, header.name, header.secret
+                        ),
+                        &help,
+                    ));
+                }
+            }
+        }
+        for (name, secret) in &self.secrets {
+            match (&secret.env, &secret.file) {
+                (Some(env), None) if !env.is_empty() => {}
+                (None, Some(file)) if !file.as_os_str().is_empty() => {}
+                _ => {
+                    return Err(invalid(
+                        format!("secret `{name}` must name exactly one of `env` or `file`"),
+                        "write `{ env: NAME }` or `{ file: /path }`",
+                    ))
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Why a route host is unusable, if it is.
+fn check_host(host: &str) -> Result<(), &'static str> {
+    let bare = host.strip_suffix('.').unwrap_or(host);
+    if bare.is_empty() {
+        return Err("is empty");
+    }
+    if bare.parse::<IpAddr>().is_ok() {
+        return Ok(());
+    }
+    let name = bare.strip_prefix("*.").unwrap_or(bare);
+    if name.is_empty() || name.contains('*') {
+        return Err("may only use `*.` as a whole first label");
+    }
+    let labels_ok = name.split('.').all(|label| {
+        !label.is_empty()
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    });
+    if !labels_ok {
+        return Err("is not a host name");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error_of(yaml: &str) -> String {
+        match Policy::from_yaml(yaml) {
+            Ok(_) => panic!("policy should have been rejected"),
+            Err(report) => format!("{report:?}"),
+        }
+    }
+
+    #[test]
+    fn full_example_loads() {
+        let p = Policy::from_yaml(
+            "version: 1\nbottle: b\nroutes:\n  - host: api.anthropic.com\n    ports: [443]\n    inspect: true\n    methods: [GET, POST]\n    paths: [\"/v1/*\"]\n    headers:\n      - name: x-api-key\n        secret: anthropic\n    addresses: [127.0.0.1]\nsecrets:\n  anthropic: { env: ANTHROPIC_API_KEY }\n",
+        )
+        .unwrap();
+        assert_eq!(p.routes[0].headers[0].secret, "anthropic");
+        assert_eq!(
+            p.routes[0].addresses,
+            vec!["127.0.0.1".parse::<IpAddr>().unwrap()]
+        );
+    }
+
+    #[test]
+    fn rejects_what_the_contract_forbids() {
+        assert!(error_of(
+            "version: 1\nbottle: b\nroutes:\n  - host: a.test\n    ports: [443]\n    colour: red\n"
+        )
+        .contains("colour"));
+        assert!(
+            error_of("version: 1\nbottle: b\nroutes:\n  - host: ''\n    ports: [443]\n")
+                .contains("is empty")
+        );
+        assert!(
+            error_of("version: 1\nbottle: b\nroutes:\n  - host: a.test\n    ports: [0]\n")
+                .contains("port 0")
+        );
+        let undeclared = error_of("version: 1\nbottle: b\nroutes:\n  - host: a.test\n    ports: [443]\n    headers: [{name: x-k, secret: anthropc}]\nsecrets:\n  anthropic: { env: K }\n");
+        assert!(
+            undeclared.contains("not declared") && undeclared.contains("did you mean `anthropic`")
+        );
+        assert!(
+            error_of("version: 1\nbottle: b\nsecrets:\n  k: { env: A, file: /b }\n")
+                .contains("exactly one")
+        );
+        assert!(error_of("version: 2\nbottle: b\n").contains("version 2"));
+    }
+}

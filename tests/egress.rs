@@ -1,0 +1,553 @@
+//! The egress proxy against real clients (curl, a Rust client) and real
+//! loopback HTTP/HTTPS servers: allowlisting, refusals, inspection with
+//! method/path rules and header injection, the SSRF guard, limits, the audit
+//! log, and the `bottle sidecar egress` command.
+
+mod egress_support;
+
+use egress_support::*;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// A diagnostic as one line: miette wraps long messages across lines.
+fn flat(stderr: &[u8]) -> String {
+    String::from_utf8_lossy(stderr)
+        .replace('│', " ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Run a test body within the overall limit.
+async fn bounded<F: std::future::Future<Output = ()>>(body: F) {
+    tokio::time::timeout(TEST_LIMIT, body)
+        .await
+        .expect("test exceeded its time limit");
+}
+
+fn plain_policy(http_port: u16, tls_port: u16) -> String {
+    format!(
+        "version: 1\nbottle: test-bottle\nroutes:\n  - host: allowed.test\n    ports: [{http_port}, {tls_port}]\n    addresses: [127.0.0.1]\n"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn curl_allowed_host_works_over_http_and_connect() {
+    bounded(async {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = TestCa::new(dir.path());
+        let (http, _h) = echo_server(None).await;
+        let (https, _s) = echo_server(Some(ca.server_config(&["allowed.test"]))).await;
+        let proxy = Proxy::start(&plain_policy(http.port(), https.port()), options(None)).await;
+
+        let plain = curl(&[
+            "-x",
+            &proxy.url(),
+            &format!("http://allowed.test:{}/hello?x=1", http.port()),
+        ])
+        .await;
+        assert_eq!(plain.status, 200, "{plain:?}");
+        let echoed: serde_json::Value = serde_json::from_str(&plain.body).unwrap();
+        assert_eq!(echoed["path"], "/hello?x=1");
+        assert_eq!(
+            echoed["headers"]["host"],
+            format!("allowed.test:{}", http.port())
+        );
+
+        let ca_path = ca.pem_path.to_str().unwrap();
+        let tunneled = curl(&[
+            "-x",
+            &proxy.url(),
+            "--cacert",
+            ca_path,
+            &format!("https://allowed.test:{}/tls", https.port()),
+        ])
+        .await;
+        assert_eq!(tunneled.status, 200, "{tunneled:?}");
+        let echoed: serde_json::Value = serde_json::from_str(&tunneled.body).unwrap();
+        assert_eq!(echoed["path"], "/tls");
+
+        // The same through a Rust client: CONNECT, then TLS end to end with the upstream.
+        let upstream_ca = std::fs::read_to_string(&ca.pem_path).unwrap();
+        let (status, body) = https_request(
+            proxy.addr,
+            "allowed.test",
+            https.port(),
+            &upstream_ca,
+            "POST",
+            "/rust",
+            &[],
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        let echoed: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(
+            (echoed["method"].as_str(), echoed["path"].as_str()),
+            (Some("POST"), Some("/rust"))
+        );
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn denied_host_and_port_get_403_naming_them() {
+    bounded(async {
+        let (http, _h) = echo_server(None).await;
+        let proxy = Proxy::start(&plain_policy(http.port(), 1), options(None)).await;
+
+        let other = curl(&[
+            "-x",
+            &proxy.url(),
+            &format!("http://other.test:{}/", http.port()),
+        ])
+        .await;
+        assert_eq!(other.status, 403);
+        assert!(
+            other
+                .body
+                .contains(&format!("no route allows other.test:{}", http.port())),
+            "{other:?}"
+        );
+
+        let (status, body, _) = connect(proxy.addr, "other.test:443").await;
+        assert_eq!(status, 403);
+        assert!(body.contains("no route allows other.test:443"), "{body}");
+
+        // The allowed host on a port no route lists.
+        let (status, body, _) =
+            connect(proxy.addr, &format!("allowed.test:{}", http.port() ^ 1)).await;
+        assert_eq!(status, 403);
+        assert!(body.contains("other ports only"), "{body}");
+        let wrong_port = curl(&["-x", &proxy.url(), "http://allowed.test:8/"]).await;
+        assert_eq!(wrong_port.status, 403);
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_matching_is_case_insensitive_tolerates_trailing_dot_and_wildcards() {
+    bounded(async {
+        let (http, _h) = echo_server(None).await;
+        let port = http.port();
+        let policy = format!(
+            "version: 1\nbottle: b\nroutes:\n  - host: '*.wild.test'\n    ports: [{port}]\n    addresses: [127.0.0.1]\n  - host: Allowed.Test\n    ports: [{port}]\n    addresses: [127.0.0.1]\n"
+        );
+        let mut options = options(None);
+        options.resolve_overrides.insert("api.wild.test".into(), vec![[127, 0, 0, 1].into()]);
+        options.resolve_overrides.insert("wild.test".into(), vec![[127, 0, 0, 1].into()]);
+        let proxy = Proxy::start(&policy, options).await;
+        for (url, want) in [
+            (format!("http://ALLOWED.test.:{port}/"), 200),
+            (format!("http://api.wild.test:{port}/"), 200),
+            (format!("http://wild.test:{port}/"), 403),
+        ] {
+            let got = curl(&["-x", &proxy.url(), &url]).await;
+            assert_eq!(got.status, want, "{url}: {got:?}");
+        }
+    })
+    .await
+}
+
+fn inspected_policy(port: u16, secret_file: &std::path::Path, ca: &std::path::Path) -> String {
+    format!(
+        "version: 1
+bottle: test-bottle
+routes:
+  - host: inspected.test
+    ports: [{port}]
+    inspect: true
+    methods: [GET]
+    paths: [\"/v1/*\"]
+    headers:
+      - name: x-api-key
+        secret: api
+    addresses: [127.0.0.1]
+secrets:
+  api: {{ file: {} }}
+upstream_ca: {}
+",
+        secret_file.display(),
+        ca.display()
+    )
+}
+
+const SECRET: &str = "sk-test-0123456789-very-secret";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inspected_route_enforces_methods_paths_and_injects_the_secret() {
+    bounded(async {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = TestCa::new(dir.path());
+        let secret_file = dir.path().join("api-key");
+        std::fs::write(&secret_file, format!("{SECRET}\n")).unwrap();
+        let audit = dir.path().join("audit.jsonl");
+        let (https, _s) = echo_server(Some(ca.server_config(&["inspected.test"]))).await;
+        let port = https.port();
+        let proxy = Proxy::start(
+            &inspected_policy(port, &secret_file, &ca.pem_path),
+            options(Some(audit.clone())),
+        )
+        .await;
+        let bottle_ca = proxy.egress.ca_certificate_pem();
+        let bottle_ca_path = dir.path().join("bottle-ca.pem");
+        std::fs::write(&bottle_ca_path, &bottle_ca).unwrap();
+
+        // curl trusts only the bottle's CA: the certificate it sees is minted by the proxy.
+        let url = format!("https://inspected.test:{port}/v1/messages");
+        let get = curl(&[
+            "-x",
+            &proxy.url(),
+            "--cacert",
+            bottle_ca_path.to_str().unwrap(),
+            &url,
+        ])
+        .await;
+        assert_eq!(get.status, 200, "{get:?}");
+        let echoed: serde_json::Value = serde_json::from_str(&get.body).unwrap();
+        assert_eq!(
+            echoed["headers"]["x-api-key"], SECRET,
+            "the upstream got the injected header"
+        );
+
+        let post = curl(&[
+            "-x",
+            &proxy.url(),
+            "--cacert",
+            bottle_ca_path.to_str().unwrap(),
+            "-X",
+            "POST",
+            "-d",
+            "x",
+            &url,
+        ])
+        .await;
+        assert_eq!(post.status, 403, "{post:?}");
+        assert!(post.body.contains("method POST is not in GET"), "{post:?}");
+
+        // The Rust client: a path outside the pattern, then a client-sent key that must be replaced.
+        let (status, body) = https_request(
+            proxy.addr,
+            "inspected.test",
+            port,
+            &bottle_ca,
+            "GET",
+            "/admin",
+            &[],
+        )
+        .await;
+        assert_eq!(status, 403, "{body}");
+        assert!(body.contains("path /admin matches none of /v1/*"), "{body}");
+        let (status, body) = https_request(
+            proxy.addr,
+            "inspected.test",
+            port,
+            &bottle_ca,
+            "GET",
+            "/v1/../admin",
+            &[],
+        )
+        .await;
+        assert_eq!(status, 403, "{body}");
+        let (status, body) = https_request(
+            proxy.addr,
+            "inspected.test",
+            port,
+            &bottle_ca,
+            "GET",
+            "/v1/x",
+            &[("x-api-key", "forged")],
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        let echoed: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(echoed["headers"]["x-api-key"], SECRET);
+
+        let audit_text = std::fs::read_to_string(&audit).unwrap();
+        assert!(
+            !audit_text.contains(SECRET),
+            "the secret's value leaked into the audit log"
+        );
+        let lines = audit_lines(&audit);
+        assert!(lines
+            .iter()
+            .any(|l| l["method"] == "POST" && l["decision"] == "deny"));
+        assert!(lines.iter().any(|l| l["method"] == "GET"
+            && l["path"] == "/v1/messages"
+            && l["decision"] == "allow"));
+        assert!(lines
+            .iter()
+            .all(|l| l["bottle"] == "test-bottle" && l["time"].is_string()));
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inspected_upstream_with_an_untrusted_certificate_is_refused() {
+    bounded(async {
+        let dir = tempfile::tempdir().unwrap();
+        let trusted = TestCa::new(dir.path());
+        let rogue_dir = tempfile::tempdir().unwrap();
+        let rogue = TestCa::new(rogue_dir.path());
+        let secret_file = dir.path().join("k");
+        std::fs::write(&secret_file, "v").unwrap();
+        let (https, _s) = echo_server(Some(rogue.server_config(&["inspected.test"]))).await;
+        let proxy = Proxy::start(
+            &inspected_policy(https.port(), &secret_file, &trusted.pem_path),
+            options(None),
+        )
+        .await;
+        let (status, body, _) =
+            connect(proxy.addr, &format!("inspected.test:{}", https.port())).await;
+        assert_eq!(status, 502, "{body}");
+        assert!(body.contains("TLS with inspected.test failed"), "{body}");
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plain_http_routes_enforce_rules_and_inject_too() {
+    bounded(async {
+        let (http, _h) = echo_server(None).await;
+        let port = http.port();
+        let var = "BOTTLE_EGRESS_TEST_PLAIN_KEY";
+        std::env::set_var(var, SECRET);
+        let policy = format!(
+            "version: 1\nbottle: b\nroutes:\n  - host: allowed.test\n    ports: [{port}]\n    methods: [get]\n    paths: ['/ok/*']\n    headers: [{{name: authorization, secret: k}}]\n    addresses: [127.0.0.1]\nsecrets:\n  k: {{ env: {var} }}\n"
+        );
+        let proxy = Proxy::start(&policy, options(None)).await;
+        let ok = curl(&["-x", &proxy.url(), &format!("http://allowed.test:{port}/ok/1")]).await;
+        assert_eq!(ok.status, 200, "{ok:?}");
+        let echoed: serde_json::Value = serde_json::from_str(&ok.body).unwrap();
+        assert_eq!(echoed["headers"]["authorization"], SECRET);
+        let bad_path = curl(&["-x", &proxy.url(), &format!("http://allowed.test:{port}/no")]).await;
+        assert_eq!(bad_path.status, 403);
+        let bad_method = curl(&["-x", &proxy.url(), "-X", "DELETE", &format!("http://allowed.test:{port}/ok/1")]).await;
+        assert_eq!(bad_method.status, 403);
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_resolving_to_internal_addresses_are_refused_unless_listed() {
+    bounded(async {
+        let (http, _h) = echo_server(None).await;
+        let port = http.port();
+        let policy = format!(
+            "version: 1\nbottle: b\nroutes:\n  - host: internal.test\n    ports: [{port}]\n  - host: 127.0.0.1\n    ports: [{port}]\n  - host: allowed.test\n    ports: [{port}]\n    addresses: ['127.0.0.1']\n"
+        );
+        let mut options = options(None);
+        options.resolve_overrides.insert("metadata.test".into(), vec![[169, 254, 169, 254].into()]);
+        let proxy = Proxy::start(&policy, options).await;
+
+        let refused = curl(&["-x", &proxy.url(), &format!("http://internal.test:{port}/")]).await;
+        assert_eq!(refused.status, 403, "{refused:?}");
+        assert!(refused.body.contains("127.0.0.1, a loopback address"), "{refused:?}");
+        let (status, body, _) = connect(proxy.addr, &format!("internal.test:{port}")).await;
+        assert_eq!(status, 403);
+        assert!(body.contains("loopback"), "{body}");
+
+        // Named explicitly: as the route's host, or in its addresses.
+        let literal = curl(&["-x", &proxy.url(), &format!("http://127.0.0.1:{port}/")]).await;
+        assert_eq!(literal.status, 200, "{literal:?}");
+        let listed = curl(&["-x", &proxy.url(), &format!("http://allowed.test:{port}/")]).await;
+        assert_eq!(listed.status, 200, "{listed:?}");
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_malformed_requests_leaves_the_proxy_serving() {
+    bounded(async {
+        let (http, _h) = echo_server(None).await;
+        let proxy = Proxy::start(&plain_policy(http.port(), 1), options(None)).await;
+        let garbage: Vec<Vec<u8>> = vec![
+            b"\x16\x03\x01\x02\x00garbage\r\n\r\n".to_vec(),
+            b"GET\r\n\r\n".to_vec(),
+            b"CONNECT nohost HTTP/1.1\r\n\r\n".to_vec(),
+            b"CONNECT :443 HTTP/1.1\r\n\r\n".to_vec(),
+            b"CONNECT a.test:99999 HTTP/1.1\r\n\r\n".to_vec(),
+            b"GET /relative HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+            b"GET http://allowed.test:1/ HTTP/1.1\r\nBad Header\r\n\r\n".to_vec(),
+            [
+                b"GET http://allowed.test/ HTTP/1.1\r\nX: ".to_vec(),
+                vec![b'a'; 80 * 1024],
+                b"\r\n\r\n".to_vec(),
+            ]
+            .concat(),
+        ];
+        let mut floods = Vec::new();
+        for round in 0..40 {
+            for request in &garbage {
+                let request = request.clone();
+                let addr = proxy.addr;
+                floods.push(tokio::spawn(async move {
+                    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+                    let _ = stream.write_all(&request).await;
+                    let mut reply = Vec::new();
+                    let _ = tokio::time::timeout(
+                        Duration::from_secs(10),
+                        stream.read_to_end(&mut reply),
+                    )
+                    .await;
+                    (round, String::from_utf8_lossy(&reply).to_string())
+                }));
+            }
+        }
+        for flood in floods {
+            let (_, reply) = flood.await.unwrap();
+            let status: u16 = reply
+                .split(' ')
+                .nth(1)
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0);
+            assert!(
+                matches!(status, 400 | 403 | 431),
+                "unexpected reply to garbage: {reply:?}"
+            );
+        }
+        let ok = curl(&[
+            "-x",
+            &proxy.url(),
+            &format!("http://allowed.test:{}/still", http.port()),
+        ])
+        .await;
+        assert_eq!(ok.status, 200, "{ok:?}");
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limits_cap_connections_and_close_idle_tunnels() {
+    bounded(async {
+        let (echo, _e) = byte_echo_server().await;
+        let mut options = options(None);
+        options.limits.max_tunnels = 2;
+        options.limits.tunnel_idle = Duration::from_millis(1500);
+        options.limits.header_timeout = Duration::from_secs(2);
+        let proxy = Proxy::start(&plain_policy(echo.port(), 1), options).await;
+
+        let (status, _, mut first) =
+            connect(proxy.addr, &format!("allowed.test:{}", echo.port())).await;
+        assert_eq!(status, 200);
+        first.write_all(b"ping").await.unwrap();
+        let mut pong = [0u8; 4];
+        first.read_exact(&mut pong).await.unwrap();
+        assert_eq!(&pong, b"ping");
+        let _second = tokio::net::TcpStream::connect(proxy.addr).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let (status, body, _) = connect(proxy.addr, &format!("allowed.test:{}", echo.port())).await;
+        assert_eq!(status, 503, "{body}");
+
+        // The idle tunnel is closed by the proxy.
+        let mut rest = Vec::new();
+        let closed =
+            tokio::time::timeout(Duration::from_secs(5), first.read_to_end(&mut rest)).await;
+        assert!(closed.is_ok(), "an idle tunnel stayed open");
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serves_on_a_unix_socket() {
+    bounded(async {
+        let dir = tempfile::tempdir().unwrap();
+        let (http, _h) = echo_server(None).await;
+        let policy =
+            bottle::sidecar::egress::Policy::from_yaml(&plain_policy(http.port(), 1)).unwrap();
+        let egress = bottle::sidecar::egress::Egress::new(policy, options(None)).unwrap();
+        let socket = dir.path().join("egress.sock");
+        let listen: bottle::sidecar::egress::Listen =
+            format!("unix:{}", socket.display()).parse().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let serving = tokio::spawn(bottle::sidecar::egress::serve(egress, listen, async {
+            let _ = stopped.await;
+        }));
+        let mut stream = None;
+        for _ in 0..100 {
+            match tokio::net::UnixStream::connect(&socket).await {
+                Ok(s) => {
+                    stream = Some(s);
+                    break;
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        }
+        let (status, body) = http_request(
+            stream.expect("the socket appears"),
+            &format!("http://allowed.test:{}/unix", http.port()),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        let unix_denied = http_request(
+            tokio::net::UnixStream::connect(&socket).await.unwrap(),
+            "http://other.test/",
+        )
+        .await;
+        assert_eq!(unix_denied.0, 403);
+        stop.send(()).unwrap();
+        serving.await.unwrap().unwrap();
+        assert!(!socket.exists(), "the socket file is removed on shutdown");
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_runs_the_sidecar_and_rejects_bad_policies() {
+    bounded(async {
+        let dir = tempfile::tempdir().unwrap();
+        let (http, _h) = echo_server(None).await;
+        let bin = env!("CARGO_BIN_EXE_bottle");
+
+        let bad = dir.path().join("bad.yaml");
+        std::fs::write(&bad, "version: 1\nbottle: b\nroutes:\n  - host: a.test\n    ports: [80]\n    headers: [{name: x-k, secret: missing}]\n").unwrap();
+        let out = tokio::process::Command::new(bin)
+            .args(["sidecar", "egress", "--policy", bad.to_str().unwrap(), "--listen", "127.0.0.1:0"])
+            .output()
+            .await
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        assert!(flat(&out.stderr).contains("secret `missing`, which is not declared"), "{}", flat(&out.stderr));
+
+        let unset = dir.path().join("unset.yaml");
+        std::fs::write(&unset, "version: 1\nbottle: b\nsecrets:\n  k: { env: BOTTLE_EGRESS_SURELY_UNSET }\n").unwrap();
+        let out = tokio::process::Command::new(bin)
+            .args(["sidecar", "egress", "--policy", unset.to_str().unwrap(), "--listen", "127.0.0.1:0"])
+            .output()
+            .await
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        assert!(flat(&out.stderr).contains("BOTTLE_EGRESS_SURELY_UNSET, which is not set"), "{}", flat(&out.stderr));
+
+        // 127.0.0.1 literal route: this check does not depend on test-only name overrides.
+        let good = dir.path().join("egress.yaml");
+        std::fs::write(&good, format!("version: 1\nbottle: cli\nroutes:\n  - host: 127.0.0.1\n    ports: [{}]\n", http.port())).unwrap();
+        let audit = dir.path().join("audit.jsonl");
+        let ca = dir.path().join("ca.pem");
+        let mut child = tokio::process::Command::new(bin)
+            .args(["sidecar", "egress", "--policy", good.to_str().unwrap(), "--listen", "127.0.0.1:0"])
+            .args(["--audit", audit.to_str().unwrap(), "--ca-cert", ca.to_str().unwrap()])
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut stdout = child.stdout.take().unwrap();
+        let mut line = Vec::new();
+        let mut byte = [0u8; 1];
+        while !line.ends_with(b"\n") && stdout.read(&mut byte).await.unwrap() == 1 {
+            line.push(byte[0]);
+        }
+        let line = String::from_utf8(line).unwrap();
+        let addr = line.trim().rsplit(' ').next().unwrap().to_string();
+        let ok = curl(&["-x", &format!("http://{addr}"), &format!("http://127.0.0.1:{}/cli", http.port())]).await;
+        assert_eq!(ok.status, 200, "{ok:?}");
+        assert!(std::fs::read_to_string(&ca).unwrap().contains("BEGIN CERTIFICATE"));
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id().unwrap() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
+        let status = tokio::time::timeout(Duration::from_secs(10), child.wait()).await.unwrap().unwrap();
+        assert!(status.success());
+        let lines = audit_lines(&audit);
+        assert_eq!(lines.len(), 1);
+        assert_eq!(lines[0]["decision"], "allow");
+        assert_eq!(lines[0]["bottle"], "cli");
+    })
+    .await
+}
