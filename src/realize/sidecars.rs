@@ -4,6 +4,7 @@
 use super::plan::{Plan, SidecarKind};
 use super::rundir::RunDir;
 use super::RunError;
+use crate::sidecar::egress::{self, Egress, EgressOptions, Listen, Listener, Policy};
 use std::path::PathBuf;
 
 /// A sidecar that is ready for connections.
@@ -20,7 +21,7 @@ pub async fn start(
     plan: &Plan,
     run: &RunDir,
     tasks: &mut tokio::task::JoinSet<Result<(), String>>,
-) -> Result<Vec<Running>, RunError> {
+) -> miette::Result<Vec<Running>> {
     let mut running = Vec::new();
     for sidecar in &plan.sidecars {
         let failed = |reason: String, help: &str| RunError::Start {
@@ -34,19 +35,35 @@ pub async fn start(
                     return Err(failed(
                         format!("nothing accepts connections on {}", path.display()),
                         "start the sidecar first, or fix `socket` in the plan",
-                    ));
+                    )
+                    .into());
                 }
                 (path.clone(), None)
             }
             SidecarKind::Egress { policy } => {
-                let _ = (policy, tasks);
-                return Err(failed(
-                    "the egress proxy is not part of this build yet".into(),
-                    "use a `socket` sidecar for now",
-                ));
+                let policy = Policy::load(policy)?;
+                let options = EgressOptions {
+                    audit: Some(run.file(&format!("{}-audit.jsonl", sidecar.name))),
+                    ..EgressOptions::default()
+                };
+                let egress = Egress::new(policy, options)?;
+                let ca = egress.ca_certificate_pem();
+                let socket = run.file(&format!("{}.sock", sidecar.name));
+                // Bound before this returns: the sidecar is ready when start() is.
+                let listener = Listener::bind(&Listen::Unix(socket.clone()))
+                    .await
+                    .map_err(|e| {
+                        failed(e.to_string(), "check that the run directory is writable")
+                    })?;
+                let name = sidecar.name.clone();
+                tasks.spawn(async move {
+                    egress::serve_on(egress, listener, std::future::pending())
+                        .await
+                        .map_err(|e| format!("sidecar `{name}`: {e}"))
+                });
+                (socket, Some(ca))
             }
         };
-        let _ = run;
         running.push(Running {
             name: sidecar.name.clone(),
             guest_port: sidecar.guest_port,
