@@ -67,7 +67,8 @@ impl Kit {
     }
 
     /// The module files to put in the boot image, as `(file name, bytes)`,
-    /// skipping modules built into the kernel.
+    /// in the order of `names` (dependencies first), skipping modules built
+    /// into the kernel.
     pub fn module_files(&self, names: &[&str]) -> Result<Vec<(String, Vec<u8>)>, KitError> {
         let builtin =
             std::fs::read_to_string(self.modules.join("modules.builtin")).unwrap_or_default();
@@ -96,9 +97,10 @@ impl Kit {
             let file = path
                 .file_name()
                 .expect("module path has a file name")
-                .to_string_lossy()
-                .into_owned();
-            files.push((file, bytes));
+                .to_string_lossy();
+            // The init loads in name order: number the files so `names`'
+            // (dependency) order is kept and no load fails for a missing symbol.
+            files.push((format!("{:02}-{file}", files.len()), bytes));
         }
         Ok(files)
     }
