@@ -341,6 +341,7 @@ async fn start(
         network: &vm_socket,
         console_log: &run.file("guest.log"),
         status: &run.file("status"),
+        control: &run.file("control.sock"),
         guest_params,
     };
     let mut command = tokio::process::Command::new(&kit.qemu);
@@ -356,6 +357,10 @@ async fn start(
         })?;
     run.add_part("qemu", pid)?;
     let (stdin, stdout) = parts.take_stdio("qemu");
+    if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        let control = run.file("control.sock");
+        tasks.spawn(async move { follow_window_size(control).await });
+    }
     Ok(attach_terminal(stdin, stdout, tasks))
 }
 
@@ -518,6 +523,35 @@ fn attach_terminal(
             let _ = to_user.flush().await;
         }
     }))
+}
+
+/// Send the terminal's size to the guest's control port whenever it changes.
+async fn follow_window_size(control: PathBuf) -> Result<(), String> {
+    let mut resized = signal(SignalKind::window_change()).map_err(|e| e.to_string())?;
+    // qemu creates the socket as it starts; a run without it just keeps its first size.
+    let mut stream = None;
+    for _ in 0..200 {
+        if let Ok(s) = tokio::net::UnixStream::connect(&control).await {
+            stream = Some(s);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let Some(mut stream) = stream else {
+        return std::future::pending().await;
+    };
+    while resized.recv().await.is_some() {
+        if let Some((rows, cols)) = terminal::window_size() {
+            if stream
+                .write_all(format!("winsize {rows} {cols}\n").as_bytes())
+                .await
+                .is_err()
+            {
+                return std::future::pending().await;
+            }
+        }
+    }
+    std::future::pending().await
 }
 
 /// The last lines of a log, for error messages.

@@ -8,7 +8,8 @@
 //! embedded in `bottle`, so it uses `std` and a few libc calls declared here,
 //! and nothing else. Serial ports (wired by `realize::vmm::qemu`): ttyS0 is the
 //! kernel console and this init's log, ttyS1 the agent's terminal, ttyS2 the
-//! status line (`exit N` or `fail MESSAGE`).
+//! status line (`exit N` or `fail MESSAGE`), ttyS3 the host's control lines
+//! (`winsize ROWS COLS` when the user's terminal is resized).
 
 // The init only reads specs; the writer half is for the host.
 #[allow(dead_code)]
@@ -27,6 +28,7 @@ use spec::GuestSpec;
 
 const TERMINAL: &str = "/dev/ttyS1";
 const STATUS: &str = "/dev/ttyS2";
+const CONTROL: &str = "/dev/ttyS3";
 const SPEC: &str = "/.bottle/spec";
 const MODULES: &str = "/.bottle/modules";
 const INTERFACE: &str = "eth0";
@@ -191,6 +193,9 @@ fn run_agent(spec: &GuestSpec) -> Result<i32, String> {
         .open(TERMINAL)
         .map_err(|e| format!("opening {TERMINAL}: {e}"))?;
     prepare_terminal(&terminal, interactive, &param);
+    if interactive {
+        follow_window_size(terminal.as_raw_fd());
+    }
 
     let user = resolve_user(&spec.user)?;
     let workdir = if spec.workdir.is_empty() {
@@ -265,6 +270,50 @@ fn run_agent(spec: &GuestSpec) -> Result<i32, String> {
     // Let the command's last output leave the port before the status does.
     unsafe { tcdrain(terminal_fd) };
     Ok(code)
+}
+
+/// Apply the host terminal's new sizes as they come in on the control port
+/// (`winsize ROWS COLS` lines); setting the size signals SIGWINCH to the
+/// agent. The terminal stays open until power-off, so its fd stays valid.
+fn follow_window_size(terminal: RawFd) {
+    let Ok(mut control) = File::open(CONTROL) else {
+        return;
+    };
+    let mut attrs = Termios::default();
+    if unsafe { tcgetattr(control.as_raw_fd(), &mut attrs) } == 0 {
+        attrs.c_lflag &= !(ECHO | ICANON | ISIG);
+        attrs.c_iflag &= !ICRNL;
+        unsafe { tcsetattr(control.as_raw_fd(), TCSANOW, &attrs) };
+    }
+    std::thread::spawn(move || {
+        let mut pending = Vec::new();
+        let mut buffer = [0u8; 256];
+        while let Ok(n) = control.read(&mut buffer) {
+            if n == 0 {
+                std::thread::sleep(Duration::from_millis(100));
+                continue;
+            }
+            pending.extend_from_slice(&buffer[..n]);
+            while let Some(end) = pending.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = pending.drain(..=end).collect();
+                let line = String::from_utf8_lossy(&line);
+                let mut words = line.split_whitespace();
+                if let (Some("winsize"), Some(rows), Some(cols)) =
+                    (words.next(), words.next(), words.next())
+                {
+                    if let (Ok(rows), Ok(cols)) = (rows.parse(), cols.parse()) {
+                        let size = Winsize {
+                            rows,
+                            cols,
+                            xpixel: 0,
+                            ypixel: 0,
+                        };
+                        unsafe { ioctl(terminal, TIOCSWINSZ, &size as *const Winsize as usize) };
+                    }
+                }
+            }
+        }
+    });
 }
 
 fn prepare_terminal(terminal: &File, interactive: bool, param: &dyn Fn(&str) -> Option<String>) {
@@ -791,6 +840,7 @@ const ECHO: u32 = 0o10;
 const ICANON: u32 = 0o2;
 const ISIG: u32 = 0o1;
 const ONLCR: u32 = 0o4;
+const ICRNL: u32 = 0o400;
 
 #[repr(C)]
 #[derive(Default)]

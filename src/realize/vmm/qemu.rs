@@ -4,8 +4,9 @@
 //! the initramfs as the root file system, one virtio-net card on bottle's
 //! frame filter socket, and three serial ports: the kernel console and init
 //! log (ttyS0, to a file), the agent's terminal (ttyS1, qemu's stdio, which
-//! bottle joins to the user's terminal), and the status port (ttyS2, a file
-//! where the init writes `exit N`).
+//! bottle joins to the user's terminal), the status port (ttyS2, a file
+//! where the init writes `exit N`) and the control port (ttyS3, a socket
+//! where bottle sends the terminal's new size when it changes).
 use super::Accel;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -21,6 +22,8 @@ pub struct Machine<'a> {
     pub network: &'a Path,
     pub console_log: &'a Path,
     pub status: &'a Path,
+    /// The control port's socket (qemu listens; bottle connects).
+    pub control: &'a Path,
     /// Parameters the init reads from /proc/cmdline (`bottle.tty=1` …).
     pub guest_params: Vec<String>,
 }
@@ -78,6 +81,14 @@ pub fn args(m: &Machine<'_>) -> Vec<OsString> {
         "chardev:term".into(),
     ]);
     a.extend(["-serial".into(), joined("file:", m.status)]);
+    let mut control = OsString::from("socket,id=control,server=on,wait=off,path=");
+    control.push(m.control);
+    a.extend([
+        "-chardev".into(),
+        control,
+        "-serial".into(),
+        "chardev:control".into(),
+    ]);
     a.extend([
         "-netdev".into(),
         joined(
