@@ -4,9 +4,11 @@
 
 pub use miette::Report;
 
-/// Print a report to stderr in miette's graphical form.
+/// Print a report to stderr in miette's graphical form. A closed stderr is
+/// not worth a panic.
 pub fn print(report: Report) {
-    eprintln!("{report:?}");
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{report:?}");
 }
 
 /// The candidates closest to `wanted` (by edit distance), phrased as a help line.
@@ -170,7 +172,7 @@ pub fn eval_report(sources: &SourceMap, err: &EvalError) -> Report {
     let trace: Vec<String> = inner
         .trace
         .iter()
-        .filter(|(span, _)| span.file.0 != u32::MAX)
+        .filter(|(span, _)| span.file.0 != u32::MAX && *span != inner.span)
         .map(|(span, what)| format!("  {what} at {}", location(sources, *span)))
         .collect();
     if !trace.is_empty() {

@@ -46,7 +46,9 @@ pub fn run(args: EvalArgs) -> ExitCode {
         let mut ev = Evaluator::new(search_path);
         match evaluate(&mut ev, file, expr, attr.as_deref(), json) {
             Ok(rendered) => {
-                println!("{rendered}");
+                use std::io::Write;
+                // A reader that stops early (`| head`) is not an error.
+                let _ = writeln!(std::io::stdout(), "{rendered}");
                 ExitCode::SUCCESS
             }
             Err(e) => {

@@ -27,6 +27,8 @@ pub enum ErrorKind {
     AssertionFailed,
     /// `abort "msg"`: not catchable.
     Abort(String),
+    /// A value that needs itself: not catchable.
+    InfiniteRecursion,
     /// Any other fatal error, with its message.
     Fatal(String),
 }
@@ -80,6 +82,20 @@ impl EvalError {
         self
     }
 
+    /// For an infinite recursion, mark the reference that asked for the value
+    /// again (the first such reference, innermost, is the useful one).
+    pub fn needed_at(mut self, span: Span) -> EvalError {
+        if matches!(self.0.kind, ErrorKind::InfiniteRecursion)
+            && self.0.labels.is_empty()
+            && span != self.0.span
+        {
+            self.0
+                .labels
+                .push((span, "needed again here, while it is being computed".into()));
+        }
+        self
+    }
+
     pub fn catchable(&self) -> bool {
         matches!(
             self.0.kind,
@@ -105,6 +121,7 @@ impl EvalError {
             ErrorKind::Throw(m) => m.clone(),
             ErrorKind::AssertionFailed => "assertion failed".into(),
             ErrorKind::Abort(m) => format!("evaluation aborted: {m}"),
+            ErrorKind::InfiniteRecursion => "infinite recursion encountered".into(),
             ErrorKind::Fatal(m) => m.clone(),
         }
     }
@@ -114,6 +131,7 @@ impl From<SyntaxError> for EvalError {
     fn from(e: SyntaxError) -> EvalError {
         let mut err = EvalError::new(ErrorKind::Fatal(e.message), e.span);
         err.0.help = e.help;
+        err.0.labels = e.labels;
         err
     }
 }

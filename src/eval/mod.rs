@@ -192,10 +192,8 @@ impl Evaluator {
             match &*state {
                 Suspended::Done(v) => return Ok(v.clone()),
                 Suspended::Forcing(_) => {
-                    return Err(
-                        EvalError::fatal("infinite recursion encountered", cell.origin)
-                            .with_help("this value depends on itself; break the cycle"),
-                    )
+                    return Err(EvalError::new(ErrorKind::InfiniteRecursion, cell.origin)
+                        .with_help("this value depends on itself; break the cycle"))
                 }
                 _ => std::mem::replace(&mut *state, Suspended::Forcing(cell.origin)),
             }
@@ -403,7 +401,7 @@ impl Evaluator {
         match var.address.get() {
             Address::Local { depth, index } => {
                 let t = env.lookup(depth, index);
-                self.force(&t)
+                self.force(&t).map_err(|e| e.needed_at(span))
             }
             Address::With => {
                 let mut frame = Some(env);
@@ -442,8 +440,8 @@ impl Evaluator {
 
     /// Create the frame of a `let` or `rec` set; returns it and the set's thunks.
     fn bind(&mut self, set: &ast::AttrSet, env: &Rc<Env>) -> EvalResult<(Rc<Env>, Vec<Thunk>)> {
-        let frame = Env::frame(Vec::with_capacity(set.statics.len()), env);
-        let thunks: Vec<Thunk> = set
+        let frame = Env::frame(value::Slots::with_capacity(set.statics.len()), env);
+        let thunks: value::Slots = set
             .statics
             .iter()
             .map(|a| {
@@ -455,7 +453,7 @@ impl Evaluator {
             })
             .collect();
         *frame.slots.borrow_mut() = thunks.clone();
-        Ok((frame, thunks))
+        Ok((frame, thunks.into_vec()))
     }
 
     fn attrset(&mut self, set: &ast::AttrSet, env: &Rc<Env>) -> EvalResult<Value> {
@@ -655,7 +653,7 @@ impl Evaluator {
     fn call(&mut self, closure: &Closure, arg: Thunk, span: Span) -> EvalResult<Value> {
         let lambda = &closure.lambda;
         let frame = match &lambda.param {
-            Param::Ident(..) => Env::frame(vec![arg], &closure.env),
+            Param::Ident(..) => Env::frame(smallvec::smallvec![arg], &closure.env),
             Param::Formals {
                 formals,
                 ellipsis,
@@ -691,8 +689,8 @@ impl Evaluator {
                         ));
                     }
                 }
-                let frame = Env::frame(Vec::with_capacity(formals.len() + 1), &closure.env);
-                let mut slots = Vec::with_capacity(formals.len() + 1);
+                let frame = Env::frame(value::Slots::new(), &closure.env);
+                let mut slots = value::Slots::with_capacity(formals.len() + 1);
                 for f in formals {
                     match (attrs.get(&f.name), &f.default) {
                         (Some(a), _) => slots.push(a.value.clone()),
@@ -727,10 +725,16 @@ impl Evaluator {
         span: Span,
     ) -> EvalResult<Value> {
         use BinaryOp::*;
+        let context = match op {
+            And => "`&&`",
+            Or => "`||`",
+            _ => "`->`",
+        };
         match op {
+            Concat => self.concat_chain(l, r, env),
             And | Or | Implies => {
                 let lv = self.eval(l, env)?;
-                let lb = self.expect_bool(lv, l.span, &format!("`{}`", op.symbol()))?;
+                let lb = self.expect_bool(lv, l.span, context)?;
                 let short = match op {
                     And => (!lb).then_some(false),
                     Or => lb.then_some(true),
@@ -740,11 +744,7 @@ impl Evaluator {
                     return Ok(Value::Bool(b));
                 }
                 let rv = self.eval(r, env)?;
-                Ok(Value::Bool(self.expect_bool(
-                    rv,
-                    r.span,
-                    &format!("`{}`", op.symbol()),
-                )?))
+                Ok(Value::Bool(self.expect_bool(rv, r.span, context)?))
             }
             _ => {
                 let lv = self.eval(l, env)?;
@@ -752,6 +752,33 @@ impl Evaluator {
                 self.operate(op, lv, rv, l.span, r.span, span)
             }
         }
+    }
+
+    /// `a ++ b ++ c …` (right-nested) in one pass: long chains stay linear
+    /// instead of copying the growing tail at every step.
+    fn concat_chain(&mut self, l: &Expr, r: &Expr, env: &Rc<Env>) -> EvalResult<Value> {
+        let mut operands = vec![l];
+        let mut rest = r;
+        while let ExprKind::Binary(BinaryOp::Concat, l2, r2) = &rest.kind {
+            operands.push(l2);
+            rest = r2;
+        }
+        operands.push(rest);
+        let mut lists = Vec::with_capacity(operands.len());
+        for e in operands {
+            match self.eval(e, env)? {
+                Value::List(items) => lists.push(items),
+                other => return Err(self.type_error("a list", &other, e.span, Some("`++`"))),
+            }
+        }
+        if lists.len() == 2 && lists[1].is_empty() {
+            return Ok(Value::List(lists.swap_remove(0)));
+        }
+        let mut out = Vec::with_capacity(lists.iter().map(|l| l.len()).sum());
+        for l in &lists {
+            out.extend(l.iter().cloned());
+        }
+        Ok(Value::list(out))
     }
 
     /// A strict binary operator on two values (also used by builtins.add etc.).

@@ -250,17 +250,20 @@ pub struct BuiltinApp {
     pub args: Vec<Thunk>,
 }
 
+/// A frame's variables; most frames are one lambda argument, kept inline.
+pub type Slots = smallvec::SmallVec<[Thunk; 1]>;
+
 /// One frame of variables: the slots of a `let`, `rec` set or lambda call, or
 /// the set of a `with`. Frames mirror `syntax::scope`'s frames one to one.
 #[derive(Debug, Default)]
 pub struct Env {
-    pub slots: RefCell<Vec<Thunk>>,
+    pub slots: RefCell<Slots>,
     pub with: Option<Thunk>,
     pub parent: Option<Rc<Env>>,
 }
 
 impl Env {
-    pub fn frame(slots: Vec<Thunk>, parent: &Rc<Env>) -> Rc<Env> {
+    pub fn frame(slots: Slots, parent: &Rc<Env>) -> Rc<Env> {
         Rc::new(Env {
             slots: RefCell::new(slots),
             with: None,

@@ -4,6 +4,7 @@
 
 use super::span::Span;
 use std::cell::Cell;
+use std::collections::HashMap;
 use std::rc::Rc;
 
 pub type Name = Rc<str>;
@@ -166,6 +167,24 @@ pub struct AttrSet {
     pub statics: Vec<StaticAttr>,
     /// `${e} = v;` attributes, evaluated when the set is built.
     pub dynamics: Vec<DynamicAttr>,
+    /// Position of each static name in `statics`, so building a set with many
+    /// bindings stays linear.
+    pub index: HashMap<Name, usize>,
+}
+
+impl AttrSet {
+    pub fn find(&self, name: &str) -> Option<&StaticAttr> {
+        self.index.get(name).map(|&i| &self.statics[i])
+    }
+
+    pub fn find_mut(&mut self, name: &str) -> Option<&mut StaticAttr> {
+        self.index.get(name).map(|&i| &mut self.statics[i])
+    }
+
+    pub fn push_static(&mut self, attr: StaticAttr) {
+        self.index.insert(attr.name.clone(), self.statics.len());
+        self.statics.push(attr);
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -23,6 +23,8 @@ pub struct SyntaxError {
     pub span: Span,
     pub message: String,
     pub help: Option<String>,
+    /// Other places the error involves, such as an earlier definition.
+    pub labels: Vec<(Span, String)>,
 }
 
 /// Parse one source file into an expression.
@@ -53,6 +55,7 @@ fn check_nesting(file: FileId, text: &str) -> Result<(), SyntaxError> {
                             "expressions are nested more than {MAX_NESTING} levels deep"
                         ),
                         help: Some("split the expression into named `let` bindings".into()),
+                        labels: Vec::new(),
                     });
                 }
             }
@@ -115,7 +118,7 @@ fn describe(rule: &Rule) -> Option<&'static str> {
         kw_rec => "`rec`",
         kw_inherit => "`inherit`",
         kw_or => "`or`",
-        file => "a file",
+        file => "an expression",
         _ => return None,
     })
 }
@@ -149,6 +152,7 @@ fn syntax_error(file: FileId, text: &str, err: pest::error::Error<Rule>) -> Synt
         span,
         message,
         help,
+        labels: Vec::new(),
     }
 }
 
@@ -176,6 +180,9 @@ fn hint(wanted: &[&str], found: &str) -> Option<String> {
     }
     if wanted.contains(&"an attribute binding `name = value;`") && found != "end of input" {
         return Some("each attribute is written `name = value;` — is a `;` missing?".into());
+    }
+    if found == "`=`" {
+        return Some("each binding ends with `;`: is one missing on the line before?".into());
     }
     if found == "end of input" {
         return Some("the file ends early: is a closing bracket, quote or `;` missing?".into());
@@ -223,6 +230,7 @@ impl Builder {
             span,
             message: message.into(),
             help: help.map(String::from),
+            labels: Vec::new(),
         }
     }
 
@@ -606,10 +614,10 @@ impl Builder {
                             )
                         }
                     };
-                    if let Some(prev) = set.statics.iter().find(|a| a.name == name) {
+                    if let Some(prev) = set.find(&name) {
                         return Err(self.duplicate(&name, span, prev.span));
                     }
-                    set.statics.push(StaticAttr {
+                    set.push_static(StaticAttr {
                         name,
                         span,
                         value: Rc::new(value),
@@ -622,11 +630,12 @@ impl Builder {
     }
 
     fn duplicate(&self, name: &str, span: Span, first: Span) -> SyntaxError {
-        let mut err = self.error(span, format!("attribute `{name}` is already defined"), None);
-        err.help = Some(format!(
-            "it was first defined at byte {}; each attribute may be defined once",
-            first.start
-        ));
+        let mut err = self.error(
+            span,
+            format!("attribute `{name}` is already defined"),
+            Some("each attribute may be defined once; rename one or merge the two"),
+        );
+        err.labels.push((first, "first defined here".into()));
         err
     }
 
@@ -650,8 +659,8 @@ impl Builder {
                 Ok(())
             }
             AttrKey::Static(name, span) => {
-                let Some(existing) = set.statics.iter_mut().find(|a| a.name == name) else {
-                    set.statics.push(StaticAttr {
+                let Some(existing) = set.find_mut(&name) else {
+                    set.push_static(StaticAttr {
                         name,
                         span,
                         value: Rc::new(value),
@@ -671,12 +680,10 @@ impl Builder {
                         for attr in from.statics {
                             let v = Rc::try_unwrap(attr.value).unwrap_or_else(|rc| (*rc).clone());
                             if attr.inherited {
-                                if let Some(prev) =
-                                    into.statics.iter().find(|a| a.name == attr.name)
-                                {
+                                if let Some(prev) = into.find(&attr.name) {
                                     return Err(self.duplicate(&attr.name, attr.span, prev.span));
                                 }
-                                into.statics.push(StaticAttr {
+                                into.push_static(StaticAttr {
                                     value: Rc::new(v),
                                     ..attr
                                 });
@@ -751,7 +758,7 @@ fn nest(path: Vec<AttrKey>, value: Expr) -> Expr {
         let span = key.span().to(value.span);
         let mut set = AttrSet::default();
         match key {
-            AttrKey::Static(name, kspan) => set.statics.push(StaticAttr {
+            AttrKey::Static(name, kspan) => set.push_static(StaticAttr {
                 name,
                 span: kspan,
                 value: Rc::new(value),

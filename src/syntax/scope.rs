@@ -7,14 +7,38 @@ use super::ast::*;
 use super::parser::SyntaxError;
 
 enum Frame<'a> {
-    Names(Vec<&'a str>),
+    Names(Names<'a>),
     With,
+}
+
+/// The names of one frame in slot order, with a hash index for big frames
+/// (a `let` with thousands of bindings must not make resolution quadratic).
+struct Names<'a> {
+    list: Vec<&'a str>,
+    index: Option<std::collections::HashMap<&'a str, usize>>,
+}
+
+impl<'a> Names<'a> {
+    fn new(list: Vec<&'a str>) -> Names<'a> {
+        let index =
+            (list.len() > 16).then(|| list.iter().enumerate().map(|(i, n)| (*n, i)).collect());
+        Names { list, index }
+    }
+
+    /// The slot of `name`; the last one when a name repeats (lambda formals
+    /// and `@` may not, but this keeps shadowing order obvious).
+    fn slot(&self, name: &str) -> Option<usize> {
+        match &self.index {
+            Some(index) => index.get(name).copied(),
+            None => self.list.iter().rposition(|n| *n == name),
+        }
+    }
 }
 
 /// Resolve every variable in `expr`. `globals` are the names of the outermost
 /// frame (the builtins visible without `builtins.`).
 pub fn resolve(expr: &Expr, globals: &[&str]) -> Result<(), SyntaxError> {
-    let mut frames = vec![Frame::Names(globals.to_vec())];
+    let mut frames = vec![Frame::Names(Names::new(globals.to_vec()))];
     walk(expr, &mut frames)
 }
 
@@ -23,7 +47,7 @@ fn lookup(frames: &[Frame], var: &Var) -> Option<Address> {
     for (depth, frame) in frames.iter().rev().enumerate() {
         match frame {
             Frame::Names(names) => {
-                if let Some(index) = names.iter().rposition(|n| *n == &*var.name) {
+                if let Some(index) = names.slot(&var.name) {
                     return Some(Address::Local {
                         depth: depth as u32,
                         index: index as u32,
@@ -38,7 +62,7 @@ fn lookup(frames: &[Frame], var: &Var) -> Option<Address> {
 
 fn undefined(frames: &[Frame], var: &Var, span: super::span::Span) -> SyntaxError {
     let names = frames.iter().flat_map(|f| match f {
-        Frame::Names(n) => n.clone(),
+        Frame::Names(n) => n.list.clone(),
         Frame::With => Vec::new(),
     });
     let help = crate::diagnostics::did_you_mean(&var.name, names);
@@ -46,6 +70,7 @@ fn undefined(frames: &[Frame], var: &Var, span: super::span::Span) -> SyntaxErro
         span,
         message: format!("undefined variable `{}`", var.name),
         help,
+        labels: Vec::new(),
     }
 }
 
@@ -92,7 +117,7 @@ fn walk<'a>(expr: &'a Expr, frames: &mut Vec<Frame<'a>>) -> Result<(), SyntaxErr
             walk(arg, frames)
         }
         ExprKind::Lambda(lambda) => {
-            frames.push(Frame::Names(param_names(&lambda.param)));
+            frames.push(Frame::Names(Names::new(param_names(&lambda.param))));
             let mut r = Ok(());
             if let Param::Formals { formals, .. } = &lambda.param {
                 r = formals
@@ -144,7 +169,7 @@ fn param_names(param: &Param) -> Vec<&str> {
 }
 
 fn names_of(set: &AttrSet) -> Frame<'_> {
-    Frame::Names(set.statics.iter().map(|a| &*a.name).collect())
+    Frame::Names(Names::new(set.statics.iter().map(|a| &*a.name).collect()))
 }
 
 fn keys<'a>(path: &'a [AttrKey], frames: &mut Vec<Frame<'a>>) -> Result<(), SyntaxError> {

@@ -104,7 +104,7 @@ fn filter(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<Value> {
     let list = ev.force_list(&args[1], span)?;
     let mut out = Vec::new();
     for x in list.iter() {
-        if ev.predicate(&f, vec![x.clone()], span)? {
+        if ev.predicate(&f, std::slice::from_ref(x), span)? {
             out.push(x.clone());
         }
     }
@@ -214,15 +214,13 @@ fn sort(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<Value> {
     let f = ev.force_function(&args[0], span)?;
     let list = ev.force_list(&args[1], span)?;
     let mut items: Vec<Thunk> = list.iter().cloned().collect();
-    // Fast path for the common `sort lessThan` / `(a: b: a < b)` on plain
-    // numbers or strings is not taken: the comparator is user code. Merge sort
-    // is stable, like Nix's `std::stable_sort`; errors stop the sort.
+    // Stable, like Nix's `std::stable_sort`; the first error stops the sort.
     let mut failure: Option<EvalError> = None;
     merge_sort(&mut items, &mut |a, b| {
         if failure.is_some() {
             return false;
         }
-        match ev.predicate(&f, vec![a.clone(), b.clone()], span) {
+        match ev.predicate(&f, &[a.clone(), b.clone()], span) {
             Ok(r) => r,
             Err(e) => {
                 failure = Some(e);
@@ -236,40 +234,35 @@ fn sort(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<Value> {
     }
 }
 
-/// A stable merge sort driven by a strict "less than" that may fail.
+/// A stable merge sort driven by a strict "less than" that may fail (so
+/// `slice::sort_by`, which may panic on an inconsistent order, is not used).
+/// Elements move between two buffers; nothing is cloned.
 fn merge_sort(items: &mut Vec<Thunk>, less: &mut dyn FnMut(&Thunk, &Thunk) -> bool) {
     let n = items.len();
     if n < 2 {
         return;
     }
+    let hole = || Thunk::Ready(Value::Null);
+    let take =
+        |v: &mut Vec<Thunk>, i: usize| std::mem::replace(&mut v[i], Thunk::Ready(Value::Null));
     let mut src: Vec<Thunk> = std::mem::take(items);
-    let mut dst: Vec<Thunk> = src.clone();
+    let mut dst: Vec<Thunk> = (0..n).map(|_| hole()).collect();
     let mut width = 1;
     while width < n {
         let mut i = 0;
         while i < n {
             let mid = (i + width).min(n);
             let end = (i + 2 * width).min(n);
-            let (mut l, mut r, mut k) = (i, mid, i);
-            while l < mid && r < end {
-                if less(&src[r], &src[l]) {
-                    dst[k] = src[r].clone();
+            let (mut l, mut r) = (i, mid);
+            for slot in dst.iter_mut().take(end).skip(i) {
+                let from_right = l >= mid || (r < end && less(&src[r], &src[l]));
+                *slot = if from_right {
                     r += 1;
+                    take(&mut src, r - 1)
                 } else {
-                    dst[k] = src[l].clone();
                     l += 1;
-                }
-                k += 1;
-            }
-            while l < mid {
-                dst[k] = src[l].clone();
-                l += 1;
-                k += 1;
-            }
-            while r < end {
-                dst[k] = src[r].clone();
-                r += 1;
-                k += 1;
+                    take(&mut src, l - 1)
+                };
             }
             i += 2 * width;
         }
@@ -284,7 +277,7 @@ fn partition(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<Value
     let list = ev.force_list(&args[1], span)?;
     let (mut right, mut wrong) = (Vec::new(), Vec::new());
     for x in list.iter() {
-        if ev.predicate(&f, vec![x.clone()], span)? {
+        if ev.predicate(&f, std::slice::from_ref(x), span)? {
             right.push(x.clone());
         } else {
             wrong.push(x.clone());
@@ -337,7 +330,7 @@ fn all(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<Value> {
     let f = ev.force_function(&args[0], span)?;
     let list = ev.force_list(&args[1], span)?;
     for x in list.iter() {
-        if !ev.predicate(&f, vec![x.clone()], span)? {
+        if !ev.predicate(&f, std::slice::from_ref(x), span)? {
             return Ok(Value::Bool(false));
         }
     }
@@ -348,7 +341,7 @@ fn any(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<Value> {
     let f = ev.force_function(&args[0], span)?;
     let list = ev.force_list(&args[1], span)?;
     for x in list.iter() {
-        if ev.predicate(&f, vec![x.clone()], span)? {
+        if ev.predicate(&f, std::slice::from_ref(x), span)? {
             return Ok(Value::Bool(true));
         }
     }

@@ -102,7 +102,7 @@ pub fn globals() -> (Vec<&'static str>, Rc<Env>) {
         slots.push(attr.value.clone());
     }
     let env = Rc::new(Env {
-        slots: std::cell::RefCell::new(slots),
+        slots: std::cell::RefCell::new(slots.into()),
         with: None,
         parent: None,
     });
@@ -186,8 +186,8 @@ impl Evaluator {
     }
 
     /// Apply a function to values and force the result to a Boolean.
-    pub fn predicate(&mut self, f: &Value, args: Vec<Thunk>, span: Span) -> EvalResult<bool> {
-        match self.apply_all(f.clone(), &args, span)? {
+    pub fn predicate(&mut self, f: &Value, args: &[Thunk], span: Span) -> EvalResult<bool> {
+        match self.apply_all(f.clone(), args, span)? {
             Value::Bool(b) => Ok(b),
             other => Err(self.type_error(
                 "a Boolean",

@@ -129,7 +129,8 @@ fn trace(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<Value> {
         Value::String(s) => text.push_str(&s.text),
         other => ev.to_nix(other, span, &mut text)?,
     }
-    eprintln!("trace: {text}");
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "trace: {text}");
     ev.force(&args[1])
 }
 
