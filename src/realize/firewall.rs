@@ -12,8 +12,6 @@ use std::collections::BTreeSet;
 use std::io;
 use std::net::Ipv4Addr;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::UnixStream;
 
@@ -83,21 +81,38 @@ impl Rules {
     }
 }
 
-/// Counts of what the filter did, for the run's log.
-#[derive(Debug, Default)]
-pub struct Counters {
-    pub passed: AtomicU64,
-    pub dropped: AtomicU64,
+/// How many dropped frames are described in the run's log (then only counted).
+const LOGGED_DROPS: u64 = 50;
+
+/// A short description of a frame for the log: protocol, destination, port.
+pub fn describe(frame: &[u8]) -> String {
+    if frame.len() < 14 + 20 || u16::from_be_bytes([frame[12], frame[13]]) != ETHERTYPE_IPV4 {
+        return format!(
+            "ethertype {:#06x}",
+            frame
+                .get(12..14)
+                .map(|b| u16::from_be_bytes([b[0], b[1]]))
+                .unwrap_or(0)
+        );
+    }
+    let ip = &frame[14..];
+    let header = usize::from(ip[0] & 0x0f) * 4;
+    let destination = Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]);
+    let port = ip
+        .get(header + 2..header + 4)
+        .map(|p| u16::from_be_bytes([p[0], p[1]]))
+        .unwrap_or(0);
+    match ip[9] {
+        TCP => format!("TCP {destination}:{port}"),
+        UDP => format!("UDP {destination}:{port}"),
+        other => format!("IP protocol {other} to {destination}"),
+    }
 }
 
 /// Relay frames between qemu (`vm`) and gvproxy until either side closes,
 /// judging every frame the guest sends.
-pub async fn serve(
-    vm: UnixStream,
-    gvproxy: &Path,
-    rules: Rules,
-    counters: Arc<Counters>,
-) -> io::Result<()> {
+/// The first dropped frames are described in `log` (the run's bottle.log).
+pub async fn serve(vm: UnixStream, gvproxy: &Path, rules: Rules, log: &Path) -> io::Result<()> {
     let net = UnixStream::connect(gvproxy).await?;
     let (vm_read, vm_write) = vm.into_split();
     let (net_read, net_write) = net.into_split();
@@ -105,18 +120,23 @@ pub async fn serve(
         let mut from = BufReader::with_capacity(64 * 1024, vm_read);
         let mut to = net_write;
         let mut frame = vec![0u8; 65536];
+        let mut dropped = 0u64;
         loop {
             let Some(len) = read_frame(&mut from, &mut frame).await? else {
                 return Ok(());
             };
             match rules.judge(&frame[..len]) {
                 Verdict::Pass => {
-                    counters.passed.fetch_add(1, Ordering::Relaxed);
                     to.write_all(&(len as u32).to_be_bytes()).await?;
                     to.write_all(&frame[..len]).await?;
                 }
-                Verdict::Drop(_) => {
-                    counters.dropped.fetch_add(1, Ordering::Relaxed);
+                Verdict::Drop(reason) => {
+                    dropped += 1;
+                    if dropped <= LOGGED_DROPS {
+                        let line =
+                            format!("firewall: dropped {} ({reason})\n", describe(&frame[..len]));
+                        let _ = append(log, &line);
+                    }
                 }
             }
         }
@@ -141,6 +161,15 @@ pub async fn serve(
         r = outbound => r,
         r = inbound => r,
     }
+}
+
+fn append(path: &Path, line: &str) -> io::Result<()> {
+    use std::io::Write;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?
+        .write_all(line.as_bytes())
 }
 
 /// Read one length-prefixed frame; `None` at a clean end of stream.
@@ -221,6 +250,14 @@ mod tests {
             r.judge(&ipv4(1, [192, 168, 127, 254], 0)),
             Verdict::Drop(_)
         ));
+    }
+
+    #[test]
+    fn drops_are_described_by_destination() {
+        assert_eq!(
+            describe(&ipv4(TCP, [192, 168, 127, 1], 80)),
+            "TCP 192.168.127.1:80"
+        );
     }
 
     #[test]

@@ -26,7 +26,6 @@ pub use plan::{Plan, Sidecar, SidecarKind};
 use miette::Diagnostic;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 use thiserror::Error;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -315,14 +314,14 @@ async fn start(
         host: plan.network.host,
         ports: ports.iter().copied().collect(),
     };
-    let counters = Arc::new(firewall::Counters::default());
+    let firewall_log = run.file("bottle.log");
     let gvproxy_qemu = sockets.qemu.clone();
     tasks.spawn(async move {
         let (vm, _) = listener
             .accept()
             .await
             .map_err(|e| format!("frame filter: {e}"))?;
-        firewall::serve(vm, &gvproxy_qemu, rules, counters)
+        firewall::serve(vm, &gvproxy_qemu, rules, &firewall_log)
             .await
             .map_err(|e| format!("frame filter: {e}"))?;
         // The VM closed its side: qemu is exiting; its exit ends the run.

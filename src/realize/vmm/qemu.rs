@@ -31,9 +31,10 @@ pub struct Machine<'a> {
 /// The kernel command line: quiet, console on ttyS0, reboot (so qemu exits) on panic.
 pub fn kernel_cmdline(params: &[String]) -> String {
     // cryptomgr.notests: the crypto self-tests cost a noticeable share of a
-    // TCG boot and test the kernel's build, not this guest.
+    // TCG boot and test the kernel's build, not this guest. ipv6.disable: the
+    // guest network is IPv4 only (the frame filter drops IPv6).
     let mut line = String::from(
-        "console=ttyS0 quiet loglevel=4 panic=-1 rdinit=/init tsc=reliable no_timer_check cryptomgr.notests",
+        "console=ttyS0 quiet loglevel=4 panic=-1 rdinit=/init tsc=reliable no_timer_check cryptomgr.notests ipv6.disable=1",
     );
     for p in params {
         line.push(' ');
