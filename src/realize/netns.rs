@@ -82,10 +82,10 @@ pub fn confine(
                     Ok(rc)
                 }
             };
+            // Only the errno of a failure here reaches the parent (std passes
+            // it back through a pipe); `namespace_error` turns EPERM into advice.
             if rootless {
-                check(libc::unshare(libc::CLONE_NEWUSER)).map_err(|e| {
-                    io::Error::new(e.kind(), format!("creating a user namespace: {e}"))
-                })?;
+                check(libc::unshare(libc::CLONE_NEWUSER))?;
                 write_proc(&proc_setgroups, deny.as_bytes())?;
                 write_proc(&proc_uid_map, uid_map.as_bytes())?;
                 write_proc(&proc_gid_map, gid_map.as_bytes())?;
