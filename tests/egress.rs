@@ -383,13 +383,20 @@ async fn a_flood_of_malformed_requests_leaves_the_proxy_serving() {
                 floods.push(tokio::spawn(async move {
                     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
                     let _ = stream.write_all(&request).await;
+                    // Half-close, so a connection kept alive after its answer ends too.
+                    let _ = stream.shutdown().await;
                     let mut reply = Vec::new();
                     let _ = tokio::time::timeout(
                         Duration::from_secs(10),
                         stream.read_to_end(&mut reply),
                     )
                     .await;
-                    (round, String::from_utf8_lossy(&reply).to_string())
+                    let sent =
+                        String::from_utf8_lossy(&request[..request.len().min(60)]).to_string();
+                    (
+                        round,
+                        format!("{} <- {sent:?}", String::from_utf8_lossy(&reply)),
+                    )
                 }));
             }
         }
@@ -452,8 +459,10 @@ async fn serves_on_a_unix_socket() {
     bounded(async {
         let dir = tempfile::tempdir().unwrap();
         let (http, _h) = echo_server(None).await;
+        let (echo, _e) = byte_echo_server().await;
         let policy =
-            bottle::sidecar::egress::Policy::from_yaml(&plain_policy(http.port(), 1)).unwrap();
+            bottle::sidecar::egress::Policy::from_yaml(&plain_policy(http.port(), echo.port()))
+                .unwrap();
         let egress = bottle::sidecar::egress::Egress::new(policy, options(None)).unwrap();
         let socket = dir.path().join("egress.sock");
         let listen: bottle::sidecar::egress::Listen =
@@ -484,6 +493,40 @@ async fn serves_on_a_unix_socket() {
         )
         .await;
         assert_eq!(unix_denied.0, 403);
+        // A CONNECT tunnel from the Unix socket to a TCP upstream (the splice relay).
+        let mut tunnel = tokio::net::UnixStream::connect(&socket).await.unwrap();
+        let authority = format!("allowed.test:{}", echo.port());
+        tunnel
+            .write_all(
+                format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n\r\n").as_bytes(),
+            )
+            .await
+            .unwrap();
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") && tunnel.read(&mut byte).await.unwrap() == 1 {
+            head.push(byte[0]);
+        }
+        assert!(
+            head.starts_with(b"HTTP/1.1 200"),
+            "{}",
+            String::from_utf8_lossy(&head)
+        );
+        let data = vec![b'u'; 3 * 1024 * 1024];
+        let (mut reader, mut writer) = tunnel.into_split();
+        let sent = data.clone();
+        let writing = tokio::spawn(async move {
+            writer.write_all(&sent).await.unwrap();
+            writer.shutdown().await.unwrap();
+        });
+        let mut back = Vec::new();
+        reader.read_to_end(&mut back).await.unwrap();
+        writing.await.unwrap();
+        assert!(
+            back == data,
+            "the tunnel over the Unix socket altered the bytes"
+        );
+
         stop.send(()).unwrap();
         serving.await.unwrap().unwrap();
         assert!(!socket.exists(), "the socket file is removed on shutdown");
@@ -548,6 +591,49 @@ async fn the_cli_runs_the_sidecar_and_rejects_bad_policies() {
         assert_eq!(lines.len(), 1);
         assert_eq!(lines[0]["decision"], "allow");
         assert_eq!(lines[0]["bottle"], "cli");
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tunnel_carries_bulk_data_both_ways_and_the_audit_counts_it() {
+    bounded(async {
+        let dir = tempfile::tempdir().unwrap();
+        let audit = dir.path().join("audit.jsonl");
+        let (echo, _e) = byte_echo_server().await;
+        let proxy = Proxy::start(&plain_policy(echo.port(), 1), options(Some(audit.clone()))).await;
+        let (status, _, stream) =
+            connect(proxy.addr, &format!("allowed.test:{}", echo.port())).await;
+        assert_eq!(status, 200);
+        let size = 8 * 1024 * 1024 + 17;
+        let data: Vec<u8> = (0..size).map(|i| (i * 7 % 251) as u8).collect();
+        let (mut reader, mut writer) = stream.into_split();
+        let sent = data.clone();
+        let writing = tokio::spawn(async move {
+            writer.write_all(&sent).await.unwrap();
+            // Half-close: the echo server sees EOF, finishes, and closes its side.
+            writer.shutdown().await.unwrap();
+        });
+        let mut back = Vec::new();
+        reader.read_to_end(&mut back).await.unwrap();
+        writing.await.unwrap();
+        assert_eq!(back.len(), data.len());
+        assert!(back == data, "the tunnel altered the bytes");
+        // The audit line is written when the tunnel closes.
+        let mut line = None;
+        for _ in 0..100 {
+            line = audit_lines(&audit)
+                .into_iter()
+                .find(|l| l["method"] == "CONNECT");
+            if line.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let line = line.expect("an audit line for the tunnel");
+        assert_eq!(line["bytes_up"], size as u64);
+        assert_eq!(line["bytes_down"], size as u64);
+        assert_eq!(line["decision"], "allow");
     })
     .await
 }

@@ -26,7 +26,7 @@ pub struct EgressArgs {
     /// The policy file (egress.yaml, as rendered by `bottle build`).
     #[arg(long)]
     pub policy: PathBuf,
-    /// Where to listen: `unix:/path/to/socket` or `IP:PORT` (port 0 picks one).
+    /// Where to listen: `unix:/path/to/socket` or `HOST:PORT` (port 0 picks one).
     #[arg(long)]
     pub listen: Listen,
     /// Append one JSON line per decision to this file.
@@ -35,6 +35,9 @@ pub struct EgressArgs {
     /// Write this run's CA certificate (PEM) here, for clients of inspected routes.
     #[arg(long)]
     pub ca_cert: Option<PathBuf>,
+    /// Worker threads (default: 8 per CPU, between 16 and 64).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    pub workers: Option<u16>,
 }
 
 pub fn run(args: SidecarArgs) -> ExitCode {
@@ -68,6 +71,10 @@ fn run_egress(args: EgressArgs) -> miette::Result<ExitCode> {
             })?;
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(
+            args.workers
+                .map_or_else(egress::recommended_workers, usize::from),
+        )
         .enable_all()
         .build()
         .into_diagnostic()?;

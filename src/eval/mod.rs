@@ -282,24 +282,27 @@ impl Evaluator {
 
     pub fn eval(&mut self, expr: &Expr, env: &Rc<Env>) -> EvalResult<Value> {
         let mut expr = expr;
-        let mut env = env.clone();
+        // A frame made by a `let` or `with` in tail position; until then the
+        // caller's frame is borrowed, not cloned.
+        let mut own_frame: Option<Rc<Env>> = None;
         loop {
+            let env = own_frame.as_ref().unwrap_or(env);
             return match &expr.kind {
                 ExprKind::Int(n) => Ok(Value::Int(*n)),
                 ExprKind::Float(f) => Ok(Value::Float(*f)),
-                ExprKind::Str(parts) => self.string(parts, &env),
+                ExprKind::Str(parts) => self.string(parts, env),
                 ExprKind::Path(p) => self.path_literal(p, expr.span),
                 ExprKind::SearchPath(p) => {
                     self.search(p, expr.span).map(|p| Value::Path(Rc::new(p)))
                 }
-                ExprKind::Var(var) => self.variable(var, expr.span, &env),
+                ExprKind::Var(var) => self.variable(var, expr.span, env),
                 ExprKind::List(items) => Ok(Value::list(
-                    items.iter().map(|e| self.thunk(e, &env, true)).collect(),
+                    items.iter().map(|e| self.thunk(e, env, true)).collect(),
                 )),
-                ExprKind::Attrs(set) => self.attrset(set, &env),
+                ExprKind::Attrs(set) => self.attrset(set, env),
                 ExprKind::Let(set, body) => {
-                    let (frame, _) = self.bind(set, &env)?;
-                    env = frame;
+                    let (frame, _) = self.bind(set, env)?;
+                    own_frame = Some(frame);
                     expr = body;
                     continue;
                 }
@@ -307,11 +310,11 @@ impl Evaluator {
                     target,
                     path,
                     default,
-                } => self.select(target, path, default.as_deref(), &env, expr.span),
-                ExprKind::HasAttr { target, path } => self.has_attr(target, path, &env),
+                } => self.select(target, path, default.as_deref(), env, expr.span),
+                ExprKind::HasAttr { target, path } => self.has_attr(target, path, env),
                 ExprKind::Apply { func, arg } => {
-                    let f = self.eval(func, &env)?;
-                    let arg = self.thunk(arg, &env, true);
+                    let f = self.eval(func, env)?;
+                    let arg = self.thunk(arg, env, true);
                     self.apply(f, arg, expr.span)
                 }
                 ExprKind::Lambda(lambda) => Ok(Value::Lambda(Rc::new(Closure {
@@ -323,13 +326,13 @@ impl Evaluator {
                     then,
                     otherwise,
                 } => {
-                    let c = self.eval(cond, &env)?;
+                    let c = self.eval(cond, env)?;
                     let c = self.expect_bool(c, cond.span, "the condition of `if`")?;
                     expr = if c { then } else { otherwise };
                     continue;
                 }
                 ExprKind::Assert { cond, body } => {
-                    let c = self.eval(cond, &env)?;
+                    let c = self.eval(cond, env)?;
                     if !self.expect_bool(c, cond.span, "an `assert` condition")? {
                         return Err(EvalError::new(ErrorKind::AssertionFailed, cond.span)
                             .with_help("this condition is false"));
@@ -338,13 +341,13 @@ impl Evaluator {
                     continue;
                 }
                 ExprKind::With { scope, body } => {
-                    let scope = self.thunk(scope, &env, true);
-                    env = Env::with_scope(scope, &env);
+                    let scope = self.thunk(scope, env, true);
+                    own_frame = Some(Env::with_scope(scope, env));
                     expr = body;
                     continue;
                 }
                 ExprKind::Unary(op, operand) => {
-                    let v = self.eval(operand, &env)?;
+                    let v = self.eval(operand, env)?;
                     match (op, v) {
                         (UnaryOp::Not, v) => {
                             Ok(Value::Bool(!self.expect_bool(v, operand.span, "`!`")?))
@@ -361,7 +364,7 @@ impl Evaluator {
                         }
                     }
                 }
-                ExprKind::Binary(op, l, r) => self.binary(*op, l, r, &env, expr.span),
+                ExprKind::Binary(op, l, r) => self.binary(*op, l, r, env, expr.span),
             };
         }
     }
@@ -595,12 +598,7 @@ impl Evaluator {
 
     pub fn apply(&mut self, func: Value, arg: Thunk, span: Span) -> EvalResult<Value> {
         match func {
-            Value::Lambda(closure) => {
-                self.enter(span)?;
-                let r = self.call(&closure, arg, span);
-                self.depth -= 1;
-                r.map_err(|e| e.in_call(span, || "while calling a function".into()))
-            }
+            Value::Lambda(closure) => self.call_lambda(&closure.lambda, &closure.env, arg, span),
             Value::Builtin(app) => {
                 let mut args = Vec::with_capacity(app.args.len() + 1);
                 args.extend(app.args.iter().cloned());
@@ -638,7 +636,32 @@ impl Evaluator {
 
     pub fn apply_all(&mut self, func: Value, args: &[Thunk], span: Span) -> EvalResult<Value> {
         let mut f = func;
-        for a in args {
+        let mut rest = args;
+        // `a: b: …` applied to two or more arguments: bind each argument into
+        // its frame and go straight to the inner lambda, without building the
+        // intermediate closure values (what `sort`'s comparator costs).
+        if let Value::Lambda(closure) = &f {
+            let (mut lambda, mut env) = (closure.lambda.clone(), closure.env.clone());
+            while let (Param::Ident(..), ExprKind::Lambda(inner), [first, tail @ ..]) =
+                (&lambda.param, &lambda.body.kind, rest)
+            {
+                if tail.is_empty() {
+                    break;
+                }
+                env = Env::frame(smallvec::smallvec![first.clone()], &env);
+                lambda = inner.clone();
+                rest = tail;
+            }
+            if let [last] = rest {
+                if rest.len() < args.len() {
+                    return self.call_lambda(&lambda, &env, last.clone(), span);
+                }
+            }
+            if rest.len() < args.len() {
+                f = Value::Lambda(Rc::new(Closure { lambda, env }));
+            }
+        }
+        for a in rest {
             f = self.apply(f, a.clone(), span)?;
         }
         Ok(f)
@@ -650,10 +673,28 @@ impl Evaluator {
         self.apply_all(func.clone(), &thunks, span)
     }
 
-    fn call(&mut self, closure: &Closure, arg: Thunk, span: Span) -> EvalResult<Value> {
-        let lambda = &closure.lambda;
+    fn call_lambda(
+        &mut self,
+        lambda: &ast::Lambda,
+        env: &Rc<Env>,
+        arg: Thunk,
+        span: Span,
+    ) -> EvalResult<Value> {
+        self.enter(span)?;
+        let r = self.call(lambda, env, arg, span);
+        self.depth -= 1;
+        r.map_err(|e| e.in_call(span, || "while calling a function".into()))
+    }
+
+    fn call(
+        &mut self,
+        lambda: &ast::Lambda,
+        closure_env: &Rc<Env>,
+        arg: Thunk,
+        span: Span,
+    ) -> EvalResult<Value> {
         let frame = match &lambda.param {
-            Param::Ident(..) => Env::frame(smallvec::smallvec![arg], &closure.env),
+            Param::Ident(..) => Env::frame(smallvec::smallvec![arg], closure_env),
             Param::Formals {
                 formals,
                 ellipsis,
@@ -689,7 +730,7 @@ impl Evaluator {
                         ));
                     }
                 }
-                let frame = Env::frame(value::Slots::new(), &closure.env);
+                let frame = Env::frame(value::Slots::new(), closure_env);
                 let mut slots = value::Slots::with_capacity(formals.len() + 1);
                 for f in formals {
                     match (attrs.get(&f.name), &f.default) {

@@ -53,6 +53,9 @@ impl Evaluator {
                     return Ok(false);
                 }
                 for (tx, ty) in x.iter().zip(y.iter()) {
+                    if tx.same(ty) {
+                        continue;
+                    }
                     let vx = self.force(tx)?;
                     let vy = self.force(ty)?;
                     if !self.equal(&vx, &vy)? {
@@ -81,6 +84,9 @@ impl Evaluator {
                     }
                 }
                 for (ax, ay) in x.iter().zip(y.iter()) {
+                    if ax.value.same(&ay.value) {
+                        continue;
+                    }
                     let vx = self.force(&ax.value)?;
                     let vy = self.force(&ay.value)?;
                     if !self.equal(&vx, &vy)? {

@@ -333,6 +333,22 @@ impl Thunk {
         }))
     }
 
+    /// The same thunk or the same shared value: Nix treats such list and set
+    /// elements as equal without comparing them (so even functions match).
+    pub fn same(&self, other: &Thunk) -> bool {
+        match (self, other) {
+            (Thunk::Lazy(a), Thunk::Lazy(b)) => Rc::ptr_eq(a, b),
+            (Thunk::Ready(a), Thunk::Ready(b)) => match (a, b) {
+                (Value::Lambda(x), Value::Lambda(y)) => Rc::ptr_eq(x, y),
+                (Value::Builtin(x), Value::Builtin(y)) => Rc::ptr_eq(x, y),
+                (Value::List(x), Value::List(y)) => Rc::ptr_eq(x, y),
+                (Value::Attrs(x), Value::Attrs(y)) => Rc::ptr_eq(x, y),
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+
     /// Where the value was written, when known.
     pub fn origin(&self) -> Option<Span> {
         match self {

@@ -4,10 +4,8 @@
 use super::ast::*;
 use super::span::{FileId, Span};
 use pest::iterators::{Pair, Pairs};
-use pest::pratt_parser::{Assoc, Op, PrattParser};
 use pest::Parser as _;
 use std::rc::Rc;
-use std::sync::OnceLock;
 
 #[derive(pest_derive::Parser)]
 #[grammar = "../grammar/bottle.pest"]
@@ -38,7 +36,7 @@ pub fn parse(file: FileId, text: &str) -> Result<Expr, SyntaxError> {
         .into_inner()
         .next()
         .expect("grammar: `file` holds an expression");
-    Builder { file }.expr(expr_pair)
+    Builder { file, text }.expr(expr_pair)
 }
 
 fn check_nesting(file: FileId, text: &str) -> Result<(), SyntaxError> {
@@ -82,7 +80,7 @@ fn describe(rule: &Rule) -> Option<&'static str> {
     use Rule::*;
     Some(match rule {
         EOI => "end of input",
-        expr | operation | application | select | lambda => "an expression",
+        expr | operation | application | select | selector | lambda => "an expression",
         let_in => "`let`",
         with_expr => "`with`",
         assert_expr => "`assert`",
@@ -93,20 +91,15 @@ fn describe(rule: &Rule) -> Option<&'static str> {
         concat | update | implies | and | or_op | eq | neq | leq | geq | lt | gt | add | sub
         | mul | div => "an operator",
         negate | not => "an expression",
-        parenthesized => "`(`",
-        list => "`[`",
-        attrset => "`{`",
+        parenthesized | list | attrset | kw_rec => "an expression",
         assign => "an attribute binding `name = value;`",
         inherit => "`inherit`",
         inherit_from => "`(`",
         attrpath | kw_or_name => "an attribute name",
-        integer => "a number",
-        float => "a number",
-        path => "a path",
-        search_path => "a search path like `<bottle/lib.bottle>`",
-        string | string_text => "a string",
+        integer | float | path | search_path | string | string_text => "an expression",
         interpolation => "`${`",
-        indented_string | indented_text | indented_escape => "an indented string",
+        indented_string => "an expression",
+        indented_text | indented_escape => "the rest of the indented string",
         identifier => "a name",
         kw_let => "`let`",
         kw_in => "`in`",
@@ -115,7 +108,6 @@ fn describe(rule: &Rule) -> Option<&'static str> {
         kw_if => "`if`",
         kw_then => "`then`",
         kw_else => "`else`",
-        kw_rec => "`rec`",
         kw_inherit => "`inherit`",
         kw_or => "`or`",
         file => "an expression",
@@ -138,6 +130,15 @@ fn syntax_error(file: FileId, text: &str, err: pest::error::Error<Rule>) -> Synt
             wanted.dedup();
             let mut seen = std::collections::HashSet::new();
             wanted.retain(|w| seen.insert(*w));
+            if wanted.contains(&"an expression") {
+                // Keywords and names are expressions too; say it once.
+                wanted
+                    .retain(|w| !matches!(*w, "`let`" | "`with`" | "`assert`" | "`if`" | "a name"));
+            }
+            if wanted == ["`${`"] {
+                // Inside a string, only an interpolation or the closing quote can come.
+                wanted = vec!["`\"` to close the string"];
+            }
             let list = match wanted.len() {
                 0 => "something else".to_string(),
                 1 => wanted[0].to_string(),
@@ -190,36 +191,57 @@ fn hint(wanted: &[&str], found: &str) -> Option<String> {
     None
 }
 
-fn pratt() -> &'static PrattParser<Rule> {
-    static PRATT: OnceLock<PrattParser<Rule>> = OnceLock::new();
-    PRATT.get_or_init(|| {
-        // Lowest precedence first, as in the Nix manual's table read bottom-up.
-        PrattParser::new()
-            .op(Op::infix(Rule::implies, Assoc::Right))
-            .op(Op::infix(Rule::or_op, Assoc::Left))
-            .op(Op::infix(Rule::and, Assoc::Left))
-            .op(Op::infix(Rule::eq, Assoc::Left) | Op::infix(Rule::neq, Assoc::Left))
-            .op(Op::infix(Rule::lt, Assoc::Left)
-                | Op::infix(Rule::leq, Assoc::Left)
-                | Op::infix(Rule::gt, Assoc::Left)
-                | Op::infix(Rule::geq, Assoc::Left))
-            .op(Op::infix(Rule::update, Assoc::Right))
-            .op(Op::prefix(Rule::not))
-            .op(Op::infix(Rule::add, Assoc::Left) | Op::infix(Rule::sub, Assoc::Left))
-            .op(Op::infix(Rule::mul, Assoc::Left) | Op::infix(Rule::div, Assoc::Left))
-            .op(Op::infix(Rule::concat, Assoc::Right))
-            .op(Op::postfix(Rule::has_attr))
-            .op(Op::prefix(Rule::negate))
-    })
+/// How tightly an operator binds: `(left, right)` binding powers, higher
+/// binds tighter. The levels follow the Nix manual's precedence table; left
+/// associative operators bind tighter on the right, right associative ones on
+/// the left.
+fn infix_power(rule: Rule) -> (u8, u8, BinaryOp) {
+    let (level, right_assoc, op) = match rule {
+        Rule::implies => (1, true, BinaryOp::Implies),
+        Rule::or_op => (2, false, BinaryOp::Or),
+        Rule::and => (3, false, BinaryOp::And),
+        Rule::eq => (4, false, BinaryOp::Eq),
+        Rule::neq => (4, false, BinaryOp::Ne),
+        Rule::lt => (5, false, BinaryOp::Lt),
+        Rule::leq => (5, false, BinaryOp::Le),
+        Rule::gt => (5, false, BinaryOp::Gt),
+        Rule::geq => (5, false, BinaryOp::Ge),
+        Rule::update => (6, true, BinaryOp::Update),
+        Rule::add => (8, false, BinaryOp::Add),
+        Rule::sub => (8, false, BinaryOp::Sub),
+        Rule::mul => (9, false, BinaryOp::Mul),
+        Rule::div => (9, false, BinaryOp::Div),
+        Rule::concat => (10, true, BinaryOp::Concat),
+        other => unreachable!("grammar: {other:?} is not an infix operator"),
+    };
+    if right_assoc {
+        (2 * level + 1, 2 * level, op)
+    } else {
+        (2 * level, 2 * level + 1, op)
+    }
 }
 
-struct Builder {
+/// `!` sits between `//` and `+`; unary minus binds tighter than `?`.
+const NOT_POWER: u8 = 2 * 7;
+const HAS_ATTR_POWER: u8 = 2 * 11;
+const NEGATE_POWER: u8 = 2 * 12;
+
+/// One element of an operation, after regrouping the flat pairs.
+enum Piece<'i> {
+    Operand(Expr),
+    Prefix(Pair<'i, Rule>),
+    Postfix(Pair<'i, Rule>),
+    Infix(Pair<'i, Rule>),
+}
+
+struct Builder<'t> {
     file: FileId,
+    text: &'t str,
 }
 
 type Built<T> = Result<T, SyntaxError>;
 
-impl Builder {
+impl Builder<'_> {
     fn span(&self, pair: &Pair<Rule>) -> Span {
         let s = pair.as_span();
         Span::new(self.file, s.start(), s.end())
@@ -238,8 +260,6 @@ impl Builder {
         let span = self.span(&pair);
         let kind = match pair.as_rule() {
             Rule::operation => return self.operation(pair.into_inner()),
-            Rule::application => return self.application(pair),
-            Rule::select => return self.select(pair),
             Rule::lambda => ExprKind::Lambda(Rc::new(self.lambda(pair)?)),
             Rule::let_in => {
                 let mut inner: Vec<Pair<Rule>> = pair.into_inner().collect();
@@ -324,10 +344,11 @@ impl Builder {
             Rule::indented_string => ExprKind::Str(self.indented_string(pair)?),
             Rule::identifier => ExprKind::Var(Var::new(pair.as_str().into())),
             Rule::list => {
-                let items = pair
-                    .into_inner()
-                    .map(|p| self.expr(p).map(Rc::new))
-                    .collect::<Built<Vec<_>>>()?;
+                let items = self
+                    .selects(pair.into_inner())?
+                    .into_iter()
+                    .map(Rc::new)
+                    .collect();
                 ExprKind::List(items)
             }
             Rule::attrset => {
@@ -345,68 +366,143 @@ impl Builder {
     }
 
     fn operation(&self, pairs: Pairs<Rule>) -> Built<Expr> {
-        pratt()
-            .map_primary(|p| self.expr(p))
-            .map_prefix(|op, rhs| {
-                let rhs = rhs?;
-                let span = self.span(&op).to(rhs.span);
-                let op = if op.as_rule() == Rule::negate {
-                    UnaryOp::Negate
-                } else {
-                    UnaryOp::Not
-                };
-                Ok(Expr {
-                    span,
-                    kind: ExprKind::Unary(op, Box::new(rhs)),
-                })
-            })
-            .map_postfix(|lhs, op| {
-                let lhs = lhs?;
-                let span = lhs.span.to(self.span(&op));
-                let path =
-                    self.attrpath(op.into_inner().next().expect("grammar: `?` has a path"))?;
-                Ok(Expr {
-                    span,
-                    kind: ExprKind::HasAttr {
-                        target: Box::new(lhs),
-                        path,
-                    },
-                })
-            })
-            .map_infix(|lhs, op, rhs| {
-                let (lhs, rhs) = (lhs?, rhs?);
-                let span = lhs.span.to(rhs.span);
-                let op = match op.as_rule() {
-                    Rule::concat => BinaryOp::Concat,
-                    Rule::update => BinaryOp::Update,
-                    Rule::implies => BinaryOp::Implies,
-                    Rule::and => BinaryOp::And,
-                    Rule::or_op => BinaryOp::Or,
-                    Rule::eq => BinaryOp::Eq,
-                    Rule::neq => BinaryOp::Ne,
-                    Rule::leq => BinaryOp::Le,
-                    Rule::geq => BinaryOp::Ge,
-                    Rule::lt => BinaryOp::Lt,
-                    Rule::gt => BinaryOp::Gt,
-                    Rule::add => BinaryOp::Add,
-                    Rule::sub => BinaryOp::Sub,
-                    Rule::mul => BinaryOp::Mul,
-                    Rule::div => BinaryOp::Div,
-                    other => unreachable!("grammar: {other:?} is not an infix operator"),
-                };
-                Ok(Expr {
-                    span,
-                    kind: ExprKind::Binary(op, Box::new(lhs), Box::new(rhs)),
-                })
-            })
-            .parse(pairs)
+        let mut pieces: Vec<Piece> = Vec::new();
+        let mut operands: Vec<Pair<Rule>> = Vec::new();
+        for p in pairs {
+            let piece = match p.as_rule() {
+                Rule::negate | Rule::not => Piece::Prefix(p),
+                Rule::has_attr => Piece::Postfix(p),
+                Rule::concat
+                | Rule::update
+                | Rule::implies
+                | Rule::and
+                | Rule::or_op
+                | Rule::eq
+                | Rule::neq
+                | Rule::leq
+                | Rule::geq
+                | Rule::lt
+                | Rule::gt
+                | Rule::add
+                | Rule::sub
+                | Rule::mul
+                | Rule::div => Piece::Infix(p),
+                _ => {
+                    operands.push(p);
+                    continue;
+                }
+            };
+            if !operands.is_empty() {
+                pieces.push(Piece::Operand(
+                    self.application(std::mem::take(&mut operands))?,
+                ));
+            }
+            pieces.push(piece);
+        }
+        if !operands.is_empty() {
+            pieces.push(Piece::Operand(self.application(operands)?));
+        }
+        let mut pieces = pieces.into_iter().peekable();
+        self.climb(&mut pieces, 0)
     }
 
-    fn application(&self, pair: Pair<Rule>) -> Built<Expr> {
-        let mut items = pair.into_inner();
-        let mut func = self.expr(items.next().expect("grammar: application has a head"))?;
+    /// Precedence climbing over the regrouped pieces of one operation.
+    fn climb<'i>(
+        &self,
+        pieces: &mut std::iter::Peekable<std::vec::IntoIter<Piece<'i>>>,
+        min_power: u8,
+    ) -> Built<Expr> {
+        let mut lhs = match pieces.next() {
+            Some(Piece::Operand(e)) => e,
+            Some(Piece::Prefix(op)) => {
+                let (unary, power) = if op.as_rule() == Rule::negate {
+                    (UnaryOp::Negate, NEGATE_POWER)
+                } else {
+                    (UnaryOp::Not, NOT_POWER)
+                };
+                let rhs = self.climb(pieces, power)?;
+                Expr {
+                    span: self.span(&op).to(rhs.span),
+                    kind: ExprKind::Unary(unary, Box::new(rhs)),
+                }
+            }
+            _ => unreachable!("grammar: an operation starts with an operand or a prefix operator"),
+        };
+        loop {
+            match pieces.peek() {
+                Some(Piece::Postfix(_)) if HAS_ATTR_POWER >= min_power => {
+                    let Some(Piece::Postfix(op)) = pieces.next() else {
+                        unreachable!("peeked a postfix operator")
+                    };
+                    let span = lhs.span.to(self.span(&op));
+                    let path =
+                        self.attrpath(op.into_inner().next().expect("grammar: `?` has a path"))?;
+                    lhs = Expr {
+                        span,
+                        kind: ExprKind::HasAttr {
+                            target: Box::new(lhs),
+                            path,
+                        },
+                    };
+                }
+                Some(Piece::Infix(op)) if infix_power(op.as_rule()).0 >= min_power => {
+                    let Some(Piece::Infix(op)) = pieces.next() else {
+                        unreachable!("peeked an infix operator")
+                    };
+                    let (_, right_power, binary) = infix_power(op.as_rule());
+                    self.check_associative(&lhs, &op)?;
+                    let rhs = self.climb(pieces, right_power)?;
+                    let span = lhs.span.to(rhs.span);
+                    lhs = Expr {
+                        span,
+                        kind: ExprKind::Binary(binary, Box::new(lhs), Box::new(rhs)),
+                    };
+                }
+                _ => return Ok(lhs),
+            }
+        }
+    }
+
+    /// Comparisons do not chain in Nix: `a == b == c` and `a < b < c` are
+    /// syntax errors unless parenthesised.
+    fn check_associative(&self, lhs: &Expr, op: &Pair<Rule>) -> Built<()> {
+        use BinaryOp::*;
+        let group = |r: Rule| match r {
+            Rule::eq | Rule::neq => Some(0),
+            Rule::lt | Rule::leq | Rule::gt | Rule::geq => Some(1),
+            _ => None,
+        };
+        let Some(g) = group(op.as_rule()) else {
+            return Ok(());
+        };
+        let ExprKind::Binary(inner, ..) = &lhs.kind else {
+            return Ok(());
+        };
+        let inner_group = match inner {
+            Eq | Ne => Some(0),
+            Lt | Le | Gt | Ge => Some(1),
+            _ => None,
+        };
+        let between = &self.text[lhs.span.end as usize..op.as_span().start()];
+        if inner_group == Some(g) && !between.contains(')') {
+            return Err(self.error(
+                self.span(op),
+                format!(
+                    "`{}` cannot follow another comparison without parentheses",
+                    op.as_str()
+                ),
+                Some("comparisons do not chain: write `(a == b) == c` or `a == b && b == c`"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// `f a b`: the operands of one application, each a primary with an
+    /// optional selector.
+    fn application(&self, pairs: Vec<Pair<Rule>>) -> Built<Expr> {
+        let mut items = self.selects(pairs)?.into_iter();
+        let mut func = items.next().expect("grammar: an application has a head");
         for arg in items {
-            let arg = self.expr(arg)?;
             let span = func.span.to(arg.span);
             func = Expr {
                 span,
@@ -419,18 +515,29 @@ impl Builder {
         Ok(func)
     }
 
-    fn select(&self, pair: Pair<Rule>) -> Built<Expr> {
-        let span = self.span(&pair);
+    /// Regroup a flat run of primaries and selectors into expressions.
+    fn selects<'i>(&self, pairs: impl IntoIterator<Item = Pair<'i, Rule>>) -> Built<Vec<Expr>> {
+        let mut out: Vec<Expr> = Vec::new();
+        for p in pairs {
+            if p.as_rule() == Rule::selector {
+                let target = out.pop().expect("grammar: a selector follows a primary");
+                out.push(self.selector(target, p)?);
+            } else {
+                out.push(self.expr(p)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// `target.a.b or default`.
+    fn selector(&self, target: Expr, pair: Pair<Rule>) -> Built<Expr> {
+        let span = target.span.to(self.span(&pair));
         let mut inner = pair.into_inner();
-        let target = self.expr(inner.next().expect("grammar: select has a target"))?;
-        let Some(path) = inner.next() else {
-            return Ok(target);
-        };
-        let path = self.attrpath(path)?;
-        let default = match inner.find(|p| p.as_rule() != Rule::kw_or) {
-            Some(d) => Some(Box::new(self.expr(d)?)),
-            None => None,
-        };
+        let path = self.attrpath(inner.next().expect("grammar: a selector has a path"))?;
+        let default = self
+            .selects(inner.filter(|p| p.as_rule() != Rule::kw_or))?
+            .pop()
+            .map(Box::new);
         Ok(Expr {
             span,
             kind: ExprKind::Select {
@@ -700,15 +807,19 @@ impl Builder {
         }
     }
 
+    /// A `"…"` string. Its text pieces are the gaps between interpolations
+    /// (the grammar makes no pairs for them, to keep parsing cheap).
     fn string(&self, pair: Pair<Rule>) -> Built<Vec<StrPart>> {
+        let whole = pair.as_span();
+        let (mut at, end) = (whole.start() + 1, whole.end() - 1);
         let mut parts = Vec::new();
         for p in pair.into_inner() {
-            match p.as_rule() {
-                Rule::string_text => push_literal(&mut parts, &unescape(p.as_str())),
-                Rule::interpolation => parts.push(self.interpolation(p)?),
-                other => unreachable!("grammar: {other:?} in string"),
-            }
+            let s = p.as_span();
+            push_literal(&mut parts, &unescape(&self.text[at..s.start()]));
+            at = s.end();
+            parts.push(self.interpolation(p)?);
         }
+        push_literal(&mut parts, &unescape(&self.text[at..end]));
         Ok(parts)
     }
 
@@ -815,6 +926,8 @@ enum Indented {
 /// with content (escapes and interpolations count as content), remove it from
 /// every line, and drop a last line made only of spaces.
 fn strip_indentation(pieces: Vec<Indented>) -> Vec<StrPart> {
+    // Stays at its maximum when no line has content: then every line's
+    // leading spaces go.
     let mut min_indent = usize::MAX;
     let (mut cur, mut at_line_start) = (0usize, true);
     for piece in &pieces {
@@ -843,9 +956,6 @@ fn strip_indentation(pieces: Vec<Indented>) -> Vec<StrPart> {
                 }
             }
         }
-    }
-    if min_indent == usize::MAX {
-        min_indent = cur;
     }
     let mut parts = Vec::new();
     let (mut dropped, mut at_line_start) = (0usize, true);

@@ -216,7 +216,22 @@ fn sort(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<Value> {
     let mut items: Vec<Thunk> = list.iter().cloned().collect();
     // Stable, like Nix's `std::stable_sort`; the first error stops the sort.
     let mut failure: Option<EvalError> = None;
+    // `sort lessThan`: compare directly, as Nix does, without calling a function.
+    let direct =
+        matches!(&f, Value::Builtin(b) if b.builtin.name == "lessThan" && b.args.is_empty());
     merge_sort(&mut items, &mut |a, b| {
+        if failure.is_some() {
+            return false;
+        }
+        if direct {
+            let r = ev
+                .force(a)
+                .and_then(|a| ev.force(b).and_then(|b| ev.less_than(&a, &b, span)));
+            return r.unwrap_or_else(|e| {
+                failure = Some(e);
+                false
+            });
+        }
         if failure.is_some() {
             return false;
         }

@@ -86,7 +86,21 @@ pub fn globals() -> (Vec<&'static str>, Rc<Env>) {
         value: Thunk::Ready(Value::Bool(false)),
         span: None,
     });
+    // `builtins.builtins` is the set itself: a cell filled once the set exists.
+    let itself = Thunk::apply(
+        Value::Null,
+        Vec::new(),
+        Span::new(crate::syntax::FileId(u32::MAX), 0, 0),
+    );
+    entries.push(Attr {
+        name: "builtins".into(),
+        value: itself.clone(),
+        span: None,
+    });
     let builtins = Attrs::from_unsorted(entries);
+    if let Thunk::Lazy(cell) = &itself {
+        *cell.state.borrow_mut() = super::value::Suspended::Done(Value::attrs(builtins.clone()));
+    }
     let mut names = vec!["builtins", "true", "false", "null"];
     let mut slots = vec![
         Thunk::Ready(Value::attrs(builtins.clone())),

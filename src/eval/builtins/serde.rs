@@ -64,32 +64,106 @@ fn from_json(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<Value
     let s = ev.force_string(&args[0], span)?;
     let parsed: serde_json::Value = serde_json::from_str(&s.text)
         .map_err(|e| EvalError::fatal(format!("invalid JSON: {e}"), span))?;
-    Ok(from_serde_json(parsed))
+    let mut integral = integral_numbers(&s.text).into_iter();
+    Ok(from_json_numbers(parsed, &mut integral))
 }
 
-fn from_toml_value(v: toml::Value) -> Value {
+/// For each number in a JSON text, in document order: was it written as an
+/// integer (no `.`, no exponent)? serde_json reads `-0` as a float, Nix as an
+/// integer.
+fn integral_numbers(text: &str) -> Vec<bool> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'"' => {
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'"' {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+                i += 1;
+            }
+            b'-' | b'0'..=b'9' => {
+                let start = i;
+                while i < bytes.len()
+                    && matches!(bytes[i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
+                {
+                    i += 1;
+                }
+                out.push(
+                    !bytes[start..i]
+                        .iter()
+                        .any(|b| matches!(b, b'.' | b'e' | b'E')),
+                );
+            }
+            _ => i += 1,
+        }
+    }
+    out
+}
+
+/// `from_serde_json`, with integer syntax deciding the type of zero.
+fn from_json_numbers(v: serde_json::Value, integral: &mut impl Iterator<Item = bool>) -> Value {
     match v {
-        toml::Value::String(s) => Value::string(s),
-        toml::Value::Integer(i) => Value::Int(i),
-        toml::Value::Float(f) => Value::Float(f),
-        toml::Value::Boolean(b) => Value::Bool(b),
-        toml::Value::Datetime(d) => Value::string(d.to_string()),
-        toml::Value::Array(items) => Value::list(
+        serde_json::Value::Number(n) => {
+            let written_as_integer = integral.next().unwrap_or(false);
+            match n.as_f64() {
+                Some(f) if f == 0.0 && written_as_integer && n.as_i64().is_none() => Value::Int(0),
+                _ => from_serde_json(serde_json::Value::Number(n)),
+            }
+        }
+        serde_json::Value::Array(items) => Value::list(
             items
                 .into_iter()
-                .map(|i| Thunk::Ready(from_toml_value(i)))
+                .map(|i| Thunk::Ready(from_json_numbers(i, integral)))
                 .collect(),
         ),
-        toml::Value::Table(t) => Value::attrs(Attrs::from_unsorted(
-            t.into_iter()
+        serde_json::Value::Object(map) => Value::attrs(Attrs::from_unsorted(
+            map.into_iter()
                 .map(|(k, v)| Attr {
                     name: k.into(),
-                    value: Thunk::Ready(from_toml_value(v)),
+                    value: Thunk::Ready(from_json_numbers(v, integral)),
                     span: None,
                 })
                 .collect(),
         )),
+        other => from_serde_json(other),
     }
+}
+
+fn from_toml_value(v: toml::Value, span: Span) -> EvalResult<Value> {
+    Ok(match v {
+        toml::Value::String(s) => Value::string(s),
+        toml::Value::Integer(i) => Value::Int(i),
+        toml::Value::Float(f) => Value::Float(f),
+        toml::Value::Boolean(b) => Value::Bool(b),
+        toml::Value::Datetime(d) => {
+            return Err(EvalError::fatal(
+                format!("TOML dates and times are not supported (`{d}`)"),
+                span,
+            )
+            .with_help("write the date as a string"))
+        }
+        toml::Value::Array(items) => Value::list(
+            items
+                .into_iter()
+                .map(|i| from_toml_value(i, span).map(Thunk::Ready))
+                .collect::<EvalResult<_>>()?,
+        ),
+        toml::Value::Table(t) => Value::attrs(Attrs::from_unsorted(
+            t.into_iter()
+                .map(|(k, v)| {
+                    let value = Thunk::Ready(from_toml_value(v, span)?);
+                    Ok(Attr {
+                        name: k.into(),
+                        value,
+                        span: None,
+                    })
+                })
+                .collect::<EvalResult<_>>()?,
+        )),
+    })
 }
 
 fn from_toml(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<Value> {
@@ -97,5 +171,5 @@ fn from_toml(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<Value
     let table: toml::Table = s.text.parse().map_err(|e: toml::de::Error| {
         EvalError::fatal(format!("invalid TOML: {}", e.message()), span)
     })?;
-    Ok(from_toml_value(toml::Value::Table(table)))
+    from_toml_value(toml::Value::Table(table), span)
 }

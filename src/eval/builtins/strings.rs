@@ -186,13 +186,24 @@ fn regex(
     span: Span,
     anchored: bool,
 ) -> EvalResult<regex::Regex> {
+    // `(?s)`: in POSIX regular expressions `.` also matches a newline.
     let key = if anchored {
-        format!("^(?:{pattern})$")
+        format!("(?s)^(?:{pattern})$")
     } else {
-        pattern.to_string()
+        format!("(?s){pattern}")
     };
     if let Some(re) = ev.regex_cache.get(&key) {
         return Ok(re.clone());
+    }
+    // Nix's regular expressions are POSIX extended: Perl's `\d`, `\w`, … are errors there.
+    if let Some(i) = pattern
+        .find('\\')
+        .filter(|&i| pattern[i + 1..].starts_with(|c: char| c.is_ascii_alphabetic()))
+    {
+        return Err(EvalError::fatal(format!("invalid regular expression `{pattern}`"), span).with_help(format!(
+            "`{}` is not POSIX extended syntax; use a bracket class such as `[0-9]` or `[[:alpha:]]`",
+            &pattern[i..i + 2]
+        )));
     }
     let re = regex::Regex::new(&key).map_err(|e| {
         EvalError::fatal(format!("invalid regular expression `{pattern}`"), span)

@@ -9,6 +9,13 @@ use std::str::FromStr;
 use tokio::net::{TcpListener, UnixListener};
 
 /// A listening address: `unix:/path/to/socket` or `HOST:PORT`.
+///
+/// ```
+/// use bottle::sidecar::egress::Listen;
+/// assert_eq!("unix:/run/e.sock".parse::<Listen>().unwrap(), Listen::Unix("/run/e.sock".into()));
+/// assert_eq!("127.0.0.1:3128".parse::<Listen>().unwrap(), Listen::Tcp(([127, 0, 0, 1], 3128).into()));
+/// assert!("nonsense".parse::<Listen>().is_err());
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Listen {
     Tcp(SocketAddr),
@@ -27,9 +34,18 @@ impl FromStr for Listen {
             }
             return Ok(Listen::Unix(PathBuf::from(path)));
         }
-        text.parse::<SocketAddr>().map(Listen::Tcp).map_err(|_| {
-            format!("`{text}` is neither unix:/path nor an IP:PORT address like 127.0.0.1:3128")
-        })
+        if let Ok(addr) = text.parse::<SocketAddr>() {
+            return Ok(Listen::Tcp(addr));
+        }
+        // HOST:PORT with a name (e.g. localhost:3128): the first address it resolves to.
+        use std::net::ToSocketAddrs;
+        text.to_socket_addrs()
+            .ok()
+            .and_then(|mut addrs| addrs.next())
+            .map(Listen::Tcp)
+            .ok_or_else(|| {
+                format!("`{text}` is neither unix:/path nor HOST:PORT like 127.0.0.1:3128")
+            })
     }
 }
 

@@ -161,6 +161,16 @@ impl Egress {
     }
 }
 
+/// How many tokio worker threads a runtime serving the proxy should have.
+/// The kernel shares CPU time per thread, and the proxy shares the host with
+/// the VM's vCPU threads and whatever else runs there: with one worker per
+/// core it is starved on a busy host (see `scripts/bench-egress`). Idle
+/// workers cost little.
+pub fn recommended_workers() -> usize {
+    let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+    (cpus * 8).clamp(16, 64)
+}
+
 /// Bind `listen` and serve until `shutdown` completes.
 pub async fn serve(
     egress: Arc<Egress>,

@@ -142,6 +142,20 @@ impl Refusal {
         );
         let _ = client.write_all(text.as_bytes()).await;
         let _ = client.shutdown().await;
+        // Closing with unread input makes the kernel send a reset, which can
+        // destroy the answer before the client reads it: read and discard
+        // what the client still sends, briefly and boundedly, then close.
+        let mut sink = vec![0u8; 16 * 1024];
+        let drain = async {
+            let mut total = 0;
+            while total < (1 << 20) {
+                match client.read(&mut sink).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => total += n,
+                }
+            }
+        };
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), drain).await;
     }
 }
 
@@ -534,6 +548,8 @@ async fn serve_http<S: Io>(
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout)
+        // A client that half-closes after its request still gets the answer.
+        .half_close(true)
         .max_buf_size(limits.max_header_bytes.max(8192));
     let conn = builder
         .serve_connection(TokioIo::new(io), service)

@@ -1,19 +1,89 @@
 //! Byte plumbing for the proxy: a stream that replays bytes already read
 //! (`Rewind`), a stream that counts bytes and notes activity (`Metered`), and
-//! the tunnel relay bounded by idle and total timeouts.
+//! the tunnel relay bounded by idle and total timeouts. Between two plain
+//! sockets the relay moves bytes with splice(2) through a pipe, so tunnel
+//! data never passes through user space; otherwise it copies.
 
 use bytes::{Buf, Bytes};
 use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
+use tokio::net::{TcpStream, UnixStream};
 
 /// Anything the proxy can serve or relay: TCP, Unix, TLS, upgraded streams.
-pub trait Io: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
-impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Io for T {}
+pub trait Io: AsyncRead + AsyncWrite + Unpin + Send + 'static {
+    /// The plain socket this is, if it is one (for the zero-copy relay).
+    fn socket(&self) -> Option<Socket<'_>> {
+        None
+    }
+}
+
+impl Io for TcpStream {
+    fn socket(&self) -> Option<Socket<'_>> {
+        Some(Socket::Tcp(self))
+    }
+}
+impl Io for UnixStream {
+    fn socket(&self) -> Option<Socket<'_>> {
+        Some(Socket::Unix(self))
+    }
+}
+impl<S: Io> Io for Rewind<S> {
+    fn socket(&self) -> Option<Socket<'_>> {
+        // Replayed bytes live in user space, so only an emptied Rewind is a socket.
+        if self.prefix.is_empty() {
+            self.inner.socket()
+        } else {
+            None
+        }
+    }
+}
+impl<S: Io> Io for Metered<S> {}
+impl<S: Io> Io for tokio_rustls::server::TlsStream<S> {}
+impl<S: Io> Io for tokio_rustls::client::TlsStream<S> {}
+impl Io for hyper_util::rt::TokioIo<hyper::upgrade::Upgraded> {}
+
+/// A borrowed plain socket.
+#[derive(Clone, Copy)]
+pub enum Socket<'a> {
+    Tcp(&'a TcpStream),
+    Unix(&'a UnixStream),
+}
+
+impl Socket<'_> {
+    fn fd(&self) -> RawFd {
+        match self {
+            Socket::Tcp(s) => s.as_raw_fd(),
+            Socket::Unix(s) => s.as_raw_fd(),
+        }
+    }
+
+    async fn ready(&self, interest: Interest) -> io::Result<()> {
+        match self {
+            Socket::Tcp(s) => s.ready(interest).await.map(drop),
+            Socket::Unix(s) => s.ready(interest).await.map(drop),
+        }
+    }
+
+    fn try_io<R>(&self, interest: Interest, f: impl FnOnce() -> io::Result<R>) -> io::Result<R> {
+        match self {
+            Socket::Tcp(s) => s.try_io(interest, f),
+            Socket::Unix(s) => s.try_io(interest, f),
+        }
+    }
+
+    fn shutdown_write(&self) {
+        // SAFETY: shutdown(2) on a descriptor the borrowed socket keeps open.
+        unsafe {
+            libc::shutdown(self.fd(), libc::SHUT_WR);
+        }
+    }
+}
 
 /// A stream whose first bytes were already read (while parsing a request
 /// head) and are handed out again before the rest.
@@ -218,7 +288,7 @@ pub async fn bounded<F: std::future::Future>(
 /// few syscalls, small enough that a thousand tunnels fit in memory.
 const RELAY_BUFFER: usize = 64 * 1024;
 
-/// Copy bytes both ways between `client` and `upstream` until both sides
+/// Carry bytes both ways between `client` and `upstream` until both sides
 /// close or a limit ends it. Returns (bytes up, bytes down, how it ended).
 pub async fn relay<A: Io, B: Io>(
     client: A,
@@ -227,6 +297,24 @@ pub async fn relay<A: Io, B: Io>(
     total: Duration,
 ) -> (u64, u64, End) {
     let activity = Activity::new();
+    if let (Some(c), Some(u)) = (client.socket(), upstream.socket()) {
+        if let (Ok(up_pipe), Ok(down_pipe)) = (Pipe::new(), Pipe::new()) {
+            let up = AtomicU64::new(0);
+            let down = AtomicU64::new(0);
+            let both = async {
+                tokio::try_join!(
+                    splice_one_way(c, u, &up_pipe, &up, &activity),
+                    splice_one_way(u, c, &down_pipe, &down, &activity),
+                )
+            };
+            let end = bounded(both, &activity, idle, total).await;
+            return (
+                up.load(Ordering::Relaxed),
+                down.load(Ordering::Relaxed),
+                end,
+            );
+        }
+    }
     let mut client = Metered::new(client, activity.clone());
     let mut upstream = Metered::new(upstream, activity.clone());
     let up = client.counters.clone();
@@ -248,4 +336,103 @@ pub async fn relay<A: Io, B: Io>(
         down.read.load(Ordering::Relaxed),
         end,
     )
+}
+
+/// Most bytes one splice moves; also the pipe size asked for.
+const SPLICE_CHUNK: usize = 1 << 20;
+
+/// A non-blocking pipe, the kernel-side buffer of one relay direction.
+struct Pipe {
+    read: OwnedFd,
+    write: OwnedFd,
+}
+
+impl Pipe {
+    fn new() -> io::Result<Pipe> {
+        let mut fds = [0 as RawFd; 2];
+        // SAFETY: pipe2 fills the two-element array it is given.
+        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: pipe2 succeeded, so both descriptors are fresh and owned here.
+        let pipe = unsafe {
+            Pipe {
+                read: OwnedFd::from_raw_fd(fds[0]),
+                write: OwnedFd::from_raw_fd(fds[1]),
+            }
+        };
+        // A bigger pipe means fewer splices; the default (64 KiB) still works.
+        // SAFETY: fcntl on a descriptor owned by `pipe`.
+        unsafe {
+            libc::fcntl(
+                pipe.write.as_raw_fd(),
+                libc::F_SETPIPE_SZ,
+                SPLICE_CHUNK as libc::c_int,
+            );
+        }
+        Ok(pipe)
+    }
+}
+
+fn splice(from: RawFd, to: RawFd, len: usize) -> io::Result<usize> {
+    // SAFETY: splice(2) between descriptors kept open by their owners, with
+    // no offsets (both ends are sockets or pipes).
+    let n = unsafe {
+        libc::splice(
+            from,
+            std::ptr::null_mut(),
+            to,
+            std::ptr::null_mut(),
+            len,
+            libc::SPLICE_F_MOVE | libc::SPLICE_F_NONBLOCK,
+        )
+    };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+/// Move bytes from `from` to `to` through `pipe` until `from` ends, then
+/// half-close `to`. The pipe is only filled when empty, so EAGAIN always
+/// means the socket is not ready, which is what `try_io` needs to know.
+async fn splice_one_way(
+    from: Socket<'_>,
+    to: Socket<'_>,
+    pipe: &Pipe,
+    count: &AtomicU64,
+    activity: &Activity,
+) -> io::Result<()> {
+    loop {
+        let mut in_pipe = loop {
+            from.ready(Interest::READABLE).await?;
+            match from.try_io(Interest::READABLE, || {
+                splice(from.fd(), pipe.write.as_raw_fd(), SPLICE_CHUNK)
+            }) {
+                Ok(n) => break n,
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(err) => return Err(err),
+            }
+        };
+        if in_pipe == 0 {
+            to.shutdown_write();
+            return Ok(());
+        }
+        count.fetch_add(in_pipe as u64, Ordering::Relaxed);
+        activity.touch();
+        while in_pipe > 0 {
+            to.ready(Interest::WRITABLE).await?;
+            match to.try_io(Interest::WRITABLE, || {
+                splice(pipe.read.as_raw_fd(), to.fd(), in_pipe)
+            }) {
+                Ok(n) => {
+                    in_pipe -= n;
+                    activity.touch();
+                }
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(err) => return Err(err),
+            }
+        }
+    }
 }

@@ -1,0 +1,1 @@
+let s = { }; f = x: "got ${x}"; in f s.a or "default"

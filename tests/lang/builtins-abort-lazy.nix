@@ -1,0 +1,1 @@
+let a = abort "never"; in { x = 1; y = [ a ]; }.x

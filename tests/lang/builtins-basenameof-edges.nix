@@ -1,0 +1,1 @@
+map baseNameOf [ "" "/" "a/" "//a" "a//b" "a/b/" ]

@@ -1,0 +1,1 @@
+[ (builtins.functionArgs builtins.map) (builtins.functionArgs (a@{ x ? 1 }: x)) ]

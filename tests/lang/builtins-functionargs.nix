@@ -1,0 +1,1 @@
+builtins.functionArgs ({ required, optional ? 1, ... }: null)

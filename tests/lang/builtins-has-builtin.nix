@@ -1,0 +1,1 @@
+[ (builtins ? map) (builtins ? noSuchBuiltin) (builtins ? fromTOML) (builtins ? hashString) ]

@@ -1,0 +1,1 @@
+let s = { __toString = self: "S"; }; in "interp ${s}"

@@ -1,0 +1,1 @@
+(builtins.mapAttrs (n: v: v * 2) { ok = 1; bad = throw "lazy"; }).ok

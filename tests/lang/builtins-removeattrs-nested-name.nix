@@ -1,0 +1,1 @@
+builtins.removeAttrs { "a.b" = 1; a = { b = 2; }; } [ "a.b" ]

@@ -1,0 +1,1 @@
+[ (builtins.replaceStrings [ "a" "b" ] [ "A" "B" ] "abcab") (builtins.replaceStrings [ "oo" ] [ "0" ] "foo boo") (builtins.replaceStrings [ "" ] [ "-" ] "abc") (builtins.replaceStrings [ "ab" "a" ] [ "X" "Y" ] "aab") ]

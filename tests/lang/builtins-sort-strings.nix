@@ -1,0 +1,1 @@
+builtins.sort builtins.lessThan [ "b" "B" "a" "" "ab" "aa" "é" "Z" ]

@@ -1,0 +1,1 @@
+[ (builtins.toJSON (1.0 / 3 * 3)) (builtins.toJSON (builtins.fromJSON "{\"a\":1.0}")) ]

@@ -1,0 +1,1 @@
+map builtins.toJSON [ "plain" "quote\"" "back\\" "tab\t" "nl\n" "cr\r" "é" "😀" "/" "$" "" ]

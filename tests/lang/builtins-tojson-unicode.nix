@@ -1,0 +1,1 @@
+builtins.toJSON { "ключ" = "日本 😀"; }

@@ -1,0 +1,1 @@
+[ (map (x: x) [ 1 ]) (toString 2) (isNull null) (removeAttrs { a = 1; b = 2; } [ "a" ]) (baseNameOf "/x/y") (dirOf "/x/y") (builtins.isFunction import) (builtins.isFunction abort) (builtins.isFunction throw) ]

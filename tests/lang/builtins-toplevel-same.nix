@@ -1,0 +1,1 @@
+[ (builtins.map == map) (builtins.typeOf builtins) (builtins.typeOf builtins.builtins) ]

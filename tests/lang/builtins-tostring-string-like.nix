@@ -1,0 +1,1 @@
+[ (toString "already") (toString [ "a" [ "b" ] ]) (toString [ [ ] [ ] ]) (toString [ null ]) ]

@@ -1,0 +1,2 @@
+# tryEval forces only to weak head normal form
+(builtins.tryEval { a = throw "inside"; }).success

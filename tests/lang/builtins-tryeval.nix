@@ -1,0 +1,1 @@
+[ (builtins.tryEval 1) (builtins.tryEval (throw "caught")) (builtins.tryEval (assert false; 1)) (builtins.tryEval "fine") ]

@@ -1,0 +1,3 @@
+[ "# not a comment" "/* nor this */" ''
+  # kept
+'' ]

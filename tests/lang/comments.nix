@@ -1,0 +1,4 @@
+# line comment
+/* block
+   comment */ { a = /* inline */ 1; # trailing
+  b = 2; /**/ c = 3; /* ** */ }

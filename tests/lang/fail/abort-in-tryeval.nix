@@ -1,0 +1,2 @@
+# tryEval does not catch abort
+builtins.tryEval (abort "not catchable")

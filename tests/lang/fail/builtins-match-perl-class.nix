@@ -1,0 +1,2 @@
+# regular expressions are POSIX extended: there is no \d
+builtins.match "\\d+" "12"

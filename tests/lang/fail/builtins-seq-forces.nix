@@ -1,0 +1,1 @@
+builtins.seq (throw "seq forces its first argument") 1

@@ -1,0 +1,1 @@
+{ }.missing or (throw "the default is forced when used")

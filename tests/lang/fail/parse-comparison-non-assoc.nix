@@ -1,0 +1,2 @@
+# comparison operators do not chain
+1 < 2 < 3

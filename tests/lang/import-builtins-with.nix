@@ -1,0 +1,1 @@
+import ./lib/uses-builtins.nix

@@ -1,0 +1,1 @@
+[ (import ./lib/function.nix { name = "bottle"; }) (import ./lib/function.nix { name = "nix"; suffix = "?"; }) ]

@@ -1,0 +1,1 @@
+let x = "from the importer"; in [ x (import ./lib/scope-isolation.nix) ]

@@ -1,0 +1,1 @@
+({ a ? throw "unused default", b }: b) { a = 1; b = 2; }

@@ -1,0 +1,1 @@
+({ a ? abort "default unused" }: "fine") { a = 1; }

@@ -1,0 +1,1 @@
+builtins.elemAt [ (throw "first") "second" (abort "third") ] 1

@@ -1,0 +1,1 @@
+builtins.tryEval (builtins.seq (throw "forced by seq") 1)

@@ -1,0 +1,1 @@
+let s = { v = 1; }; in with s; let w = v + 1; in [ v w ]

@@ -1,0 +1,1 @@
+let unused = throw "never forced"; also = abort "nope"; in "fine"

@@ -1,0 +1,1 @@
+let map = x: "shadowed ${x}"; in map "m"

@@ -1,0 +1,2 @@
+# imports resolve relative to the importing file, not the caller
+{ a = "a"; b = import ./sub/chain-b.nix; }

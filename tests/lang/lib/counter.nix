@@ -1,0 +1,2 @@
+# imported twice, evaluated as the same value
+{ list = builtins.genList (i: i) 3; }

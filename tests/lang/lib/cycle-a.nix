@@ -1,0 +1,1 @@
+{ a = 1; b = (import ./cycle-b.nix).b; }

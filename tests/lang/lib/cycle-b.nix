@@ -1,0 +1,1 @@
+{ b = (import ./cycle-a.nix).a + 1; }

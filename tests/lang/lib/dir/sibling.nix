@@ -1,0 +1,1 @@
+"sibling imported relative to dir/"

@@ -1,0 +1,1 @@
+{ name, suffix ? "!" }: "hello ${name}${suffix}"

@@ -1,0 +1,1 @@
+{ ok = "ok"; broken = throw "lazy in imported file"; }

@@ -1,0 +1,1 @@
+{ b = "b"; c = import ../chain-c.nix; }

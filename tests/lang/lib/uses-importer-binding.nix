@@ -1,0 +1,2 @@
+# needs a binding from its importer, which it cannot see
+fromImporter + 1

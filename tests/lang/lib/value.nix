@@ -1,0 +1,1 @@
+{ answer = 42; greeting = "hi"; }

@@ -1,0 +1,2 @@
+# keywords work as quoted attribute names
+{ "if" = 1; "let" = 2; }."let"

@@ -1,0 +1,1 @@
+(builtins.length (builtins.attrNames { a = 1; b = 2; })) * 10 + builtins.stringLength "abc"

@@ -1,0 +1,1 @@
+builtins.fromJSON (builtins.toJSON "a\"b\\c\nd\te\r")

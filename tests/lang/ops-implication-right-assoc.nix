@@ -1,0 +1,2 @@
+# -> is right associative: false -> (x -> y)
+[ (false -> false -> false) (true -> false -> true) ]

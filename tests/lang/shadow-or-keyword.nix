@@ -1,0 +1,2 @@
+# `or` is also usable as an identifier in some positions
+let s = { }; in s.missing or "default"

@@ -1,0 +1,1 @@
+let v = "let"; in rec { v = "rec"; out = v; }.out

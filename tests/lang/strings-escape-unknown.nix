@@ -1,0 +1,2 @@
+# an unknown escape yields the character itself
+[ "\a\b\z\q" "\u00e9" "\'" ]

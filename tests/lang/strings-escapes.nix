@@ -1,0 +1,1 @@
+"tab\there\nnewline \\ backslash \" quote \$ dollar"

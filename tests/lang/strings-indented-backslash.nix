@@ -1,0 +1,4 @@
+''
+  C:\path\n is literal
+  \$ stays
+''

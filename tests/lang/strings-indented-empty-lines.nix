@@ -1,0 +1,6 @@
+# empty lines do not count towards the minimum indentation
+''
+    a
+
+    b
+''

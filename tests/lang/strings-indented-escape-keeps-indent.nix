@@ -1,0 +1,5 @@
+# an escape at the start of a line is text, so it stops the indentation there
+''
+    ''${x}
+  two
+''

@@ -1,0 +1,3 @@
+''
+  ''$ alone, ''$x, and $ plain
+''

@@ -1,0 +1,5 @@
+''
+  two quotes: '''
+  four quotes: ''''''
+  a single ' quote
+''

@@ -1,0 +1,4 @@
+let v = "VAL"; in ''
+  before ${v} after
+    ${v}
+''

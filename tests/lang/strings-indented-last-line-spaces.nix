@@ -1,0 +1,4 @@
+# a last line made only of spaces is dropped
+''
+  line
+    ''

@@ -1,0 +1,5 @@
+# tabs are not stripped as indentation
+''
+	tab-indented
+  space-indented
+''

@@ -1,0 +1,6 @@
+# lines with only spaces shorter than the indent
+''
+    a
+  
+    b
+''

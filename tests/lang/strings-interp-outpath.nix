@@ -1,0 +1,1 @@
+[ "${{ outPath = "out"; }}" "${{ __toString = self: "ts"; }}" (toString { outPath = { outPath = "nested"; }; }) ]

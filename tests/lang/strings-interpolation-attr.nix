@@ -1,0 +1,1 @@
+let s = { x = { y = "deep"; }; }; in "value: ${s.x.y}"

@@ -1,0 +1,1 @@
+let name = "world"; n = "4"; in "hello ${name}, ${n}${"2"} ${"nested ${name}"}"

@@ -1,0 +1,1 @@
+with { a = throw "lazy"; b = 2; }; b
