@@ -11,6 +11,7 @@ pub mod cli;
 pub mod diagnostics;
 pub mod eval;
 pub mod lower;
+pub mod realize;
 pub mod schema;
 pub mod sidecar;
 pub mod store;

@@ -2,10 +2,14 @@
 //! maps outcomes to exit codes (0 success, 1 the recipe or run failed, 2 usage).
 
 mod build;
+mod doctor;
 mod eval;
 mod gc;
+mod ps;
+mod run;
 mod show_derivation;
 mod sidecar;
+mod stop;
 mod store;
 
 use clap::{Parser, Subcommand};
@@ -26,6 +30,10 @@ enum Command {
     ShowDerivation(show_derivation::ShowDerivationArgs),
     Store(store::StoreArgs),
     Gc(gc::GcArgs),
+    Run(run::RunArgs),
+    Ps(ps::PsArgs),
+    Stop(stop::StopArgs),
+    Doctor(doctor::DoctorArgs),
     /// Run one sidecar on its own (e.g. `bottle sidecar egress`).
     Sidecar(sidecar::SidecarArgs),
 }
@@ -50,8 +58,20 @@ pub fn main() -> ExitCode {
         Command::ShowDerivation(args) => show_derivation::run(args),
         Command::Store(args) => store::run(args),
         Command::Gc(args) => gc::run(args),
+        Command::Run(args) => reported(run::run(args)),
+        Command::Ps(args) => reported(ps::run(args)),
+        Command::Stop(args) => reported(stop::run(args)),
+        Command::Doctor(args) => reported(doctor::run(args)),
         Command::Sidecar(args) => sidecar::run(args),
     }
+}
+
+/// A subcommand's outcome as an exit code, printing its diagnostic if it failed.
+fn reported(outcome: miette::Result<ExitCode>) -> ExitCode {
+    outcome.unwrap_or_else(|report| {
+        crate::diagnostics::print(report);
+        ExitCode::from(EXIT_FAILURE)
+    })
 }
 
 /// The search path for `<...>` lookups: the bundled stdlib as `<bottle/...>`,

@@ -1,0 +1,25 @@
+//! What runs inside the VM and how it gets there: the guest spec, the static
+//! init embedded in `bottle` (built by `build.rs`), the rootfs reader, and the
+//! initramfs that packs them with the kernel modules the init loads.
+pub mod cpio;
+pub mod initramfs;
+pub mod rootfs;
+pub mod spec;
+
+/// The static guest init, built from `guest/init.rs` by `build.rs`.
+pub fn init_binary() -> &'static [u8] {
+    include_bytes!(concat!(env!("OUT_DIR"), "/bottle-init"))
+}
+
+/// The kernel modules the init loads, by module name: virtio transport and
+/// the network device. Modules the kernel has built in are skipped.
+pub const MODULES: &[&str] = &[
+    "virtio_ring",
+    "virtio",
+    "virtio_pci_modern_dev",
+    "virtio_pci_legacy_dev",
+    "virtio_pci",
+    "failover",
+    "net_failover",
+    "virtio_net",
+];

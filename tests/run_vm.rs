@@ -1,0 +1,348 @@
+//! `bottle run` end to end: real qemu (TCG here), real gvproxy, the real guest
+//! kernel and bottle's own init, the real egress proxy, and curl inside the
+//! guest. Needs the kit that `scripts/setup` installs (qemu, gvproxy, the
+//! guest kernel, busybox-static, curl); each boot takes a few seconds.
+//!
+//! Every test gets its own runs root (BOTTLE_RUNTIME_DIR) and talks only to
+//! servers it starts on this machine's loopback.
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The guest's root file system: busybox, curl with the host's libraries,
+/// a user `agent` (uid 1000), and the check script.
+fn guest_rootfs(dir: &Path) -> PathBuf {
+    let root = dir.join("rootfs");
+    for sub in ["bin", "etc", "tmp", "home/agent", "root", "usr/bin"] {
+        std::fs::create_dir_all(root.join(sub)).unwrap();
+    }
+    let busybox = ["/bin/busybox", "/usr/bin/busybox"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect("busybox-static is installed (scripts/setup)");
+    std::fs::copy(busybox, root.join("bin/busybox")).unwrap();
+    for applet in [
+        "sh", "cat", "echo", "sleep", "nslookup", "sed", "mkdir", "id", "true", "false", "ls",
+        "env",
+    ] {
+        std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
+    }
+    copy_with_libraries(Path::new("/usr/bin/curl"), &root);
+    std::fs::write(
+        root.join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\nagent:x:1000:1000:agent:/home/agent:/bin/sh\n",
+    )
+    .unwrap();
+    std::fs::write(root.join("etc/group"), "root:x:0:\nagent:x:1000:\n").unwrap();
+    std::fs::write(root.join("etc/nsswitch.conf"), "hosts: files dns\n").unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/guest-checks.sh");
+    std::fs::copy(script, root.join("bin/guest-checks")).unwrap();
+    let chown = Command::new("chown")
+        .args(["-R", "1000:1000"])
+        .arg(root.join("home/agent"))
+        .status()
+        .unwrap();
+    assert!(chown.success());
+    root
+}
+
+/// Copy a dynamically linked program and every library `ldd` names.
+fn copy_with_libraries(program: &Path, root: &Path) {
+    let ldd = Command::new("ldd").arg(program).output().expect("ldd runs");
+    let mut files = vec![program.to_path_buf()];
+    for line in String::from_utf8_lossy(&ldd.stdout).lines() {
+        let path = line
+            .split("=>")
+            .last()
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap_or("");
+        if path.starts_with('/') {
+            files.push(PathBuf::from(path));
+        }
+    }
+    for nss in ["libnss_dns.so.2", "libnss_files.so.2"] {
+        let path = Path::new("/lib/x86_64-linux-gnu").join(nss);
+        if path.exists() {
+            files.push(path);
+        }
+    }
+    for file in files {
+        let target = root.join(file.strip_prefix("/").unwrap());
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::fs::copy(&file, &target).unwrap();
+    }
+}
+
+/// An HTTP server on host loopback answering every request with `body`,
+/// until the test process ends.
+fn http_server(body: &'static str) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            std::thread::spawn(move || {
+                stream.set_read_timeout(Some(Duration::from_secs(10))).ok();
+                let mut request = Vec::new();
+                let mut buffer = [0u8; 1024];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buffer) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => request.extend_from_slice(&buffer[..n]),
+                    }
+                }
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = stream.write_all(response.as_bytes());
+            });
+        }
+    });
+    port
+}
+
+struct Setup {
+    dir: tempfile::TempDir,
+    plan: PathBuf,
+    runs: PathBuf,
+}
+
+/// A plan with the test rootfs and an egress sidecar allowing `allowed_port`
+/// on 127.0.0.1.
+fn setup(name: &str, allowed_port: u16) -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    guest_rootfs(dir.path());
+    let runs = dir.path().join("runs");
+    std::fs::write(
+        dir.path().join("egress.yaml"),
+        format!(
+            "version: 1\nbottle: {name}\nroutes:\n  - host: 127.0.0.1\n    ports: [{allowed_port}]\n    addresses: [127.0.0.1]\nsecrets: {{}}\n"
+        ),
+    )
+    .unwrap();
+    let plan = dir.path().join("plan.toml");
+    std::fs::write(
+        &plan,
+        format!(
+            "name = \"{name}\"\nrootfs = \"rootfs\"\nuser = \"agent\"\ncommand = [\"true\"]\n\
+             [[sidecar]]\nname = \"egress\"\nport = 3128\nkind = \"egress\"\npolicy = \"egress.yaml\"\n"
+        ),
+    )
+    .unwrap();
+    Setup { dir, plan, runs }
+}
+
+fn bottle(setup: &Setup) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_bottle"));
+    command
+        .env("BOTTLE_RUNTIME_DIR", &setup.runs)
+        .stdin(Stdio::null());
+    command
+}
+
+/// Processes whose command line mentions `needle` (the test's own directory):
+/// every qemu and gvproxy of a run names its run directory.
+fn processes_mentioning(needle: &Path) -> Vec<String> {
+    let needle = needle.to_string_lossy().into_owned();
+    let me = std::process::id().to_string();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .chars()
+                .all(|c| c.is_ascii_digit())
+        })
+        .filter(|e| e.file_name().to_string_lossy() != me)
+        .filter_map(|e| {
+            let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            cmdline.contains(&needle).then_some(cmdline)
+        })
+        .collect()
+}
+
+/// Nothing of a run is left: no process, no run directory, no socket.
+fn assert_nothing_left(setup: &Setup) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let left = processes_mentioning(setup.dir.path());
+        if left.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "processes left behind: {left:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let entries: Vec<_> = std::fs::read_dir(&setup.runs)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(
+        entries.iter().all(|e| e == "kvm-probe"),
+        "left in the runs root: {entries:?}"
+    );
+}
+
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn the_guest_reaches_only_its_sidecars() {
+    let allowed = http_server("allowed-ok");
+    let other = http_server("must-not-be-read");
+    let setup = setup("contained", allowed);
+    let output: Output = bottle(&setup)
+        .arg("run")
+        .arg(&setup.plan)
+        .arg("--")
+        .args([
+            "/bin/guest-checks",
+            &allowed.to_string(),
+            &other.to_string(),
+            &host_name(),
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let failures: Vec<&str> = stdout.lines().filter(|l| l.starts_with("FAIL")).collect();
+    assert!(
+        failures.is_empty(),
+        "checks failed in the guest: {failures:#?}\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    for check in [
+        "PASS proxy-allows-declared-route",
+        "PASS proxy-denies-undeclared-route",
+        "PASS direct-192.168.127.254",
+        "PASS direct-192.168.127.1",
+        "PASS direct-10.0.2.2",
+        "PASS gvproxy-api-closed",
+        "PASS public-name-unresolved",
+        "PASS names-checked",
+        "PASS runs-as-agent",
+    ] {
+        assert!(
+            stdout.contains(check),
+            "missing `{check}`\nstdout:\n{stdout}\nstderr:\n{stderr}"
+        );
+    }
+    assert!(!stdout.contains("must-not-be-read"));
+    // The script exits 7: the guest command's code is bottle run's.
+    assert_eq!(output.status.code(), Some(7), "stderr:\n{stderr}");
+    assert_nothing_left(&setup);
+}
+
+/// Start a run of `sleep`, wait until the guest runs it; the child and the run's name.
+// The child is returned for the caller to wait on (clippy cannot see that).
+#[allow(clippy::zombie_processes)]
+fn start_sleeping(setup: &Setup, name: &str) -> Child {
+    let mut child = bottle(setup)
+        .args(["run", "--name", name])
+        .arg(&setup.plan)
+        .args(["--", "sleep", "600"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let log = setup.runs.join(name).join("guest.log");
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.contains("bottle-init: ready") {
+            return child;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the guest did not come up; console:\n{text}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn wait_with_timeout(mut child: Child, limit: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("bottle run did not stop within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn sigint_and_sigterm_stop_everything() {
+    let allowed = http_server("allowed-ok");
+    let setup = setup("signals", allowed);
+    for (signal, code) in [(libc::SIGINT, 130), (libc::SIGTERM, 143)] {
+        let child = start_sleeping(&setup, "signals");
+        unsafe { libc::kill(child.id() as i32, signal) };
+        let status = wait_with_timeout(child, Duration::from_secs(20));
+        assert_eq!(status.code(), Some(code), "signal {signal}");
+        assert_nothing_left(&setup);
+    }
+}
+
+#[test]
+fn ps_lists_a_run_and_stop_ends_it_and_a_killed_bottle_is_cleaned_up() {
+    let allowed = http_server("allowed-ok");
+    let setup = setup("managed", allowed);
+    let child = start_sleeping(&setup, "managed");
+    let ps = bottle(&setup).args(["ps", "--json"]).output().unwrap();
+    let runs: serde_json::Value = serde_json::from_slice(&ps.stdout).unwrap();
+    assert_eq!(runs[0]["name"], "managed");
+    assert_eq!(runs[0]["pid"], child.id());
+    let stop = bottle(&setup).args(["stop", "managed"]).output().unwrap();
+    assert!(
+        stop.status.success(),
+        "{}",
+        String::from_utf8_lossy(&stop.stderr)
+    );
+    wait_with_timeout(child, Duration::from_secs(20));
+    assert_nothing_left(&setup);
+
+    // A bottle killed outright takes its parts with it, and the next
+    // command removes what it left in the runs root.
+    let child = start_sleeping(&setup, "managed");
+    unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+    wait_with_timeout(child, Duration::from_secs(10));
+    let ps = bottle(&setup).args(["ps", "--json"]).output().unwrap();
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&ps.stdout).unwrap(),
+        serde_json::json!([])
+    );
+    assert_nothing_left(&setup);
+}
+
+#[test]
+fn a_guest_failure_is_reported_with_its_console() {
+    let allowed = http_server("allowed-ok");
+    let setup = setup("broken", allowed);
+    let output = bottle(&setup)
+        .arg("run")
+        .arg(&setup.plan)
+        .args(["--", "/no/such/program"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "stderr:\n{stderr}");
+    assert!(stderr.contains("/no/such/program"), "stderr:\n{stderr}");
+    assert_nothing_left(&setup);
+}
