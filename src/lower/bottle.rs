@@ -14,6 +14,70 @@ use std::sync::Arc;
 /// The manifest's file name inside a bottle's store path.
 pub const MANIFEST: &str = "manifest.json";
 
+/// `manifest.json`, typed, for the realizer: everything it needs from a
+/// built bottle (see docs/store.md). Store names are relative to the store
+/// directory the bottle is in.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    pub version: u32,
+    pub name: String,
+    /// `{ "oci": "<reference>" }` or `{ "busybox": true }`.
+    pub image: Value,
+    pub agent: ManifestAgent,
+    /// The agent's whole environment, proxy variables included, in order.
+    pub env: Vec<(String, String)>,
+    pub cpus: u32,
+    /// MiB.
+    pub memory: u32,
+    pub network: Network,
+    /// Sidecar name → guest port on `proxy.internal`.
+    pub sidecars: BTreeMap<String, u16>,
+    /// Names of the bottle's secrets (their references are in `egress.yaml`).
+    pub secrets: Vec<String>,
+    /// Output link name (`egress.yaml`, …) → store name.
+    pub outputs: BTreeMap<String, String>,
+    /// Guest path → store name of the file to place there.
+    pub files: BTreeMap<String, String>,
+    /// Store names to make visible in the guest under `/bottle/store/`.
+    pub guest_store: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestAgent {
+    pub command: Vec<String>,
+    pub user: String,
+    pub workdir: String,
+}
+
+impl Manifest {
+    /// Read the manifest of the bottle at `bottle_dir` (a store path, or a
+    /// `-o` result link to one).
+    pub fn load(bottle_dir: &std::path::Path) -> miette::Result<Manifest> {
+        let path = bottle_dir.join(MANIFEST);
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            miette::miette!(
+                help = "build it with `bottle build RECIPE -o result`",
+                "cannot read {}: {e}",
+                path.display()
+            )
+        })?;
+        serde_json::from_str(&text).map_err(|e| {
+            miette::miette!(
+                help = "rebuild the bottle with this version of bottle",
+                "{} is not a bottle manifest: {e}",
+                path.display()
+            )
+        })
+    }
+
+    /// Where output `link` (`egress.yaml`, `gvproxy.yaml`, …) is on this host.
+    pub fn output(&self, store: &std::path::Path, link: &str) -> Option<std::path::PathBuf> {
+        self.outputs.get(link).map(|name| store.join(name))
+    }
+}
+
 pub struct Parts {
     /// Link name in the bottle directory → derivation (`smolfile.toml` → …).
     pub outputs: Vec<(&'static str, Arc<Derivation>)>,
