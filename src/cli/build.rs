@@ -38,7 +38,13 @@ pub struct RecipeArgs {
 }
 
 /// Build a recipe's bottle(s) into the store.
+///
+/// Prints each bottle's store path on stdout; on stderr, which derivations
+/// were built and which were already in the store.
 #[derive(Args)]
+#[command(
+    after_help = "Examples:\n  bottle build examples/claude-code.bottle -o result\n  bottle build examples/fleet.bottle -A reviewer-3 --json\n  bottle build examples/minimal.bottle --dry-run"
+)]
 pub struct BuildArgs {
     #[command(flatten)]
     pub recipe: RecipeArgs,
