@@ -285,6 +285,37 @@ fn is_secret_ref(node: &Node) -> bool {
     matches!(&node.value, NodeValue::Attrs(m) if matches!(m.get("type").map(|t| &t.value), Some(NodeValue::Str(s, _)) if s == "secret"))
 }
 
+/// Well-known credential formats, by their fixed prefixes: a string in a
+/// recipe that matches one is almost surely a pasted secret. Checked on every
+/// string the bottle keeps, since all of them end up in the store.
+fn looks_like_credential(text: &str) -> Option<&'static str> {
+    static PATTERNS: std::sync::OnceLock<Vec<(regex::Regex, &'static str)>> =
+        std::sync::OnceLock::new();
+    let patterns = PATTERNS.get_or_init(|| {
+        [
+            (r"\bsk-ant-[A-Za-z0-9_-]{20,}", "an Anthropic API key"),
+            (r"\bsk-(proj-)?[A-Za-z0-9_-]{32,}", "an OpenAI API key"),
+            (r"\bgh[pousr]_[A-Za-z0-9]{30,}", "a GitHub token"),
+            (r"\bgithub_pat_[A-Za-z0-9_]{40,}", "a GitHub token"),
+            (r"\bxox[abpr]-[A-Za-z0-9-]{10,}", "a Slack token"),
+            (r"\bAKIA[0-9A-Z]{16}\b", "an AWS access key"),
+            (r"-----BEGIN [A-Z ]*PRIVATE KEY-----", "a private key"),
+        ]
+        .into_iter()
+        .map(|(p, kind)| {
+            (
+                regex::Regex::new(p).expect("credential patterns are valid regexes"),
+                kind,
+            )
+        })
+        .collect()
+    });
+    patterns
+        .iter()
+        .find(|(re, _)| re.is_match(text))
+        .map(|(_, kind)| *kind)
+}
+
 const METHODS: &[&str] = &[
     "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE",
 ];
@@ -338,6 +369,18 @@ impl Checker {
     fn string(&mut self, node: &Node, path: &str) -> Option<String> {
         match &node.value {
             NodeValue::Str(s, context) => {
+                if let Some(kind) = looks_like_credential(s) {
+                    self.push(
+                        node,
+                        path,
+                        format!("this string looks like {kind}; a secret written here would be hashed into the store"),
+                        Some("keep the value on the host: declare `secrets.NAME = builtins.secret { env = \"VAR\"; };` and let a route inject it".into()),
+                    );
+                    if let Some(e) = self.errors.last_mut() {
+                        e.sensitive = true;
+                    }
+                    return None;
+                }
                 self.refs.extend(context.iter().cloned());
                 Some(s.clone())
             }
@@ -1214,6 +1257,28 @@ mod tests {
         let e = errors(v);
         assert!(e[0].message.contains("inline"));
         assert!(!format!("{e:?}").contains("sk-ant-very-secret"));
+    }
+
+    #[test]
+    fn pasted_credentials_are_refused_without_echoing_them() {
+        let token = format!("ghp_{}", "a1B2".repeat(9));
+        let mut v = minimal();
+        v["env"] = json!({ "GITHUB_TOKEN": token });
+        let e = errors(v);
+        assert!(e[0].message.contains("a GitHub token"), "{e:?}");
+        assert!(e[0].sensitive);
+        assert!(!format!("{e:?}").contains(&token));
+        let mut v = minimal();
+        v["env"] = json!({ "NOTE": "ask sk-ant-api03-abcdefghijklmnopqrstuvwxyz for help" });
+        assert!(errors(v)[0].message.contains("Anthropic"));
+        // Ordinary strings, placeholders included, pass.
+        let mut v = minimal();
+        v["env"] = json!({
+            "ANTHROPIC_API_KEY": "bottle-injects-this-on-egress",
+            "PATH": "/usr/bin:/bin",
+            "TASK": "task-generate-documentation-for-everything-in-the-repo",
+        });
+        assert!(check(&Node::from_json(&v)).is_ok());
     }
 
     #[test]
