@@ -346,3 +346,68 @@ fn a_guest_failure_is_reported_with_its_console() {
     assert!(stderr.contains("/no/such/program"), "stderr:\n{stderr}");
     assert_nothing_left(&setup);
 }
+
+/// The whole pipeline from a recipe: `bottle run FILE.bottle` evaluates,
+/// checks, builds into the store, assembles the busybox image and boots it;
+/// the guest reaches the declared route and nothing else.
+#[test]
+fn a_recipe_runs_end_to_end() {
+    let allowed = http_server("recipe-allowed-body");
+    let other = http_server("recipe-forbidden-body");
+    let setup = setup("recipe-e2e", allowed);
+    let recipe = setup.dir.path().join("e2e.bottle");
+    std::fs::write(
+        &recipe,
+        format!(
+            r#"{{
+  name = "recipe-e2e";
+  image = {{ busybox = true; }};
+  agent.command = [ "sh" "-c" "wget -q -O - http://127.0.0.1:{allowed}/; echo; wget -q -O - http://127.0.0.1:{other}/ 2>&1; exit 3" ];
+  egress.routes = [ {{ host = "127.0.0.1"; ports = [ {allowed} ]; addresses = [ "127.0.0.1" ]; }} ];
+  cpus = 1;
+  memory = 256;
+}}
+"#
+        ),
+    )
+    .unwrap();
+    let store = setup.dir.path().join("store");
+    let output = bottle(&setup)
+        .arg("run")
+        .arg(&recipe)
+        .arg("--store")
+        .arg(&store)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        output.status.code(),
+        Some(3),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(
+        stdout.contains("recipe-allowed-body"),
+        "the allowed route answers:\n{stdout}"
+    );
+    assert!(
+        stdout.contains("403"),
+        "the undeclared port is refused:\n{stdout}"
+    );
+    assert!(
+        !stdout.contains("recipe-forbidden-body"),
+        "nothing else is reachable:\n{stdout}"
+    );
+    assert!(
+        stderr.contains("-recipe-e2e"),
+        "the store path is reported:\n{stderr}"
+    );
+    let roots: Vec<_> = std::fs::read_dir(store.join(".roots"))
+        .map(|d| d.filter_map(Result::ok).map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(
+        roots.is_empty(),
+        "the run's gc root is gone after it: {roots:?}"
+    );
+    assert_nothing_left(&setup);
+}

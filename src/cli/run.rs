@@ -1,5 +1,6 @@
 //! `bottle run`: realize a plan as a running, contained VM, with the user's
 //! terminal attached to the agent; exits with the agent's exit code.
+use crate::lower::bottle::{Manifest, MANIFEST};
 use crate::realize::vmm::Accel;
 use crate::realize::{self, Plan, RunOptions};
 use clap::Args;
@@ -11,9 +12,21 @@ use std::process::ExitCode;
 /// sidecars (at proxy.internal:<port>); everything stops on exit, Ctrl-C
 /// (sent to bottle as a signal), SIGTERM or `bottle stop`.
 #[derive(Args)]
+#[command(
+    after_help = "Examples:\n  bottle run examples/minimal.bottle\n  bottle run examples/fleet.bottle -A reviewer-3\n  bottle run result -- sh        (a built bottle, with another command)\n  bottle run plan.toml           (a plan spec, see docs/run.md)"
+)]
 pub struct RunArgs {
-    /// The plan: a TOML spec (see docs/run.md).
-    pub plan: PathBuf,
+    /// What to run: a recipe (.bottle), a built bottle (its store path or a
+    /// `bottle build -o` link), or a plan spec (.toml).
+    pub target: PathBuf,
+    /// Select one bottle of a recipe that has several.
+    #[arg(short = 'A', long = "attr", value_name = "NAME")]
+    pub attr: Option<String>,
+    /// Add to the search path for `<...>` lookups: `DIR` or `PREFIX=DIR`.
+    #[arg(short = 'I', long = "include", value_name = "PATH")]
+    pub include: Vec<String>,
+    #[command(flatten)]
+    pub store: super::build::StoreArg,
     /// The run's name for `bottle ps` / `bottle stop` (default: the plan's name).
     #[arg(long)]
     pub name: Option<String>,
@@ -39,13 +52,92 @@ pub struct RunArgs {
 }
 
 pub fn run(args: RunArgs) -> miette::Result<ExitCode> {
-    if args.plan.extension().is_some_and(|e| e == "bottle") {
-        return Err(miette::miette!(
-            help = "give a plan spec (.toml) for now; see docs/run.md",
-            "running a .bottle recipe needs `bottle build`, which is not wired to `bottle run` yet"
-        ));
+    if args.target.extension().is_some_and(|e| e == "toml") {
+        let plan = Plan::from_spec_file(&args.target)?;
+        return realize_plan(plan, args);
     }
-    let mut plan = Plan::from_spec_file(&args.plan)?;
+    let store = args.store.open()?;
+    let bottle_dir = if args.target.join(MANIFEST).is_file() {
+        args.target.clone()
+    } else {
+        build_recipe(&args, &store)?
+    };
+    let manifest = Manifest::load(&bottle_dir)?;
+    // A busybox image is assembled for this run and removed after it.
+    let assembled = tempfile::Builder::new()
+        .prefix("bottle-rootfs-")
+        .tempdir()
+        .map_err(|e| miette::miette!("cannot make a temporary directory: {e}"))?;
+    let rootfs = match (&args.rootfs, image_of(&manifest)?) {
+        (Some(dir), _) => dir.clone(),
+        (None, BottleImage::Busybox) => {
+            realize::image::busybox_rootfs(assembled.path(), &manifest.agent.user)?;
+            assembled.path().to_path_buf()
+        }
+        (None, BottleImage::Oci(reference)) => {
+            return Err(realize::image::ImageError::Oci { reference }.into())
+        }
+    };
+    let plan = Plan::from_manifest(&manifest, store.root(), rootfs)?;
+    // While it runs, the bottle's store paths are a gc root.
+    let root_name = format!("run-{}-{}", manifest.name, std::process::id());
+    store.add_root(
+        &root_name,
+        &bottle_dir.canonicalize().unwrap_or(bottle_dir.clone()),
+    )?;
+    let outcome = realize_plan(plan, args);
+    let _ = store.remove_root(&root_name);
+    outcome
+}
+
+enum BottleImage {
+    Busybox,
+    Oci(String),
+}
+
+fn image_of(manifest: &Manifest) -> miette::Result<BottleImage> {
+    let image = &manifest.image;
+    if image.get("busybox").and_then(|b| b.as_bool()) == Some(true) {
+        return Ok(BottleImage::Busybox);
+    }
+    if let Some(reference) = image.get("oci").and_then(|r| r.as_str()) {
+        return Ok(BottleImage::Oci(reference.to_string()));
+    }
+    Err(realize::image::ImageError::Unknown {
+        image: image.to_string(),
+    }
+    .into())
+}
+
+/// Evaluate, check and build a recipe's bottle; its store path.
+fn build_recipe(args: &RunArgs, store: &crate::store::Store) -> miette::Result<PathBuf> {
+    let recipe = super::build::RecipeArgs {
+        file: args.target.clone(),
+        attr: args.attr.clone(),
+        include: args.include.clone(),
+    };
+    let bottles = super::build::load(&recipe)?;
+    let bottle = match bottles.as_slice() {
+        [one] => one,
+        many => {
+            let names: Vec<&str> = many.iter().map(|b| b.name.as_str()).collect();
+            return Err(miette::miette!(
+                help = format!("choose one with `-A NAME`: {}", names.join(", ")),
+                "{} holds {} bottles; `bottle run` runs one",
+                args.target.display(),
+                many.len()
+            ));
+        }
+    };
+    let root = crate::lower::lower(bottle);
+    let report = store.build(std::slice::from_ref(&root), &crate::lower::render)?;
+    let built = report.with(crate::store::Status::Built).count();
+    let path = store.path_of(&root);
+    eprintln!("bottle: {} ({built} built)", path.display());
+    Ok(path)
+}
+
+fn realize_plan(mut plan: Plan, args: RunArgs) -> miette::Result<ExitCode> {
     if let Some(rootfs) = args.rootfs {
         plan.rootfs = rootfs;
     }

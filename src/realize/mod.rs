@@ -11,6 +11,7 @@
 pub mod firewall;
 pub mod guest;
 pub mod gvproxy;
+pub mod image;
 pub mod kit;
 pub mod netns;
 pub mod parts;
@@ -21,7 +22,7 @@ pub mod sidecars;
 pub mod terminal;
 pub mod vmm;
 
-pub use plan::{Plan, Sidecar, SidecarKind};
+pub use plan::{Network, Plan, Sidecar, SidecarKind};
 
 use miette::Diagnostic;
 use std::path::{Path, PathBuf};
@@ -108,6 +109,19 @@ async fn realize(plan: &Plan, options: &RunOptions) -> miette::Result<i32> {
     let mut terminate = signal(SignalKind::terminate()).map_err(|e| miette::miette!("{e}"))?;
     let mut hangup = signal(SignalKind::hangup()).map_err(|e| miette::miette!("{e}"))?;
     let kit = kit::Kit::locate()?;
+    let version = gvproxy_version(&kit.gvproxy).await?;
+    // gvproxy without a config file (0.8.1) serves only its built-in network:
+    // a bottle's own subnet applies with versions that read one.
+    let fixed;
+    let plan = if version.takes_config_file() || plan.network == Network::default() {
+        plan
+    } else {
+        fixed = Plan {
+            network: Network::default(),
+            ..plan.clone()
+        };
+        &fixed
+    };
     let mut run = rundir::RunDir::create(&name, &plan.command)?;
     let mut parts = parts::Parts::default();
     let mut tasks = tokio::task::JoinSet::new();
@@ -116,7 +130,7 @@ async fn realize(plan: &Plan, options: &RunOptions) -> miette::Result<i32> {
     let outcome = async {
         let (raw, params) = terminal_params();
         let ending = {
-            let start = start(plan, options, &kit, &mut run, &mut parts, &mut tasks, params);
+            let start = start(plan, options, &kit, version, &mut run, &mut parts, &mut tasks, params);
             let output = tokio::select! {
                 r = start => r?,
                 _ = interrupt.recv() => return Ok((Ending::Signal(libc::SIGINT), raw)),
@@ -220,10 +234,12 @@ fn judge(ending: Ending, run: &rundir::RunDir, parts: &mut parts::Parts) -> miet
 }
 
 /// Start every part in order; returns once qemu is running.
+#[allow(clippy::too_many_arguments)]
 async fn start(
     plan: &Plan,
     options: &RunOptions,
     kit: &kit::Kit,
+    version: gvproxy::Version,
     run: &mut rundir::RunDir,
     parts: &mut parts::Parts,
     tasks: &mut tokio::task::JoinSet<Result<(), String>>,
@@ -240,7 +256,6 @@ async fn start(
     };
 
     // 3. gvproxy in its own namespace, with bottle's listeners on the sidecar ports.
-    let version = gvproxy_version(&kit.gvproxy).await?;
     let sockets = gvproxy::Sockets {
         api: run.file("gvproxy.sock"),
         qemu: run.file("gvproxy-qemu.sock"),

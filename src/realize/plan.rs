@@ -150,6 +150,15 @@ pub enum PlanError {
     #[error("guest port {port} is used twice (or is 0)")]
     #[diagnostic(help("give every sidecar its own port between 1 and 65535"))]
     PortTwice { port: u16 },
+    #[error("the bottle needs the `{name}` sidecar, which this version of bottle cannot run yet")]
+    #[diagnostic(help("remove what asks for it from the recipe (`git` remotes need `git-gate`)"))]
+    SidecarNotAvailable { name: String },
+    #[error("the bottle places files in the guest ({paths}), which `bottle run` cannot do yet")]
+    #[diagnostic(help("remove `files` from the recipe for now, or bake them into a --rootfs"))]
+    GuestFiles { paths: String },
+    #[error("the bottle's manifest is not usable: {reason}")]
+    #[diagnostic(help("rebuild the bottle with this version of bottle"))]
+    Manifest { reason: String },
     #[error("cannot read the plan {path}: {reason}")]
     #[diagnostic(help(
         "a plan spec is TOML: name, rootfs, command, and [[sidecar]] tables; see docs/run.md"
@@ -201,6 +210,68 @@ fn default_memory() -> u32 {
 }
 
 impl Plan {
+    /// The plan for a built bottle: its manifest's agent, machine size,
+    /// network and sidecars (policies read from `store`), booting `rootfs`.
+    pub fn from_manifest(
+        manifest: &crate::lower::bottle::Manifest,
+        store: &Path,
+        rootfs: PathBuf,
+    ) -> Result<Plan, PlanError> {
+        if !manifest.files.is_empty() {
+            let paths = manifest
+                .files
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ");
+            return Err(PlanError::GuestFiles { paths });
+        }
+        let mut sidecars = Vec::new();
+        for (name, &guest_port) in &manifest.sidecars {
+            let kind = match name.as_str() {
+                "egress" => {
+                    let policy = manifest.output(store, "egress.yaml").ok_or_else(|| {
+                        PlanError::Manifest {
+                            reason: "it has an egress sidecar but no `egress.yaml` output".into(),
+                        }
+                    })?;
+                    SidecarKind::Egress { policy }
+                }
+                _ => return Err(PlanError::SidecarNotAvailable { name: name.clone() }),
+            };
+            sidecars.push(Sidecar {
+                name: name.clone(),
+                guest_port,
+                kind,
+            });
+        }
+        let address = |what: &str, text: &str| {
+            text.parse::<Ipv4Addr>().map_err(|_| PlanError::Manifest {
+                reason: format!("its {what} `{text}` is not an IPv4 address"),
+            })
+        };
+        let network = Network {
+            subnet: manifest.network.subnet.clone(),
+            gateway: address("gateway", &manifest.network.gateway_ip)?,
+            host: address("proxy address", &manifest.network.proxy_ip)?,
+            sidecar_name: crate::lower::network::PROXY_HOST.into(),
+        };
+        Ok(Plan {
+            name: manifest.name.clone(),
+            kernel: None,
+            initramfs: None,
+            rootfs,
+            cpus: manifest.cpus,
+            memory_mib: manifest.memory,
+            command: manifest.agent.command.clone(),
+            user: manifest.agent.user.clone(),
+            workdir: manifest.agent.workdir.clone(),
+            env: manifest.env.clone(),
+            sidecars,
+            network,
+        })
+    }
+
     /// Read a plan spec (TOML) from `path`.
     pub fn from_spec_file(path: &Path) -> Result<Plan, PlanError> {
         let error = |reason: String| PlanError::Spec {
