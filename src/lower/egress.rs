@@ -2,49 +2,16 @@
 //! reads (version 1): the bottle's name, its routes, and its secrets as
 //! references (`{ env: NAME }` / `{ file: /path }`), never values.
 
-use crate::schema::{Bottle, HeaderInjection, SecretRef};
+use crate::schema::{Bottle, SecretRef};
+use crate::sidecar::egress::policy::{self, Policy, Route, POLICY_VERSION};
 use crate::store::{Derivation, Kind, Output, RenderError};
-use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Policy {
-    version: u32,
-    bottle: String,
-    routes: Vec<Route>,
-    secrets: BTreeMap<String, Secret>,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Route {
-    host: String,
-    ports: Vec<u16>,
-    inspect: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    methods: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    paths: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    headers: Vec<HeaderInjection>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    addresses: Vec<String>,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Secret {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    env: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    file: Option<String>,
-}
-
+/// The policy is the sidecar's own type, so what `bottle build` writes is
+/// exactly what the sidecar reads.
 pub fn lower(bottle: &Bottle) -> Arc<Derivation> {
     let doc = Policy {
-        version: 1,
+        version: POLICY_VERSION,
         bottle: bottle.name.clone(),
         routes: bottle
             .egress
@@ -56,8 +23,22 @@ pub fn lower(bottle: &Bottle) -> Arc<Derivation> {
                 inspect: r.inspect,
                 methods: r.methods.clone(),
                 paths: r.paths.clone(),
-                headers: r.headers.clone(),
-                addresses: r.addresses.clone(),
+                headers: r
+                    .headers
+                    .iter()
+                    .map(|h| policy::HeaderInjection {
+                        name: h.name.clone(),
+                        secret: h.secret.clone(),
+                    })
+                    .collect(),
+                addresses: r
+                    .addresses
+                    .iter()
+                    .map(|a| {
+                        a.parse()
+                            .expect("schema: route addresses are checked to be IP addresses")
+                    })
+                    .collect(),
             })
             .collect(),
         secrets: bottle
@@ -65,18 +46,19 @@ pub fn lower(bottle: &Bottle) -> Arc<Derivation> {
             .iter()
             .map(|(name, s)| {
                 let secret = match s {
-                    SecretRef::Env(v) => Secret {
+                    SecretRef::Env(v) => policy::SecretRef {
                         env: Some(v.clone()),
                         file: None,
                     },
-                    SecretRef::File(f) => Secret {
+                    SecretRef::File(f) => policy::SecretRef {
                         env: None,
-                        file: Some(f.clone()),
+                        file: Some(f.into()),
                     },
                 };
                 (name.clone(), secret)
             })
             .collect(),
+        upstream_ca: None,
     };
     let inputs = serde_json::to_value(&doc).expect("the egress policy is plain data");
     Derivation::new(Kind::EgressPolicy, "egress.yaml", inputs, [])
