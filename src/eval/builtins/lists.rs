@@ -219,6 +219,11 @@ fn sort(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<Value> {
     // `sort lessThan`: compare directly, as Nix does, without calling a function.
     let direct =
         matches!(&f, Value::Builtin(b) if b.builtin.name == "lessThan" && b.args.is_empty());
+    if direct && items.len() > 1 {
+        if let Some(sorted) = sort_plain(ev, &items)? {
+            return Ok(Value::list(sorted));
+        }
+    }
     merge_sort(&mut items, &mut |a, b| {
         if failure.is_some() {
             return false;
@@ -232,9 +237,6 @@ fn sort(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<Value> {
                 false
             });
         }
-        if failure.is_some() {
-            return false;
-        }
         match ev.predicate(&f, &[a.clone(), b.clone()], span) {
             Ok(r) => r,
             Err(e) => {
@@ -247,6 +249,39 @@ fn sort(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<Value> {
         Some(e) => Err(e),
         None => Ok(Value::list(items)),
     }
+}
+
+/// `sort lessThan` over a list of only integers or only strings: the same
+/// order Nix's stable sort gives, computed natively. `None` for other lists.
+/// Every element is forced, as the comparisons of any sort of two or more
+/// elements would.
+fn sort_plain(ev: &mut Evaluator, items: &[Thunk]) -> EvalResult<Option<Vec<Thunk>>> {
+    let mut values = Vec::with_capacity(items.len());
+    for t in items {
+        values.push(ev.force(t)?);
+    }
+    let mut order: Vec<usize> = (0..values.len()).collect();
+    if values.iter().all(|v| matches!(v, Value::Int(_))) {
+        let key = |i: &usize| match values[*i] {
+            Value::Int(n) => n,
+            _ => unreachable!("checked: every value is an integer"),
+        };
+        order.sort_by_key(key);
+    } else if values.iter().all(|v| matches!(v, Value::String(_))) {
+        let text = |i: usize| match &values[i] {
+            Value::String(s) => s.text.as_bytes(),
+            _ => unreachable!("checked: every value is a string"),
+        };
+        order.sort_by(|a, b| text(*a).cmp(text(*b)));
+    } else {
+        return Ok(None);
+    }
+    Ok(Some(
+        order
+            .into_iter()
+            .map(|i| Thunk::Ready(values[i].clone()))
+            .collect(),
+    ))
 }
 
 /// A stable merge sort driven by a strict "less than" that may fail (so
