@@ -73,8 +73,10 @@ pub enum RunError {
 /// Realize `plan`: the agent's exit code, or why the run failed.
 pub fn run(plan: &Plan, options: &RunOptions) -> miette::Result<i32> {
     plan.validate()?;
+    // The egress sidecar runs on this runtime; it keeps up with many new
+    // connections only with more workers than cores (see `recommended_workers`).
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(crate::sidecar::egress::recommended_workers())
         .enable_all()
         .build()
         .map_err(|e| miette::miette!("cannot start the async runtime: {e}"))?;
