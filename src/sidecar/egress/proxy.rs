@@ -155,7 +155,9 @@ impl Refusal {
                 }
             }
         };
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), drain).await;
+        // Long enough for a client on a loaded host to finish sending; a
+        // client that half-closes (as HTTP clients do) ends it at once.
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), drain).await;
     }
 }
 
