@@ -61,14 +61,6 @@ pub struct BuildArgs {
     pub store: StoreArg,
 }
 
-/// Print a failure's diagnostic and give the exit code for the outcome.
-pub(super) fn finish(outcome: miette::Result<ExitCode>) -> ExitCode {
-    outcome.unwrap_or_else(|report| {
-        crate::diagnostics::print(report);
-        ExitCode::from(super::EXIT_FAILURE)
-    })
-}
-
 /// Evaluate a recipe (selecting `-A`), and check it into typed bottles.
 pub fn load(recipe: &RecipeArgs) -> miette::Result<Vec<Bottle>> {
     let search_path = super::search_path(&recipe.include);
@@ -122,7 +114,7 @@ fn check_recipe(
 }
 
 pub fn run(args: BuildArgs) -> ExitCode {
-    finish(build(args))
+    super::reported(build(args))
 }
 
 fn build(args: BuildArgs) -> miette::Result<ExitCode> {

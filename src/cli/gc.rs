@@ -11,7 +11,7 @@ pub struct GcArgs {
 }
 
 pub fn run(args: GcArgs) -> ExitCode {
-    super::build::finish(execute(args))
+    super::reported(execute(args))
 }
 
 fn execute(args: GcArgs) -> miette::Result<ExitCode> {

@@ -18,7 +18,7 @@ pub struct ShowDerivationArgs {
 }
 
 pub fn run(args: ShowDerivationArgs) -> ExitCode {
-    super::build::finish(execute(args))
+    super::reported(execute(args))
 }
 
 fn execute(args: ShowDerivationArgs) -> miette::Result<ExitCode> {

@@ -20,7 +20,7 @@ pub enum StoreCommand {
 }
 
 pub fn run(args: StoreArgs) -> ExitCode {
-    super::build::finish(execute(args))
+    super::reported(execute(args))
 }
 
 fn execute(args: StoreArgs) -> miette::Result<ExitCode> {
