@@ -104,8 +104,12 @@ impl Evaluator {
             return self.force(&t);
         }
         let text = self.io().read_to_string(&path).map_err(|e| {
-            EvalError::fatal(format!("cannot read `{}`: {e}", path.display()), span)
-                .with_help("check the path; it is resolved relative to the file that imports it")
+            let help = if span.file.0 == u32::MAX {
+                "check the file name"
+            } else {
+                "check the path; it is resolved relative to the file that imports it"
+            };
+            EvalError::fatal(format!("cannot read `{}`: {e}", path.display()), span).with_help(help)
         })?;
         let name = path.display().to_string();
         let (_, expr) = self.parse(name, Some(path.clone()), text.into())?;

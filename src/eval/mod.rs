@@ -600,13 +600,16 @@ impl Evaluator {
         match func {
             Value::Lambda(closure) => self.call_lambda(&closure.lambda, &closure.env, arg, span),
             Value::Builtin(app) => {
-                let mut args = Vec::with_capacity(app.args.len() + 1);
-                args.extend(app.args.iter().cloned());
-                args.push(arg);
+                let args: smallvec::SmallVec<[Thunk; 3]> = app
+                    .args
+                    .iter()
+                    .cloned()
+                    .chain(std::iter::once(arg))
+                    .collect();
                 if args.len() < app.builtin.arity {
                     return Ok(Value::Builtin(Rc::new(value::BuiltinApp {
                         builtin: app.builtin,
-                        args,
+                        args: args.into_vec(),
                     })));
                 }
                 self.enter(span)?;

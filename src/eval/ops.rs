@@ -201,7 +201,14 @@ impl Evaluator {
     }
 
     pub(super) fn string(&mut self, parts: &[StrPart], env: &Rc<super::Env>) -> EvalResult<Value> {
-        let mut out = String::new();
+        let literal: usize = parts
+            .iter()
+            .map(|p| match p {
+                StrPart::Literal(s) => s.len(),
+                StrPart::Interpolation(_) => 16,
+            })
+            .sum();
+        let mut out = String::with_capacity(literal);
         let mut ctx = super::Context::default();
         for part in parts {
             match part {
