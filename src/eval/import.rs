@@ -104,7 +104,9 @@ impl Evaluator {
             return self.force(&t);
         }
         let text = self.io().read_to_string(&path).map_err(|e| {
-            let help = if span.file.0 == u32::MAX {
+            let help = if e.kind() == std::io::ErrorKind::InvalidData {
+                "recipes are UTF-8 text"
+            } else if span.file.0 == u32::MAX {
                 "check the file name"
             } else {
                 "check the path; it is resolved relative to the file that imports it"
