@@ -226,7 +226,7 @@ pub async fn curl(args: &[&str]) -> CurlOutcome {
         .kill_on_drop(true)
         .output()
         .await
-        .expect("curl runs (scripts/setup.d/egress installs it)");
+        .expect("curl runs (scripts/setup installs it)");
     let text = String::from_utf8_lossy(&output.stdout).to_string();
     let (body, status) = text.rsplit_once('\n').unwrap_or(("", text.as_str()));
     CurlOutcome {
