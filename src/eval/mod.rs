@@ -198,13 +198,12 @@ impl Evaluator {
                 _ => std::mem::replace(&mut *state, Suspended::Forcing(cell.origin)),
             }
         };
-        self.enter(cell.origin)?;
-        let result = match &pending {
-            Suspended::Expr(expr, env) => self.eval(expr, env),
-            Suspended::Apply(func, args, span) => self.apply_all(func.clone(), args, *span),
+        // A depth error lands in `result` too, so the thunk is restored below.
+        let result = self.nested(cell.origin, |ev| match &pending {
+            Suspended::Expr(expr, env) => ev.eval(expr, env),
+            Suspended::Apply(func, args, span) => ev.apply_all(func.clone(), args, *span),
             _ => unreachable!("thunk: only pending states are taken for forcing"),
-        };
-        self.depth -= 1;
+        });
         let mut state = cell.state.borrow_mut();
         match result {
             Ok(v) => {
@@ -219,14 +218,17 @@ impl Evaluator {
         }
     }
 
-    /// Go one level deeper (a call, a forcing, a nested value), or fail with a
-    /// clear error past `MAX_DEPTH`. Pair with `leave_nested`.
-    pub(crate) fn enter_nested(&mut self, span: Span) -> EvalResult<()> {
-        self.enter(span)
-    }
-
-    pub(crate) fn leave_nested(&mut self) {
+    /// Run `f` one level deeper (a call, a forcing, a nested value); past
+    /// `MAX_DEPTH` fail with a clear error instead of overflowing the stack.
+    pub(crate) fn nested<T>(
+        &mut self,
+        span: Span,
+        f: impl FnOnce(&mut Self) -> EvalResult<T>,
+    ) -> EvalResult<T> {
+        self.enter(span)?;
+        let r = f(self);
         self.depth -= 1;
+        r
     }
 
     pub(crate) fn globals(&self) -> &Rc<Env> {
@@ -259,18 +261,14 @@ impl Evaluator {
         match v {
             Value::List(items) => {
                 for t in items.iter() {
-                    self.enter(t.origin().unwrap_or(DUMMY))?;
-                    let r = self.force_deep(t);
-                    self.depth -= 1;
-                    r?;
+                    self.nested(t.origin().unwrap_or(DUMMY), |ev| ev.force_deep(t))?;
                 }
             }
             Value::Attrs(attrs) => {
                 for a in attrs.iter() {
-                    self.enter(a.value.origin().unwrap_or(DUMMY))?;
-                    let r = self.force_deep(&a.value);
-                    self.depth -= 1;
-                    r?;
+                    self.nested(a.value.origin().unwrap_or(DUMMY), |ev| {
+                        ev.force_deep(&a.value)
+                    })?;
                 }
             }
             _ => {}
@@ -612,9 +610,7 @@ impl Evaluator {
                         args: args.into_vec(),
                     })));
                 }
-                self.enter(span)?;
-                let r = (app.builtin.run)(self, &args, span);
-                self.depth -= 1;
+                let r = self.nested(span, |ev| (app.builtin.run)(ev, &args, span));
                 r.map_err(|e| {
                     e.in_call(span, || {
                         format!("while calling `builtins.{}`", app.builtin.name)
@@ -683,9 +679,7 @@ impl Evaluator {
         arg: Thunk,
         span: Span,
     ) -> EvalResult<Value> {
-        self.enter(span)?;
-        let r = self.call(lambda, env, arg, span);
-        self.depth -= 1;
+        let r = self.nested(span, |ev| ev.call(lambda, env, arg, span));
         r.map_err(|e| e.in_call(span, || "while calling a function".into()))
     }
 

@@ -116,18 +116,6 @@ impl Evaluator {
         }
         Ok(())
     }
-
-    /// Run `f` one level deeper, so deeply nested data ends in an error, not a crash.
-    fn nested<T>(
-        &mut self,
-        span: Span,
-        f: impl FnOnce(&mut Self) -> EvalResult<T>,
-    ) -> EvalResult<T> {
-        self.enter_nested(span)?;
-        let r = f(self);
-        self.leave_nested();
-        r
-    }
 }
 
 fn is_identifier(s: &str) -> bool {

@@ -34,30 +34,7 @@ fn to_json(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<Value> 
 
 /// Convert parsed JSON (also used for YAML and TOML after conversion).
 pub fn from_serde_json(v: serde_json::Value) -> Value {
-    match v {
-        serde_json::Value::Null => Value::Null,
-        serde_json::Value::Bool(b) => Value::Bool(b),
-        serde_json::Value::Number(n) => match n.as_i64() {
-            Some(i) => Value::Int(i),
-            None => Value::Float(n.as_f64().unwrap_or(f64::NAN)),
-        },
-        serde_json::Value::String(s) => Value::string(s),
-        serde_json::Value::Array(items) => Value::list(
-            items
-                .into_iter()
-                .map(|i| Thunk::Ready(from_serde_json(i)))
-                .collect(),
-        ),
-        serde_json::Value::Object(map) => Value::attrs(Attrs::from_unsorted(
-            map.into_iter()
-                .map(|(k, v)| Attr {
-                    name: k.into(),
-                    value: Thunk::Ready(from_serde_json(v)),
-                    span: None,
-                })
-                .collect(),
-        )),
-    }
+    from_json_numbers(v, &mut std::iter::empty())
 }
 
 fn from_json(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<Value> {
@@ -103,16 +80,22 @@ fn integral_numbers(text: &str) -> Vec<bool> {
     out
 }
 
-/// `from_serde_json`, with integer syntax deciding the type of zero.
+/// Parsed JSON as a value; `integral` tells, number by number in document
+/// order, whether it was written as an integer (it decides the type of `-0`,
+/// which serde_json reads as a float).
 fn from_json_numbers(v: serde_json::Value, integral: &mut impl Iterator<Item = bool>) -> Value {
     match v {
+        serde_json::Value::Null => Value::Null,
+        serde_json::Value::Bool(b) => Value::Bool(b),
         serde_json::Value::Number(n) => {
             let written_as_integer = integral.next().unwrap_or(false);
-            match n.as_f64() {
-                Some(f) if f == 0.0 && written_as_integer && n.as_i64().is_none() => Value::Int(0),
-                _ => from_serde_json(serde_json::Value::Number(n)),
+            match (n.as_i64(), n.as_f64()) {
+                (Some(i), _) => Value::Int(i),
+                (None, Some(f)) if f == 0.0 && written_as_integer => Value::Int(0),
+                (None, f) => Value::Float(f.unwrap_or(f64::NAN)),
             }
         }
+        serde_json::Value::String(s) => Value::string(s),
         serde_json::Value::Array(items) => Value::list(
             items
                 .into_iter()
@@ -128,7 +111,6 @@ fn from_json_numbers(v: serde_json::Value, integral: &mut impl Iterator<Item = b
                 })
                 .collect(),
         )),
-        other => from_serde_json(other),
     }
 }
 
