@@ -5,7 +5,8 @@
 //! `syntax` (parse) → `eval` (lazy evaluation) → `schema` (typed bottle) →
 //! `lower` (derivations) → `store` (content-addressed outputs) →
 //! `realize` (the running VM) with its `sidecar`s. `diagnostics` turns every
-//! user-facing error into one report shape; `cli` is one file per subcommand.
+//! user-facing error into one report shape, and `suggest` finds the "did
+//! you mean" for it; `cli` is one file per subcommand.
 
 pub mod cli;
 pub mod diagnostics;
@@ -15,4 +16,5 @@ pub mod realize;
 pub mod schema;
 pub mod sidecar;
 pub mod store;
+pub mod suggest;
 pub mod syntax;

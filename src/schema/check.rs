@@ -124,8 +124,7 @@ pub fn check_all(node: &Node, attr: Option<&str>) -> Result<Vec<Bottle>, Vec<Che
         match map.get(key) {
             Some(next) => node = next,
             None => {
-                let help = suggest(key, map.keys().map(String::as_str))
-                    .map(|s| format!("did you mean `{s}`?"))
+                let help = crate::suggest::did_you_mean(key, map.keys().map(String::as_str))
                     .or_else(|| Some(format!("the recipe has: {}", list_keys(map.keys()))));
                 return Err(vec![error(
                     node,
@@ -224,16 +223,6 @@ fn error(node: &Node, path: &str, message: String, help: Option<String>) -> Chec
     }
 }
 
-/// The closest known word to `word`, if one is close enough to be a typo.
-pub(crate) fn suggest<'a>(word: &str, known: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    known
-        .into_iter()
-        .map(|k| (strsim::damerau_levenshtein(word, k), k))
-        .filter(|(d, k)| *d <= (k.len().max(word.len()) / 3).max(1))
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, k)| k)
-}
-
 #[derive(Default)]
 struct Checker {
     errors: Vec<CheckError>,
@@ -260,8 +249,8 @@ impl<'a> Fields<'a> {
             if known.contains(&key.as_str()) {
                 continue;
             }
-            let help = match suggest(key, known.iter().copied()) {
-                Some(s) => format!("did you mean `{s}`?"),
+            let help = match crate::suggest::did_you_mean(key, known.iter().copied()) {
+                Some(hint) => hint,
                 None => format!(
                     "known fields here: {}",
                     known
@@ -902,7 +891,9 @@ impl Checker {
                             let help = if METHODS.contains(&upper.as_str()) {
                                 format!("methods are uppercase: `\"{upper}\"`")
                             } else {
-                                match suggest(&upper, METHODS.iter().copied()) {
+                                match crate::suggest::closest(&upper, METHODS.iter().copied())
+                                    .first()
+                                {
                                     Some(s) => format!("did you mean `\"{s}\"`?"),
                                     None => format!("one of {}", METHODS.join(", ")),
                                 }
@@ -1019,8 +1010,8 @@ impl Checker {
             let secret = self.string(n, &p)?;
             if let Some(secrets) = secrets {
                 if !secrets.contains_key(&secret) {
-                    let help = match suggest(&secret, secrets.keys().map(String::as_str)) {
-                        Some(s) => format!("did you mean `{s}`?"),
+                    let help = match crate::suggest::did_you_mean(&secret, secrets.keys().map(String::as_str)) {
+                        Some(hint) => hint,
                         None if secrets.is_empty() => format!("declare it: `secrets.{secret} = builtins.secret {{ env = \"…\"; }};`"),
                         None => format!("declared secrets: {}", list_keys(secrets.keys())),
                     };

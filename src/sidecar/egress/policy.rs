@@ -197,7 +197,7 @@ impl Policy {
                 }
                 if !self.secrets.contains_key(&header.secret) {
                     let known = self.secrets.keys().map(String::as_str);
-                    let help = match crate::diagnostics::did_you_mean(&header.secret, known) {
+                    let help = match crate::suggest::did_you_mean(&header.secret, known) {
                         Some(hint) => hint,
                         None => format!(
                             "declare it under `secrets:`, e.g. `{}: {{ env: NAME }}`",
