@@ -113,11 +113,7 @@ fn check_recipe(
     }
 }
 
-pub fn run(args: BuildArgs) -> ExitCode {
-    super::reported(build(args))
-}
-
-fn build(args: BuildArgs) -> miette::Result<ExitCode> {
+pub fn run(args: BuildArgs) -> miette::Result<ExitCode> {
     let bottles = load(&args.recipe)?;
     let store = args.store.open()?;
     let roots: Vec<Arc<crate::store::Derivation>> =

@@ -17,11 +17,7 @@ pub struct ShowDerivationArgs {
     pub store: StoreArg,
 }
 
-pub fn run(args: ShowDerivationArgs) -> ExitCode {
-    super::reported(execute(args))
-}
-
-fn execute(args: ShowDerivationArgs) -> miette::Result<ExitCode> {
+pub fn run(args: ShowDerivationArgs) -> miette::Result<ExitCode> {
     let store = args.store.open()?;
     let path = &args.recipe.file;
     if let Ok(name) = store.store_name_of(path) {
