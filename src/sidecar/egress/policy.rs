@@ -148,12 +148,8 @@ impl Policy {
         }
         for (i, route) in self.routes.iter().enumerate() {
             let at = format!("routes[{i}]");
-            check_host(&route.host).map_err(|why| {
-                invalid(
-                    format!("{at}: host `{}` {why}", route.host),
-                    "a host is `name.example`, `*.example` or an IP literal",
-                )
-            })?;
+            super::rules::HostPattern::parse(&route.host)
+                .map_err(|why| invalid(format!("{at}: {}", why.message), &why.help))?;
             if route.ports.is_empty() {
                 return Err(invalid(
                     format!("{at} ({}) lists no ports", route.host),
@@ -230,31 +226,6 @@ impl Policy {
     }
 }
 
-/// Why a route host is unusable, if it is.
-fn check_host(host: &str) -> Result<(), &'static str> {
-    let bare = host.strip_suffix('.').unwrap_or(host);
-    if bare.is_empty() {
-        return Err("is empty");
-    }
-    if bare.parse::<IpAddr>().is_ok() {
-        return Ok(());
-    }
-    let name = bare.strip_prefix("*.").unwrap_or(bare);
-    if name.is_empty() || name.contains('*') {
-        return Err("may only use `*.` as a whole first label");
-    }
-    let labels_ok = name.split('.').all(|label| {
-        !label.is_empty()
-            && label
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    });
-    if !labels_ok {
-        return Err("is not a host name");
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -287,7 +258,7 @@ mod tests {
         .contains("colour"));
         assert!(
             error_of("version: 1\nbottle: b\nroutes:\n  - host: ''\n    ports: [443]\n")
-                .contains("is empty")
+                .contains("empty host")
         );
         assert!(
             error_of("version: 1\nbottle: b\nroutes:\n  - host: a.test\n    ports: [0]\n")

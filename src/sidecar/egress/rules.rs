@@ -6,31 +6,142 @@
 use super::policy::{Policy, Route};
 use std::net::IpAddr;
 
-/// How a route's host is matched.
+/// A route's host: the one type that both reads a host pattern (for the
+/// recipe checker and for the policy at load) and matches requests with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HostPattern {
     /// `api.example.com`: that name only.
     Exact(String),
-    /// `*.example.com`: any name ending in `.example.com` (not the apex).
+    /// `*.example.com`: any name ending in `.example.com` (not the apex);
+    /// holds the suffix with its leading dot.
     Suffix(String),
     /// An IP literal: requests naming that address.
     Address(IpAddr),
 }
 
+/// Why a host pattern can never match, with the pattern to use instead when
+/// there is an obvious one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostPatternError {
+    pub message: String,
+    pub help: String,
+}
+
+impl std::fmt::Display for HostPatternError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for HostPatternError {}
+
+fn refused(message: impl Into<String>, help: impl Into<String>) -> HostPatternError {
+    HostPatternError {
+        message: message.into(),
+        help: help.into(),
+    }
+}
+
 impl HostPattern {
-    pub fn parse(host: &str) -> HostPattern {
-        let host = normalize_host(host);
-        if let Ok(ip) = host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse::<IpAddr>()
-        {
-            return HostPattern::Address(ip);
+    /// Read a host pattern: an exact DNS name, `*.` followed by a DNS name
+    /// (any subdomain of it, not the name itself), or an IP literal. Case, a
+    /// trailing dot and IPv6 brackets do not matter (see [`normalize_host`]).
+    /// A pattern that could never match a request (a URL, a port, a `*`
+    /// elsewhere, an empty label) is refused with the fix, since a silently
+    /// dead route is a bug the user only finds when the agent is denied.
+    pub fn parse(text: &str) -> Result<HostPattern, HostPatternError> {
+        if text.is_empty() {
+            return Err(refused(
+                "an empty host matches nothing",
+                "write a host name such as `api.example.com`",
+            ));
         }
-        match host.strip_prefix("*.") {
-            Some(rest) => HostPattern::Suffix(format!(".{rest}")),
-            None => HostPattern::Exact(host),
+        if let Some((scheme, rest)) = text.split_once("://") {
+            let host = rest.split(['/', ':']).next().unwrap_or(rest);
+            return Err(refused(
+                format!("`{text}` is a URL, and routes match host names, so it can never match"),
+                format!("write `host = \"{host}\";` and put the port in `ports` (`{scheme}` is implied by the port)"),
+            ));
         }
+        let host = normalize_host(text);
+        if let Some(ip) = parse_ip(&host) {
+            return Ok(HostPattern::Address(ip));
+        }
+        if let Some((name, port)) = text.rsplit_once(':') {
+            if port.chars().all(|c| c.is_ascii_digit()) && !name.contains(':') {
+                return Err(refused(
+                    format!("`{text}` includes a port, and host patterns never do, so it can never match"),
+                    format!("write `host = \"{name}\"; ports = [ {port} ];`"),
+                ));
+            }
+        }
+        if text.contains('/') {
+            let name = text.split('/').next().unwrap_or_default();
+            return Err(refused(
+                format!("`{text}` includes a path, and host patterns never do, so it can never match"),
+                format!("write `host = \"{name}\";` and put the path in `paths` (with `inspect = true`)"),
+            ));
+        }
+        let (wildcard, name) = match host.strip_prefix("*.") {
+            Some(rest) => (true, rest),
+            None => (false, host.as_str()),
+        };
+        if name.contains('*') {
+            return Err(refused(
+                format!("`{text}` has a `*` that is not a leading `*.`, so it can never match"),
+                "a wildcard is only allowed as `*.example.com`, meaning any subdomain of example.com",
+            ));
+        }
+        if name.len() > 253 {
+            return Err(refused(
+                format!("`{text}` is longer than a DNS name can be (253 characters)"),
+                "shorten it",
+            ));
+        }
+        for label in name.split('.') {
+            if label.is_empty() {
+                return Err(refused(
+                    format!(
+                        "`{text}` has an empty label (two dots in a row, or a dot at the start)"
+                    ),
+                    "DNS names are labels separated by single dots, e.g. `api.example.com`",
+                ));
+            }
+            if label.len() > 63 {
+                return Err(refused(
+                    format!("`{text}` has a label longer than 63 characters"),
+                    "no DNS name has one",
+                ));
+            }
+            if let Some(bad) = label
+                .chars()
+                .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_'))
+            {
+                return Err(refused(
+                    format!(
+                        "`{text}` has `{bad}`, which no DNS name contains, so it can never match"
+                    ),
+                    "host names use letters, digits, `-` and dots",
+                ));
+            }
+            if label.starts_with('-') || label.ends_with('-') {
+                return Err(refused(
+                    format!("`{text}` has a label that starts or ends with `-`"),
+                    "no DNS name has one",
+                ));
+            }
+        }
+        if wildcard && !name.contains('.') {
+            return Err(refused(
+                format!("`{text}` would allow every host under the top-level domain `{name}`"),
+                "name the domain you mean, e.g. `*.example.com`",
+            ));
+        }
+        Ok(if wildcard {
+            HostPattern::Suffix(format!(".{name}"))
+        } else {
+            HostPattern::Exact(name.to_string())
+        })
     }
 
     /// Does this pattern admit `host` (already normalized)?
@@ -41,6 +152,18 @@ impl HostPattern {
                 host.len() > suffix.len() && host.ends_with(suffix.as_str())
             }
             HostPattern::Address(ip) => parse_ip(host) == Some(*ip),
+        }
+    }
+}
+
+/// The pattern's one canonical spelling: lowercase, no trailing dot, no
+/// brackets; what a recipe should write, so one route has one hash.
+impl std::fmt::Display for HostPattern {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HostPattern::Exact(name) => f.write_str(name),
+            HostPattern::Suffix(suffix) => write!(f, "*{suffix}"),
+            HostPattern::Address(ip) => write!(f, "{ip}"),
         }
     }
 }
@@ -116,7 +239,8 @@ impl RouteTable {
             .enumerate()
             .map(|(index, route)| CompiledRoute {
                 index,
-                host: HostPattern::parse(&route.host),
+                host: HostPattern::parse(&route.host)
+                    .expect("Policy::check parsed every route's host"),
                 ports: route.ports.clone(),
                 inspect: route.inspect,
                 methods: route
@@ -211,14 +335,40 @@ mod tests {
 
     #[test]
     fn host_patterns() {
-        let exact = HostPattern::parse("API.Example.com.");
+        let exact = HostPattern::parse("API.Example.com.").unwrap();
         assert!(exact.matches(&normalize_host("api.example.COM.")));
         assert!(!exact.matches("x.api.example.com"));
-        let wild = HostPattern::parse("*.example.com");
+        assert_eq!(exact.to_string(), "api.example.com");
+        let wild = HostPattern::parse("*.example.com").unwrap();
         assert!(wild.matches("a.example.com") && wild.matches("a.b.example.com"));
         assert!(!wild.matches("example.com") && !wild.matches("badexample.com"));
-        let ip = HostPattern::parse("::1");
+        assert_eq!(wild.to_string(), "*.example.com");
+        let ip = HostPattern::parse("::1").unwrap();
         assert!(ip.matches(&normalize_host("[::1]")));
+        assert_eq!(HostPattern::parse("[::1]"), Ok(ip));
+        assert!(matches!(
+            HostPattern::parse("127.0.0.1"),
+            Ok(HostPattern::Address(_))
+        ));
+    }
+
+    #[test]
+    fn host_patterns_that_never_match_are_refused() {
+        for bad in [
+            "",
+            "https://api.example.com/v1",
+            "api.example.com:443",
+            "api.*.com",
+            "*example.com",
+            "a..b",
+            ".",
+            "example.com/x",
+            "*.com",
+            "exa mple.com",
+            "-a.example.com",
+        ] {
+            assert!(HostPattern::parse(bad).is_err(), "{bad} was accepted");
+        }
     }
 
     #[test]
