@@ -2,7 +2,7 @@
 //! cached, reproducible, atomic under concurrency, verifiable and collectable,
 //! and the rendered configs parse with the tools' own rules.
 
-use bottle::schema::{check, Bottle, Node};
+use bottle::schema::Bottle;
 use bottle::store::{Status, Store};
 use serde_json::json;
 use std::fs;
@@ -12,25 +12,27 @@ fn claude_like() -> serde_json::Value {
     json!({
         "name": "claude",
         "agent": { "command": ["claude", "--dangerously-skip-permissions"], "env": { "ANTHROPIC_API_KEY": "bottle-placeholder" } },
-        "image": "docker.io/library/node:22-slim",
+        "image": { "oci": "docker.io/library/node:22-slim" },
         "cpus": 4,
         "memory": 4096,
         "env": { "TERM": "xterm-256color" },
         "secrets": { "anthropic": { "env": "ANTHROPIC_API_KEY" } },
         "egress": { "routes": [
-            { "host": "api.anthropic.com", "inspect": true, "methods": ["GET", "POST"], "paths": ["/v1/*"],
+            { "host": "api.anthropic.com", "ports": [443], "inspect": true, "methods": ["GET", "POST"], "paths": ["/v1/*"],
               "headers": [ { "name": "x-api-key", "secret": "anthropic" } ] },
-            { "host": "registry.npmjs.org" },
+            { "host": "registry.npmjs.org", "ports": [443] },
             { "host": "*.github.com", "ports": [443, 80] }
         ] },
         "git": { "origin": { "url": "https://github.com/example/repo.git", "push": ["refs/heads/agent/*"] } },
         "sidecars": { "supervise": true },
-        "files": { "/home/agent/.claude/settings.json": "{\"theme\": \"dark\"}\n" }
+        "files": { "/home/agent/.claude/settings.json": { "text": "{\"theme\": \"dark\"}\n" } }
     })
 }
 
+/// A bottle in the typed (serde) form: lowering is tested for every feature,
+/// including those the checker refuses until `bottle run` realizes them.
 fn bottle(v: serde_json::Value) -> Bottle {
-    check(&Node::from_json(&v)).unwrap_or_else(|e| panic!("{e:#?}"))
+    serde_json::from_value(v).unwrap_or_else(|e| panic!("{e:#?}"))
 }
 
 fn build(

@@ -6,9 +6,13 @@
 //! proxy cannot see without inspection, a header naming an unknown secret,
 //! and above all a secret written inline: secrets are references, and a
 //! value here would be hashed into the store.
+//!
+//! It also refuses what `bottle run` on this version cannot realize (the
+//! minimums of a VM that boots, and the features listed in
+//! [`super::unrealized`]), so a bottle that builds is a bottle that runs.
 
-use super::host::HostPattern;
 use super::node::{Node, NodeValue, Span};
+use super::unrealized::{not_yet, Feature};
 use super::*;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -314,6 +318,19 @@ impl Checker {
         self.errors.push(error(node, path, message, help));
     }
 
+    /// Refuse `feature` at `node` if this version of `bottle run` cannot
+    /// realize it (see [`super::unrealized`]).
+    fn not_yet(&mut self, feature: Feature, node: &Node, path: &str) {
+        if let Some(refusal) = not_yet(feature) {
+            self.push(
+                node,
+                path,
+                refusal.message.to_string(),
+                Some(refusal.help.to_string()),
+            );
+        }
+    }
+
     fn expected(&mut self, node: &Node, path: &str, what: &str) {
         let message = format!("expected {what}, found {}", node.type_name());
         self.push(node, path, message, None);
@@ -546,16 +563,35 @@ impl Checker {
             .required(&mut f, "agent", "{ command = [ \"…\" ]; }")
             .and_then(|(n, p)| self.agent(n, &p));
         let image = self
-            .required(&mut f, "image", "\"docker.io/library/alpine:3\"")
-            .and_then(|(n, p)| self.image(n, &p));
+            .required(&mut f, "image", "{ busybox = true; }")
+            .and_then(|(n, p)| {
+                let image = self.image(n, &p)?;
+                if matches!(image, Image::Oci(_)) {
+                    self.not_yet(Feature::OciImage, n, &p);
+                }
+                Some(image)
+            });
         let cpus = match f.get("cpus") {
-            Some((n, p)) => self.int(n, &p, "cpus", 1..=64).map(|i| i as u32),
+            Some((n, p)) => self
+                .int(n, &p, "cpus", MIN_CPUS.into()..=MAX_CPUS.into())
+                .map(|i| i as u32),
             None => Some(DEFAULT_CPUS),
         };
         let memory = match f.get("memory") {
-            Some((n, p)) => self
-                .int(n, &p, "memory (MiB)", 64..=1 << 20)
-                .map(|i| i as u32),
+            Some((n, p)) => match n.value {
+                NodeValue::Int(i) if (0..MIN_MEMORY.into()).contains(&i) => {
+                    self.push(
+                        n,
+                        &p,
+                        format!("{i} MiB is less memory than bottle's guest needs to boot"),
+                        Some(format!("give at least `memory = {MIN_MEMORY};` (MiB)")),
+                    );
+                    None
+                }
+                _ => self
+                    .int(n, &p, "memory (MiB)", MIN_MEMORY.into()..=MAX_MEMORY.into())
+                    .map(|i| i as u32),
+            },
             None => Some(DEFAULT_MEMORY),
         };
         let env = match f.get("env") {
@@ -571,7 +607,11 @@ impl Checker {
             None => Some(Egress::default()),
         };
         let git = match f.get("git") {
-            Some((n, p)) => self.git(n, &p),
+            Some((n, p)) => self.git(n, &p).inspect(|git| {
+                if !git.is_empty() {
+                    self.not_yet(Feature::GitRemotes, n, &p);
+                }
+            }),
             None => Some(BTreeMap::new()),
         };
         let sidecars = match f.get("sidecars") {
@@ -579,7 +619,11 @@ impl Checker {
             None => Some(Sidecars::default()),
         };
         let files = match f.get("files") {
-            Some((n, p)) => self.files(n, &p),
+            Some((n, p)) => self.files(n, &p).inspect(|files| {
+                if !files.is_empty() {
+                    self.not_yet(Feature::GuestFiles, n, &p);
+                }
+            }),
             None => Some(BTreeMap::new()),
         };
         // `type` is how `lib.bottle` marks a bottle; it carries no data.
@@ -766,7 +810,10 @@ impl Checker {
         let mut f = self.attrs(node, path)?;
         f.get("type");
         let secret = match (f.get("env"), f.get("file")) {
-            (Some((n, p)), None) => self.string(n, &p).map(SecretRef::Env),
+            (Some((n, p)), None) => self.string(n, &p).map(|env| SecretRef {
+                env: Some(env),
+                file: None,
+            }),
             (None, Some((n, p))) => self.string(n, &p).and_then(|file| {
                 if !file.starts_with('/') {
                     self.push(
@@ -780,7 +827,10 @@ impl Checker {
                     );
                     return None;
                 }
-                Some(SecretRef::File(file))
+                Some(SecretRef {
+                    env: None,
+                    file: Some(file.into()),
+                })
             }),
             _ => {
                 self.push(
@@ -832,13 +882,27 @@ impl Checker {
             .required(&mut f, "host", "\"api.example.com\"")
             .and_then(|(n, p)| {
                 let host = self.string(n, &p)?;
-                match HostPattern::parse(&host) {
-                    Ok(_) => Some(host),
+                // Checked by parsing into the pattern the egress sidecar
+                // matches with; then only its one spelling is accepted, so
+                // one route has one policy and one hash.
+                let pattern = match HostPattern::parse(&host) {
+                    Ok(pattern) => pattern,
                     Err(e) => {
                         self.push(n, &p, e.message, Some(e.help));
-                        None
+                        return None;
                     }
+                };
+                let canonical = pattern.to_string();
+                if canonical != host {
+                    let message = if host.chars().any(|c| c.is_ascii_uppercase()) {
+                        format!("`{host}` has capital letters; write host patterns in lowercase, the one spelling the policy and its hash use")
+                    } else {
+                        format!("`{host}` is not written the one way the policy and its hash use")
+                    };
+                    self.push(n, &p, message, Some(format!("write `{canonical}`")));
+                    return None;
                 }
+                Some(host)
             });
         let ports = match f.get("ports") {
             Some((n, p)) => self.list(n, &p, "ports").and_then(|items| {
@@ -857,7 +921,7 @@ impl Checker {
                     .collect();
                 ports.into_iter().collect()
             }),
-            None => Some(vec![443]),
+            None => Some(DEFAULT_PORTS.to_vec()),
         };
         let inspect = match f.get("inspect") {
             Some((n, p)) => self.bool(n, &p),
@@ -935,19 +999,23 @@ impl Checker {
         };
         let addresses = match f.get("addresses") {
             Some((n, p)) => self.strings(n, &p).and_then(|addrs| {
+                let mut out = Vec::with_capacity(addrs.len());
                 for a in &addrs {
-                    if a.parse::<std::net::IpAddr>().is_err() {
-                        let help = match a.split_once('/') {
-                            Some((ip, _)) => format!(
-                                "list addresses one by one (the proxy exempts exact addresses), e.g. `\"{ip}\"`"
-                            ),
-                            None => "write an IP address, e.g. `\"10.1.2.3\"` or `\"::1\"`".to_string(),
-                        };
-                        self.push(n, &p, format!("`{a}` is not an IP address"), Some(help));
-                        return None;
+                    match a.parse::<std::net::IpAddr>() {
+                        Ok(ip) => out.push(ip),
+                        Err(_) => {
+                            let help = match a.split_once('/') {
+                                Some((ip, _)) => format!(
+                                    "list addresses one by one (the proxy exempts exact addresses), e.g. `\"{ip}\"`"
+                                ),
+                                None => "write an IP address, e.g. `\"10.1.2.3\"` or `\"::1\"`".to_string(),
+                            };
+                            self.push(n, &p, format!("`{a}` is not an IP address"), Some(help));
+                            return None;
+                        }
                     }
                 }
-                Some(addrs)
+                Some(out)
             }),
             None => Some(Vec::new()),
         };
@@ -1089,7 +1157,7 @@ impl Checker {
             });
         let fetch = match f.get("fetch") {
             Some((n, p)) => self.bool(n, &p),
-            None => Some(true),
+            None => Some(DEFAULT_FETCH),
         };
         let push = match f.get("push") {
             Some((n, p)) => self.strings(n, &p).and_then(|pats| {
@@ -1123,7 +1191,11 @@ impl Checker {
     fn sidecars(&mut self, node: &Node, path: &str) -> Option<Sidecars> {
         let mut f = self.attrs(node, path)?;
         let supervise = match f.get("supervise") {
-            Some((n, p)) => self.bool(n, &p),
+            Some((n, p)) => self.bool(n, &p).inspect(|on| {
+                if *on {
+                    self.not_yet(Feature::Supervise, n, &p);
+                }
+            }),
             None => Some(false),
         };
         if let Some((n, p)) = f.get("egress") {
@@ -1228,6 +1300,8 @@ mod tests {
         // The serde form spells the image as the enum does.
         let mut v = minimal();
         v["image"] = json!("busybox");
+        // The serde form is the egress policy's, where a route lists its ports.
+        v["egress"]["routes"][0]["ports"] = json!(DEFAULT_PORTS);
         let parsed: Bottle = serde_json::from_value(v).unwrap();
         assert_eq!(checked, parsed);
     }
