@@ -309,6 +309,66 @@ fn looks_like_credential(text: &str) -> Option<&'static str> {
         .map(|(_, kind)| *kind)
 }
 
+/// The fields the checker accepts, level by level: what `finish` reports
+/// unknown fields against, and what [`field_paths`] lists.
+mod fields {
+    pub const BOTTLE: &[&str] = &[
+        "name", "agent", "image", "cpus", "memory", "env", "secrets", "egress", "git", "sidecars",
+        "files", "type",
+    ];
+    pub const AGENT: &[&str] = &["command", "user", "workdir", "env"];
+    pub const IMAGE: &[&str] = &["oci", "busybox"];
+    pub const SECRET: &[&str] = &["env", "file", "type"];
+    pub const EGRESS: &[&str] = &["routes"];
+    pub const ROUTE: &[&str] = &[
+        "host",
+        "ports",
+        "inspect",
+        "methods",
+        "paths",
+        "headers",
+        "addresses",
+    ];
+    pub const HEADER: &[&str] = &["name", "secret"];
+    pub const REMOTE: &[&str] = &["url", "fetch", "push"];
+    pub const SIDECARS: &[&str] = &["supervise", "egress", "git-gate"];
+}
+
+/// Every field path a recipe may set, e.g. `agent.user`,
+/// `egress.routes[].headers[].secret`, `git.<remote>.push`: what the
+/// checker accepts, for tests that hold each field to the contract that it
+/// either runs or is refused at build time.
+pub fn field_paths() -> Vec<String> {
+    let under = |prefix: &str, names: &[&str]| -> Vec<String> {
+        names.iter().map(|n| format!("{prefix}{n}")).collect()
+    };
+    let mut out = Vec::new();
+    for top in fields::BOTTLE {
+        match *top {
+            "agent" => out.extend(under("agent.", fields::AGENT)),
+            "image" => out.extend(under("image.", fields::IMAGE)),
+            "secrets" => out.extend(under("secrets.<name>.", fields::SECRET)),
+            "egress" => {
+                for f in fields::EGRESS.iter().filter(|f| **f != "routes") {
+                    out.push(format!("egress.{f}"));
+                }
+                for f in fields::ROUTE {
+                    match *f {
+                        "headers" => {
+                            out.extend(under("egress.routes[].headers[].", fields::HEADER))
+                        }
+                        _ => out.push(format!("egress.routes[].{f}")),
+                    }
+                }
+            }
+            "git" => out.extend(under("git.<remote>.", fields::REMOTE)),
+            "sidecars" => out.extend(under("sidecars.", fields::SIDECARS)),
+            other => out.push(other.to_string()),
+        }
+    }
+    out
+}
+
 const METHODS: &[&str] = &[
     "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE",
 ];
@@ -628,13 +688,7 @@ impl Checker {
         };
         // `type` is how `lib.bottle` marks a bottle; it carries no data.
         f.get("type");
-        f.finish(
-            self,
-            &[
-                "name", "agent", "image", "cpus", "memory", "env", "secrets", "egress", "git",
-                "sidecars", "files", "type",
-            ],
-        );
+        f.finish(self, fields::BOTTLE);
 
         if self.errors.len() > errors_before {
             return None;
@@ -698,7 +752,7 @@ impl Checker {
             Some((n, p)) => self.env(n, &p),
             None => Some(BTreeMap::new()),
         };
-        f.finish(self, &["command", "user", "workdir", "env"]);
+        f.finish(self, fields::AGENT);
         Some(Agent {
             command: command?,
             user: user?,
@@ -759,7 +813,7 @@ impl Checker {
                         None
                     }
                 };
-                f.finish(self, &["oci", "busybox"]);
+                f.finish(self, fields::IMAGE);
                 image
             }
             _ => {
@@ -845,7 +899,7 @@ impl Checker {
                 None
             }
         };
-        f.finish(self, &["env", "file", "type"]);
+        f.finish(self, fields::SECRET);
         secret
     }
 
@@ -867,7 +921,7 @@ impl Checker {
             }
             None => Some(Vec::new()),
         };
-        f.finish(self, &["routes"]);
+        f.finish(self, fields::EGRESS);
         Some(Egress { routes: routes? })
     }
 
@@ -1019,18 +1073,7 @@ impl Checker {
             }),
             None => Some(Vec::new()),
         };
-        f.finish(
-            self,
-            &[
-                "host",
-                "ports",
-                "inspect",
-                "methods",
-                "paths",
-                "headers",
-                "addresses",
-            ],
-        );
+        f.finish(self, fields::ROUTE);
         Some(Route {
             host: host?,
             ports: ports?,
@@ -1089,7 +1132,7 @@ impl Checker {
             }
             Some(secret)
         });
-        f.finish(self, &["name", "secret"]);
+        f.finish(self, fields::HEADER);
         Some(HeaderInjection {
             name: name?,
             secret: secret?,
@@ -1180,7 +1223,7 @@ impl Checker {
             }),
             None => Some(Vec::new()),
         };
-        f.finish(self, &["url", "fetch", "push"]);
+        f.finish(self, fields::REMOTE);
         Some(Remote {
             url: url?,
             fetch: fetch?,
@@ -1211,7 +1254,7 @@ impl Checker {
                 Some("add or remove remotes in `git` instead".into()),
             );
         }
-        f.finish(self, &["supervise", "egress", "git-gate"]);
+        f.finish(self, fields::SIDECARS);
         Some(Sidecars {
             supervise: supervise?,
         })

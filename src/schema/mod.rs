@@ -15,7 +15,7 @@ pub mod unrealized;
 /// is checked by parsing it into the pattern the sidecar matches with.
 pub use crate::sidecar::egress::policy::{HeaderInjection, Route, SecretRef};
 pub use crate::sidecar::egress::rules::{HostPattern, HostPatternError};
-pub use check::{check, check_all, check_report, CheckError, SetChecker};
+pub use check::{check, check_all, check_report, field_paths, CheckError, SetChecker};
 pub use node::{Node, NodeValue, Span};
 
 use crate::store::Derivation;
