@@ -35,7 +35,9 @@ pub struct Policy {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Route {
-    /// `api.example.com`, `*.example.com`, or an IP literal.
+    /// `api.example.com`, `*.example.com`, or an IP literal, as
+    /// [`super::rules::HostPattern::parse`] reads it (the recipe checker
+    /// reads it the same way).
     pub host: String,
     pub ports: Vec<u16>,
     /// Terminate TLS with the bottle's CA so methods, paths and headers apply
