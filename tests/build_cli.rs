@@ -392,6 +392,7 @@ fn result_links_are_gc_roots_and_show_derivation_reads_them() {
 }
 
 #[test]
+#[ignore = "bottle run cannot place files or store paths in the guest yet, so the checker refuses them (src/schema/unrealized.rs); un-ignore when those lines go"]
 fn file_derivations_compose_through_string_context() {
     let dir = tempfile::tempdir().unwrap();
     let v = build_json(Path::new("tests/recipes/files.bottle"), dir.path(), &[]);
@@ -405,24 +406,40 @@ fn file_derivations_compose_through_string_context() {
         .iter()
         .map(|s| s.as_str().unwrap())
         .collect();
-    let named = |suffix: &str| {
-        *guest_store
-            .iter()
-            .find(|n| n.ends_with(suffix))
-            .unwrap_or_else(|| panic!("no {suffix} in the guest store: {guest_store:?}"))
-    };
-    let (run, helper, tool) = (named("-run.sh"), named("-helper.sh"), named("-tool.toml"));
-    let text = fs::read_to_string(dir.path().join(run)).unwrap();
     assert!(
-        text.contains(&format!("/bottle/store/{helper}")),
-        "a file mentioned by another file is in the guest: {text}"
+        guest_store.iter().any(|n| n.ends_with("-helper.sh")),
+        "a file mentioned by another file is in the guest"
     );
+    assert!(guest_store.iter().any(|n| n.ends_with("-run.sh")));
+    let run = manifest["files"]["/home/agent/run.sh"].as_str().unwrap();
+    let text = fs::read_to_string(dir.path().join(run)).unwrap();
+    let helper = guest_store
+        .iter()
+        .find(|n| n.ends_with("-helper.sh"))
+        .unwrap();
+    assert!(text.contains(&format!("/bottle/store/{helper}")), "{text}");
+    let toml = manifest["files"]["/home/agent/tool.toml"].as_str().unwrap();
     assert_eq!(
-        fs::read_to_string(dir.path().join(tool)).unwrap(),
+        fs::read_to_string(dir.path().join(toml)).unwrap(),
         "size = 3\ntheme = \"dark\"\n"
     );
+    let note = manifest["files"]["/etc/note"].as_str().unwrap();
+    assert!(
+        note.ends_with("-note"),
+        "a host file is copied by content: {note}"
+    );
+    assert_eq!(
+        fs::read_to_string(dir.path().join(note)).unwrap(),
+        "a note from the host\n"
+    );
     let command = &manifest["agent"]["command"];
-    assert_eq!(command[1], format!("/bottle/store/{run}"));
+    assert_eq!(
+        command[1],
+        format!(
+            "/bottle/store/{}",
+            guest_store.iter().find(|n| n.ends_with("-run.sh")).unwrap()
+        )
+    );
 }
 
 #[test]

@@ -60,6 +60,11 @@ const CASES: &[Case] = &[
         outcome: Runs,
     },
     Case {
+        fields: &["agent.env"],
+        set: r#"agent.env.SCRIPT = "${builtins.writeText "run.sh" "true"}";"#,
+        outcome: Refused("this mentions a derivation, whose output this version of `bottle run` cannot place in the guest yet"),
+    },
+    Case {
         fields: &["cpus"],
         set: "cpus = 1;",
         outcome: Runs,

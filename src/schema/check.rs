@@ -447,10 +447,14 @@ impl Checker {
                     }
                     return None;
                 }
+                if !context.is_empty() {
+                    self.not_yet(Feature::StorePaths, node, path);
+                }
                 self.refs.extend(context.iter().cloned());
                 Some(s.clone())
             }
             NodeValue::Derivation(d) => {
+                self.not_yet(Feature::StorePaths, node, path);
                 self.refs.push(d.clone());
                 Some(d.guest_path())
             }

@@ -15,6 +15,9 @@ pub enum Feature {
     OciImage,
     /// `files."/guest/path" = …`.
     GuestFiles,
+    /// A string of the bottle that mentions a derivation (`"${writeText …}"`),
+    /// whose output must then be in the guest under `/bottle/store`.
+    StorePaths,
 }
 
 /// Why a feature cannot run yet, as the checker reports it.
@@ -46,6 +49,11 @@ pub const NOT_YET_REALIZED: &[NotYet] = &[
         feature: Feature::GuestFiles,
         message: "this version of `bottle run` cannot place `files` in the guest yet",
         help: "leave `files` out for now",
+    },
+    NotYet {
+        feature: Feature::StorePaths,
+        message: "this mentions a derivation, whose output this version of `bottle run` cannot place in the guest yet",
+        help: "write the text inline for now (e.g. `agent.command = [ \"sh\" \"-c\" \"…\" ]`)",
     },
 ];
 
