@@ -20,6 +20,8 @@ pub struct Machine<'a> {
     pub initramfs: &'a Path,
     /// The frame filter's socket qemu connects its network card to.
     pub network: &'a Path,
+    /// The network card's address (the stored DHCP lease's).
+    pub mac: crate::lower::network::Mac,
     pub console_log: &'a Path,
     pub status: &'a Path,
     /// The control port's socket (qemu listens; bottle connects).
@@ -99,7 +101,7 @@ pub fn args(m: &Machine<'_>) -> Vec<OsString> {
     ]);
     a.extend([
         "-device".into(),
-        "virtio-net-pci,netdev=net0,romfile=".into(),
+        format!("virtio-net-pci,netdev=net0,romfile=,mac={}", m.mac).into(),
     ]);
     a
 }
