@@ -8,7 +8,7 @@
 use super::firewall::Rules;
 use super::guest::spec::GuestSpec;
 use super::gvproxy::{self, Sockets, Translation, Version};
-use super::plan::Plan;
+use super::plan::{Plan, Sidecar, SidecarKind};
 use super::vmm::{qemu, Accel};
 use crate::lower::network::PROXY_HOST;
 use std::path::{Path, PathBuf};
@@ -38,6 +38,8 @@ pub mod files {
 }
 
 pub struct Launch {
+    /// The sidecars, each started with its stored policy.
+    pub sidecars: Vec<Sidecar>,
     pub gvproxy: Translation,
     pub gvproxy_sockets: Sockets,
     pub firewall: Rules,
@@ -84,6 +86,7 @@ pub fn launch(plan: &Plan, facts: &Facts<'_>) -> Launch {
         guest_params: facts.guest_params.clone(),
     });
     Launch {
+        sidecars: plan.sidecars.clone(),
         gvproxy: translation,
         gvproxy_sockets,
         firewall,
@@ -114,14 +117,31 @@ impl Launch {
             .iter()
             .map(|a| a.to_string_lossy().into_owned())
             .collect();
+        let sidecars: Vec<_> = self
+            .sidecars
+            .iter()
+            .map(|s| match &s.kind {
+                SidecarKind::Egress { policy } => serde_json::json!({
+                    "name": s.name, "guest_port": s.guest_port, "policy": policy.display().to_string(),
+                }),
+            })
+            .collect();
         serde_json::json!({
+            "sidecars": sidecars,
             "gvproxy": self.gvproxy,
             "firewall": {
                 "gateway": self.firewall.gateway.to_string(),
                 "sidecar_host": self.firewall.host.to_string(),
                 "ports": self.firewall.ports,
             },
-            "guest": self.guest.encode(),
+            // Each run has its own CA: named, not shown.
+            "guest": GuestSpec {
+                ca_certificates: (1..=self.guest.ca_certificates.len())
+                    .map(|n| format!("<this run's CA #{n}>"))
+                    .collect(),
+                ..self.guest.clone()
+            }
+            .encode(),
             "qemu": qemu,
         })
     }
