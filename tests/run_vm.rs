@@ -537,3 +537,29 @@ fn a_bottle_copied_to_another_store_runs_the_same() {
     assert_eq!(run(&third), launch);
     assert_nothing_left(&setup);
 }
+
+/// A part that dies ends the run, and the error names it.
+#[test]
+fn a_dead_part_is_named() {
+    let allowed = http_server("allowed-ok");
+    let setup = setup("named", allowed);
+    let child = start_sleeping(&setup, "named");
+    let record: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(setup.runs.join("named/run.json")).unwrap(),
+    )
+    .unwrap();
+    let gvproxy = record["parts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p[0] == "gvproxy")
+        .expect("gvproxy is a recorded part")[1]["pid"]
+        .as_i64()
+        .unwrap();
+    unsafe { libc::kill(gvproxy as i32, libc::SIGKILL) };
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("gvproxy stopped unexpectedly"), "{stderr}");
+    assert_nothing_left(&setup);
+}

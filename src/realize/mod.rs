@@ -63,7 +63,7 @@ pub enum RunError {
         reason: String,
         help: String,
     },
-    #[error("{part} stopped unexpectedly ({status})\n{excerpt}")]
+    #[error("{part} stopped unexpectedly: {status}\n{excerpt}")]
     #[diagnostic(help(
         "the full log was {log}; the run directory is removed, rerun to reproduce"
     ))]

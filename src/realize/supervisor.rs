@@ -143,7 +143,7 @@ impl Supervisor {
         }
         Ending::PartEnded {
             log: self.processes.log_of(&part).map(Path::to_path_buf),
-            reason: format!("it exited ({status})"),
+            reason: status.to_string(),
             part,
         }
     }
