@@ -65,9 +65,31 @@ pub enum RunError {
     #[error("the guest failed before the command ran: {reason}\n{excerpt}")]
     #[diagnostic(help("the lines above are the end of the guest's console"))]
     Guest { reason: String, excerpt: String },
+    #[error("the agent's exit status cannot be trusted: {reason}\n{excerpt}")]
+    #[diagnostic(help(
+        "the status comes only from bottle's init, signed with this run's token; \
+         something else ended the VM or wrote on the status port, so bottle exits \
+         with {EXIT_UNTRUSTED_STATUS}, never the agent's claim (see docs/run.md); \
+         the lines above are the end of the guest's console"
+    ))]
+    UntrustedStatus { reason: String, excerpt: String },
     #[error("cannot build the boot image: {0}")]
     #[diagnostic(help("check the rootfs and the kit (`bottle doctor`)"))]
     BootImage(String),
+}
+
+/// `bottle run`'s exit code when the VM ended without a status from bottle's
+/// init that carries the run's token ([`RunError::UntrustedStatus`]).
+pub const EXIT_UNTRUSTED_STATUS: u8 = 125;
+
+impl RunError {
+    /// The exit code `bottle run` gives for this error.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            RunError::UntrustedStatus { .. } => EXIT_UNTRUSTED_STATUS,
+            _ => 1,
+        }
+    }
 }
 
 /// Realize `plan`: the agent's exit code, or why the run failed.
@@ -125,6 +147,8 @@ async fn realize(plan: &Plan, options: &RunOptions) -> miette::Result<i32> {
         &fixed
     };
     let mut run = rundir::RunDir::create(&name, &plan.command)?;
+    let token = guest::status::new_token()
+        .map_err(|e| RunError::BootImage(format!("no random token: {e}")))?;
     let mut parts = parts::Parts::default();
     let mut tasks = tokio::task::JoinSet::new();
     let started = Instant::now();
@@ -132,7 +156,7 @@ async fn realize(plan: &Plan, options: &RunOptions) -> miette::Result<i32> {
     let outcome = async {
         let (raw, params) = terminal_params();
         let ending = {
-            let start = start(plan, options, &kit, version, &mut run, &mut parts, &mut tasks, params);
+            let start = start(plan, options, &kit, version, &mut run, &mut parts, &mut tasks, params, &token);
             let output = tokio::select! {
                 r = start => r?,
                 _ = interrupt.recv() => return Ok((Ending::Signal(libc::SIGINT), raw)),
@@ -176,7 +200,7 @@ async fn realize(plan: &Plan, options: &RunOptions) -> miette::Result<i32> {
         Err(e) => Err(e),
         Ok((ending, raw)) => {
             drop(raw); // the terminal is the user's again before any message
-            judge(ending, &run, &mut parts)
+            judge(ending, &run, &mut parts, &token)
         }
     };
     run.remove();
@@ -201,16 +225,30 @@ fn terminal_params() -> (Option<terminal::RawMode>, Vec<String>) {
     (raw, params)
 }
 
-fn judge(ending: Ending, run: &rundir::RunDir, parts: &mut parts::Parts) -> miette::Result<i32> {
+fn judge(
+    ending: Ending,
+    run: &rundir::RunDir,
+    parts: &mut parts::Parts,
+    token: &str,
+) -> miette::Result<i32> {
+    use guest::status::Report;
     match ending {
-        Ending::PoweredOff => match vmm::qemu::read_status(&run.file("status")) {
-            Ok(code) => Ok(code),
-            Err(reason) => Err(RunError::Guest {
-                reason,
-                excerpt: excerpt(&run.file("guest.log")),
+        Ending::PoweredOff => {
+            let content = std::fs::read(run.file("status")).unwrap_or_default();
+            match guest::status::read(&content, token) {
+                Ok(Report::Exit(code)) => Ok(code),
+                Ok(Report::Fail(reason)) => Err(RunError::Guest {
+                    reason,
+                    excerpt: excerpt(&run.file("guest.log")),
+                }
+                .into()),
+                Err(untrusted) => Err(RunError::UntrustedStatus {
+                    reason: untrusted.to_string(),
+                    excerpt: excerpt(&run.file("guest.log")),
+                }
+                .into()),
             }
-            .into()),
-        },
+        }
         Ending::Signal(signal) => Ok(128 + signal),
         Ending::PartDied(part, status) => {
             let log = parts
@@ -246,16 +284,23 @@ async fn start(
     parts: &mut parts::Parts,
     tasks: &mut tokio::task::JoinSet<Result<(), String>>,
     guest_params: Vec<String>,
+    token: &str,
 ) -> miette::Result<Option<tokio::task::JoinHandle<()>>> {
     // 1. Sidecars, on Unix sockets in the run directory.
     let sidecars = sidecars::start(plan, run, tasks).await?;
 
     // 2. The boot image (built while nothing waits on it yet).
     let kernel = plan.kernel.clone().unwrap_or_else(|| kit.kernel.clone());
-    let initramfs = match &plan.initramfs {
-        Some(path) => path.clone(),
-        None => build_boot_image(plan, kit, &sidecars, &run.file("initrd.cpio"))?,
+    let initramfs = run.file("initrd.cpio");
+    match &plan.initramfs {
+        Some(path) => std::fs::copy(path, &initramfs)
+            .map(drop)
+            .map_err(|e| RunError::BootImage(format!("copying {}: {e}", path.display())))?,
+        None => drop(build_boot_image(plan, kit, &sidecars, &initramfs)?),
     };
+    // The run's status token (see guest::status), appended for this run only.
+    guest::initramfs::append_token(&initramfs, token)
+        .map_err(|e| RunError::BootImage(format!("writing the status token: {e}")))?;
 
     // 3. gvproxy in its own namespace, with bottle's listeners on the sidecar ports.
     let sockets = gvproxy::Sockets {
