@@ -250,7 +250,8 @@ fn fix_tree(spec: &GuestSpec) -> Result<(), String> {
         .map(|d| (*d, false))
         .chain(layout::STICKY_DIRS.iter().map(|d| (*d, true)));
     for (dir, sticky) in dirs {
-        if !dir.is_empty() && layout::is_agents(dir, &own) {
+        // Scratch directories stay 1777 even as the agent's workdir.
+        if !dir.is_empty() && !sticky && layout::is_agents(dir, &own) {
             continue;
         }
         let path = format!("/{dir}");

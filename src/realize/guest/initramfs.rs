@@ -115,11 +115,10 @@ fn normalize(entries: &mut BTreeMap<String, Entry>, spec: &GuestSpec) {
             // A symlink's own owner and mode mean nothing to the kernel.
             Entry::Symlink { .. } => continue,
         };
-        if layout::is_agents(path, &own) {
-            continue;
-        }
         if layout::STICKY_DIRS.contains(&path.as_str()) && is_dir {
             *meta = Meta::root(0o1777);
+        } else if layout::is_agents(path, &own) {
+            continue;
         } else if layout::in_system_tree(path)
             || (is_dir && layout::SYSTEM_DIRS.contains(&path.as_str()))
         {
