@@ -8,7 +8,7 @@ use std::process::ExitCode;
 /// Print derivations as JSON, from a store path or a recipe.
 #[derive(Args)]
 #[command(
-    after_help = "FILE may also be a store path, or a `-o` result link to one: then its record is printed.\n\nExamples:\n  bottle show-derivation examples/claude-code.bottle\n  bottle show-derivation ./result"
+    after_help = "FILE may also be a store path, or a `-o` result link to one: then its record is printed.\n\nExamples:\n  bottle show-derivation examples/minimal.bottle\n  bottle show-derivation ./result"
 )]
 pub struct ShowDerivationArgs {
     #[command(flatten)]
