@@ -421,6 +421,13 @@ async fn answer_heads<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
             Ok(n) => n,
         };
         record.0.lock().unwrap().extend_from_slice(&buf[..n]);
+        if pending.is_empty() && buf[0] == 0x16 {
+            // A TLS handshake at a plaintext server: answer as one would.
+            let _ = stream
+                .write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                .await;
+            return;
+        }
         pending.extend_from_slice(&buf[..n]);
         while let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
             pending.drain(..end + 4);
