@@ -111,9 +111,17 @@ fn assert_http_or_nothing(reply: &[u8], after_first: bool, sent: &[u8]) {
         let mut headers = [httparse::EMPTY_HEADER; 32];
         let mut response = httparse::Response::new(&mut headers);
         let Ok(httparse::Status::Complete(head)) = response.parse(rest) else {
-            panic!("no answer to the first request before {sent:?}: {:?}", String::from_utf8_lossy(reply));
+            panic!(
+                "no answer to the first request before {sent:?}: {:?}",
+                String::from_utf8_lossy(reply)
+            );
         };
-        assert_eq!(response.code, Some(200), "{:?}", String::from_utf8_lossy(reply));
+        assert_eq!(
+            response.code,
+            Some(200),
+            "{:?}",
+            String::from_utf8_lossy(reply)
+        );
         let length: usize = response
             .headers
             .iter()
@@ -222,8 +230,18 @@ fn secret_probe(port: u16) -> impl Strategy<Value = Vec<u8>> {
         Just("[::ffff:127.0.0.1]".to_string()),
         "[a-z]{1,6}\\.inspected\\.test",
     ];
-    let method = prop_oneof![Just("GET"), Just("POST"), Just("DELETE"), Just("PUT"), Just("OPTIONS")];
-    let path = prop_oneof![Just("/v1/x".to_string()), "/v1/[ -~&&[^ ]]{0,16}", "/[a-z.;%]{0,12}"];
+    let method = prop_oneof![
+        Just("GET"),
+        Just("POST"),
+        Just("DELETE"),
+        Just("PUT"),
+        Just("OPTIONS")
+    ];
+    let path = prop_oneof![
+        Just("/v1/x".to_string()),
+        "/v1/[ -~&&[^ ]]{0,16}",
+        "/[a-z.;%]{0,12}"
+    ];
     let header = prop_oneof![
         Just("X-HTTP-Method-Override: GET".to_string()),
         Just("Connection: keep-alive".to_string()),

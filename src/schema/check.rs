@@ -946,33 +946,42 @@ impl Checker {
             None => Some(Vec::new()),
         };
         // The proxy's own rule, in one place: what an opaque tunnel cannot
-        // enforce needs `inspect`.
-        let rule = crate::sidecar::egress::policy::Route {
+        // enforce needs `inspect`. A field present but invalid still counts.
+        use crate::sidecar::egress::policy as egress_policy;
+        let given = |f: &mut Fields, key| f.get(key).is_some().then(Vec::new);
+        let rule = egress_policy::Route {
             host: host.clone().unwrap_or_default(),
             ports: ports.clone().unwrap_or_default(),
             inspect: inspect.unwrap_or(true),
-            methods: methods.clone(),
-            paths: paths.clone(),
-            headers: headers
-                .iter()
-                .flatten()
-                .map(|h| crate::sidecar::egress::policy::HeaderInjection {
-                    name: h.name.clone(),
-                    secret: h.secret.clone(),
-                })
-                .collect(),
+            methods: methods.clone().or_else(|| given(&mut f, "methods")),
+            paths: paths.clone().or_else(|| given(&mut f, "paths")),
+            headers: match &headers {
+                Some(hs) => hs
+                    .iter()
+                    .map(|h| egress_policy::HeaderInjection {
+                        name: h.name.clone(),
+                        secret: h.secret.clone(),
+                    })
+                    .collect(),
+                None => given(&mut f, "headers")
+                    .map(|_| {
+                        vec![egress_policy::HeaderInjection {
+                            name: String::new(),
+                            secret: String::new(),
+                        }]
+                    })
+                    .unwrap_or_default(),
+            },
             addresses: Vec::new(),
         };
-        if let Err(err @ crate::sidecar::egress::policy::RouteError::NeedsInspect { field }) =
-            rule.check()
-        {
+        if let Err(err @ egress_policy::RouteError::NeedsInspect { field }) = rule.check() {
             if let Some((n, p)) = f.get(field.key()) {
                 self.push(
                     n,
                     &p,
                     err.to_string(),
                     Some(
-                        "add `inspect = true;` so the proxy terminates TLS and sees each request"
+                        "add `inspect = true;` so the proxy terminates TLS and sees requests"
                             .into(),
                     ),
                 );

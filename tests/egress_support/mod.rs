@@ -424,7 +424,9 @@ async fn answer_heads<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
         if pending.is_empty() && buf[0] == 0x16 {
             // A TLS handshake at a plaintext server: answer as one would.
             let _ = stream
-                .write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                .write_all(
+                    b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                )
                 .await;
             return;
         }

@@ -243,8 +243,8 @@ pub enum RouteError {
 
 fn needs_inspect_message(field: RouteField) -> String {
     match field {
-        RouteField::Headers => "`headers` are only added on an inspected route: a secret header is only ever sent over TLS the proxy terminates and verifies, and without `inspect` the route is an opaque tunnel or plain HTTP".to_string(),
-        field => format!("{field} can only be enforced on an inspected route: without `inspect` the route is reached by an opaque CONNECT tunnel, inside which the proxy cannot see (or refuse) any method or path"),
+        RouteField::Headers => "`headers` need an inspected route: a secret header only ever travels over TLS the proxy verified".to_string(),
+        field => format!("{field} can only be enforced on an inspected route: inside an opaque CONNECT tunnel any method and path reach the upstream"),
     }
 }
 
