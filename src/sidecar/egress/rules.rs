@@ -138,7 +138,7 @@ impl CompiledRoute {
         let text = String::from_utf8_lossy(value);
         for named in text.split(',').map(str::trim) {
             let upper = named.to_ascii_uppercase();
-            if !methods.iter().any(|m| *m == upper) {
+            if !methods.contains(&upper) {
                 let shown: String = named.chars().take(40).collect();
                 return Err(format!(
                     "header {name} names method `{shown}`, which is not in {}",
