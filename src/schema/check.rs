@@ -1422,6 +1422,53 @@ mod tests {
     }
 
     #[test]
+    fn a_host_is_read_by_the_sidecars_parser_and_has_one_spelling() {
+        for (host, help) in [
+            ("API.example.com", "write `api.example.com`"),
+            ("example.com.", "write `example.com`"),
+            ("[::1]", "write `::1`"),
+        ] {
+            let mut v = minimal();
+            v["egress"]["routes"] = json!([{ "host": host }]);
+            let e = errors(v);
+            assert_eq!(e[0].path, "egress.routes[0].host");
+            assert_eq!(e[0].help.as_deref(), Some(help), "{host}");
+        }
+        let mut v = minimal();
+        v["egress"]["routes"] = json!([{ "host": "*.example.com", "addresses": ["10.0.0.1"] }]);
+        let b = check(&Node::from_json(&v)).unwrap();
+        assert_eq!(
+            HostPattern::parse(&b.egress.routes[0].host),
+            Ok(HostPattern::Suffix(".example.com".into()))
+        );
+        assert_eq!(
+            b.egress.routes[0].addresses,
+            ["10.0.0.1".parse::<std::net::IpAddr>().unwrap()]
+        );
+    }
+
+    #[test]
+    fn what_bottle_run_cannot_realize_is_refused_where_it_is_asked_for() {
+        let mut v = minimal();
+        v["image"] = json!("docker.io/library/alpine:3");
+        v["memory"] = json!(MIN_MEMORY - 1);
+        v["cpus"] = json!(0);
+        v["sidecars"] = json!({ "supervise": true });
+        let e = errors(v);
+        let paths: Vec<&str> = e.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            ["image", "cpus", "memory", "sidecars.supervise"],
+            "{e:#?}"
+        );
+        assert!(e.iter().all(|e| e.help.is_some()));
+        let mut v = minimal();
+        v["memory"] = json!(MIN_MEMORY);
+        v["cpus"] = json!(MIN_CPUS);
+        assert!(check(&Node::from_json(&v)).is_ok());
+    }
+
+    #[test]
     fn header_secrets_must_exist_and_need_inspection() {
         let mut v = minimal();
         v["secrets"] = json!({ "anthropic": { "env": "ANTHROPIC_API_KEY" } });
