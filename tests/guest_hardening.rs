@@ -87,31 +87,31 @@ fn copy_with_libraries(program: &Path, root: &Path) {
 
 struct Setup {
     dir: tempfile::TempDir,
-    plan: PathBuf,
+    recipe: PathBuf,
     runs: PathBuf,
 }
 
-/// A plan with the test rootfs running as `user`, and an egress sidecar.
+/// A recipe for the test rootfs running as `user` (built into the test's own store).
 fn setup(name: &str, user: &str) -> Setup {
     let dir = tempfile::tempdir().unwrap();
     guest_rootfs(dir.path());
     let runs = dir.path().join("runs");
+    let recipe = dir.path().join(format!("{name}.bottle"));
     std::fs::write(
-        dir.path().join("egress.yaml"),
-        format!("version: 1\nbottle: {name}\nroutes: []\nsecrets: {{}}\n"),
-    )
-    .unwrap();
-    let plan = dir.path().join("plan.toml");
-    std::fs::write(
-        &plan,
+        &recipe,
         format!(
-            "name = \"{name}\"\nrootfs = \"rootfs\"\nuser = \"{user}\"\nworkdir = \"/work\"\n\
-             command = [\"/bin/guest-hardening\", \"{user}\"]\n\
-             [[sidecar]]\nname = \"egress\"\nport = 3128\nkind = \"egress\"\npolicy = \"egress.yaml\"\n"
+            r#"{{
+  name = "{name}";
+  image = {{ busybox = true; }};
+  agent = {{ command = [ "/bin/guest-hardening" "{user}" ]; user = "{user}"; workdir = "/work"; }};
+  cpus = 1;
+  memory = 512;
+}}
+"#
         ),
     )
     .unwrap();
-    Setup { dir, plan, runs }
+    Setup { dir, recipe, runs }
 }
 
 fn run(setup: &Setup) -> Output {
@@ -119,7 +119,11 @@ fn run(setup: &Setup) -> Output {
         .env("BOTTLE_RUNTIME_DIR", &setup.runs)
         .stdin(Stdio::null())
         .arg("run")
-        .arg(&setup.plan)
+        .arg(&setup.recipe)
+        .arg("--store")
+        .arg(setup.dir.path().join("store"))
+        .arg("--rootfs")
+        .arg(setup.dir.path().join("rootfs"))
         .output()
         .unwrap()
 }

@@ -4,7 +4,8 @@
 //! reporting each bad value at the recipe span that produced it. Everything
 //! downstream (`lower`, `store`, `realize`) works from the typed `Bottle` and
 //! never sees the recipe. The structs are serde types too, so tests and tools
-//! can write a bottle as JSON; `docs/recipes.md` describes every field.
+//! can write a bottle as JSON (there a route lists its `ports`: it is the
+//! egress policy's route); `docs/recipes.md` describes every field.
 
 mod check;
 pub mod node;
