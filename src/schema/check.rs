@@ -985,74 +985,57 @@ impl Checker {
             Some((n, p)) => self.bool(n, &p),
             None => Some(false),
         };
-        let needs_inspect = |cx: &mut Checker, n: &Node, p: &str, what: &str| {
-            if inspect == Some(false) {
-                cx.push(
-                    n,
-                    p,
-                    format!("{what} can only be enforced on an inspected route"),
-                    Some(
-                        "add `inspect = true;` so the proxy terminates TLS and sees requests"
-                            .into(),
-                    ),
-                );
-            }
-        };
         let methods = match f.get("methods") {
-            Some((n, p)) => {
-                needs_inspect(self, n, &p, "methods");
-                self.list(n, &p, "methods").and_then(|items| {
-                    let methods: Vec<Option<String>> = items
-                        .into_iter()
-                        .map(|(n, p)| {
-                            let m = self.string(n, &p)?;
-                            if METHODS.contains(&m.as_str()) {
-                                return Some(m);
+            Some((n, p)) => self.list(n, &p, "methods").and_then(|items| {
+                let methods: Vec<Option<String>> = items
+                    .into_iter()
+                    .map(|(n, p)| {
+                        let m = self.string(n, &p)?;
+                        if METHODS.contains(&m.as_str()) {
+                            return Some(m);
+                        }
+                        let upper = m.to_ascii_uppercase();
+                        let help = if METHODS.contains(&upper.as_str()) {
+                            format!("methods are uppercase: `\"{upper}\"`")
+                        } else {
+                            match crate::suggest::closest(&upper, METHODS.iter().copied()).first() {
+                                Some(s) => format!("did you mean `\"{s}\"`?"),
+                                None => format!("one of {}", METHODS.join(", ")),
                             }
-                            let upper = m.to_ascii_uppercase();
-                            let help = if METHODS.contains(&upper.as_str()) {
-                                format!("methods are uppercase: `\"{upper}\"`")
-                            } else {
-                                match crate::suggest::closest(&upper, METHODS.iter().copied())
-                                    .first()
-                                {
-                                    Some(s) => format!("did you mean `\"{s}\"`?"),
-                                    None => format!("one of {}", METHODS.join(", ")),
-                                }
-                            };
-                            self.push(n, &p, format!("`{m}` is not an HTTP method"), Some(help));
-                            None
-                        })
-                        .collect();
-                    methods.into_iter().collect::<Option<Vec<_>>>()
-                })
-            }
+                        };
+                        self.push(n, &p, format!("`{m}` is not an HTTP method"), Some(help));
+                        None
+                    })
+                    .collect();
+                methods.into_iter().collect::<Option<Vec<_>>>()
+            }),
             None => None,
         };
         let paths = match f.get("paths") {
-            Some((n, p)) => {
-                needs_inspect(self, n, &p, "paths");
-                self.strings(n, &p).and_then(|paths| {
-                    if let Some(bad) = paths.iter().find(|p| !p.starts_with('/')) {
-                        self.push(n, &p, format!("path pattern `{bad}` does not start with `/`, so it can never match"), Some(format!("write `\"/{}\"`", bad.trim_start_matches('/'))));
-                        return None;
-                    }
-                    Some(paths)
-                })
-            }
+            Some((n, p)) => self.strings(n, &p).and_then(|paths| {
+                if let Some(bad) = paths.iter().find(|p| !p.starts_with('/')) {
+                    self.push(
+                        n,
+                        &p,
+                        format!(
+                            "path pattern `{bad}` does not start with `/`, so it can never match"
+                        ),
+                        Some(format!("write `\"/{}\"`", bad.trim_start_matches('/'))),
+                    );
+                    return None;
+                }
+                Some(paths)
+            }),
             None => None,
         };
         let headers = match f.get("headers") {
-            Some((n, p)) => {
-                needs_inspect(self, n, &p, "header injection");
-                self.list(n, &p, "headers").and_then(|items| {
-                    let headers: Vec<Option<HeaderInjection>> = items
-                        .into_iter()
-                        .map(|(n, p)| self.header(n, &p, secrets))
-                        .collect();
-                    headers.into_iter().collect::<Option<Vec<_>>>()
-                })
-            }
+            Some((n, p)) => self.list(n, &p, "headers").and_then(|items| {
+                let headers: Vec<Option<HeaderInjection>> = items
+                    .into_iter()
+                    .map(|(n, p)| self.header(n, &p, secrets))
+                    .collect();
+                headers.into_iter().collect::<Option<Vec<_>>>()
+            }),
             None => Some(Vec::new()),
         };
         let addresses = match f.get("addresses") {
@@ -1077,6 +1060,42 @@ impl Checker {
             }),
             None => Some(Vec::new()),
         };
+        // The proxy's own rule, in one place: what an opaque tunnel cannot
+        // enforce needs `inspect`. A field present but invalid still counts.
+        use crate::sidecar::egress::policy as egress_policy;
+        let given = |f: &mut Fields, key| f.get(key).is_some().then(Vec::new);
+        let rule = egress_policy::Route {
+            host: host.clone().unwrap_or_default(),
+            ports: ports.clone().unwrap_or_default(),
+            inspect: inspect.unwrap_or(true),
+            methods: methods.clone().or_else(|| given(&mut f, "methods")),
+            paths: paths.clone().or_else(|| given(&mut f, "paths")),
+            headers: match &headers {
+                Some(hs) => hs.clone(),
+                None => given(&mut f, "headers")
+                    .map(|_| {
+                        vec![egress_policy::HeaderInjection {
+                            name: String::new(),
+                            secret: String::new(),
+                        }]
+                    })
+                    .unwrap_or_default(),
+            },
+            addresses: Vec::new(),
+        };
+        if let Err(err @ egress_policy::RouteError::NeedsInspect { field }) = rule.check() {
+            if let Some((n, p)) = f.get(field.key()) {
+                self.push(
+                    n,
+                    &p,
+                    err.to_string(),
+                    Some(
+                        "add `inspect = true;` so the proxy terminates TLS and sees requests"
+                            .into(),
+                    ),
+                );
+            }
+        }
         f.finish(self, fields::ROUTE);
         Some(Route {
             host: host?,

@@ -148,8 +148,10 @@ impl HostPattern {
     pub fn matches(&self, host: &str) -> bool {
         match self {
             HostPattern::Exact(name) => name == host,
+            // The labels a wildcard admits must be a well-formed DNS name, so
+            // `a..b.`, `-.`, `_x.` or `a:b.` never reach a resolver.
             HostPattern::Suffix(suffix) => {
-                host.len() > suffix.len() && host.ends_with(suffix.as_str())
+                host.len() > suffix.len() && host.ends_with(suffix.as_str()) && is_dns_name(host)
             }
             HostPattern::Address(ip) => parse_ip(host) == Some(*ip),
         }
@@ -178,6 +180,29 @@ pub fn normalize_host(host: &str) -> String {
         .unwrap_or(host);
     host.to_ascii_lowercase()
 }
+
+/// Is `host` (normalized) a well-formed DNS name: at most 253 characters,
+/// labels of 1 to 63 letters, digits and inner hyphens?
+pub fn is_dns_name(host: &str) -> bool {
+    host.len() <= 253
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+}
+
+/// The headers some frameworks (Rails, Laravel, Spring's filter, Express
+/// middleware, ...) read as the request's real method.
+pub const METHOD_OVERRIDE_HEADERS: [&str; 3] = [
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+];
 
 /// The address a normalized host names, when it is an IP literal.
 pub fn parse_ip(host: &str) -> Option<IpAddr> {
@@ -211,13 +236,37 @@ impl CompiledRoute {
             }
         }
         if let Some(globs) = &self.paths {
-            if has_dot_segment(path) {
-                return Err(format!("path {path} has `.` or `..` segments"));
+            if let Some(segment) = dot_segment(path) {
+                return Err(format!(
+                    "path {path} has the segment `{segment}`, which servers read as `.` or `..`"
+                ));
             }
             let bare = path.split(['?', '#']).next().unwrap_or(path);
             if !globs.iter().any(|g| g.matches(bare)) {
                 let listed: Vec<&str> = globs.iter().map(|g| g.pattern.as_str()).collect();
                 return Err(format!("path {bare} matches none of {}", listed.join(", ")));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether a method-override header (`name: value`, see
+    /// [`METHOD_OVERRIDE_HEADERS`]) is allowed: on a route with method rules
+    /// every method it names must be one of them, since the upstream may
+    /// act on it instead of the request's own method.
+    pub fn admits_override(&self, name: &str, value: &[u8]) -> Result<(), String> {
+        let Some(methods) = &self.methods else {
+            return Ok(());
+        };
+        let text = String::from_utf8_lossy(value);
+        for named in text.split(',').map(str::trim) {
+            let upper = named.to_ascii_uppercase();
+            if !methods.contains(&upper) {
+                let shown: String = named.chars().take(40).collect();
+                return Err(format!(
+                    "header {name} names method `{shown}`, which is not in {}",
+                    methods.join(", ")
+                ));
             }
         }
         Ok(())
@@ -314,19 +363,53 @@ impl Glob {
     }
 }
 
-/// A path with `.`/`..` segments (also percent-encoded) could mean a
-/// different resource once the upstream normalizes it, so path rules refuse it.
-fn has_dot_segment(path: &str) -> bool {
+/// The first segment of `path` that an upstream could resolve as `.` or
+/// `..`, if any; path rules refuse such paths, since the upstream would
+/// serve a resource the rules never saw. Besides plain `.` and `..` this
+/// catches their percent-encoded forms (also double-encoded), backslash and
+/// encoded-slash separators, and dot segments with matrix parameters
+/// (`..;`, `.;x=1`, `..;/`), which Tomcat, Jetty and Spring strip before
+/// resolving the path.
+fn dot_segment(path: &str) -> Option<String> {
     let bare = path.split(['?', '#']).next().unwrap_or(path);
-    let decoded = bare
-        .replace("%2e", ".")
-        .replace("%2E", ".")
-        .replace("%2f", "/")
-        .replace("%2F", "/")
-        .replace("%5c", "/")
-        .replace("%5C", "/")
-        .replace('\\', "/");
-    decoded.split('/').any(|seg| seg == "." || seg == "..")
+    // Decode until nothing changes, so `%252e` is seen as `.` too.
+    let mut decoded = bare.as_bytes().to_vec();
+    for _ in 0..4 {
+        let next = percent_decode(&decoded);
+        if next == decoded {
+            break;
+        }
+        decoded = next;
+    }
+    let decoded = String::from_utf8_lossy(&decoded).replace('\\', "/");
+    decoded
+        .split('/')
+        .find(|segment| {
+            // A matrix parameter (`;...`) is not part of the segment's name.
+            let name = segment.split(';').next().unwrap_or(segment);
+            // Some servers also ignore trailing NULs and whitespace.
+            let name = name.trim_end_matches(['\0', ' ', '\t']);
+            name == "." || name == ".."
+        })
+        .map(str::to_string)
+}
+
+fn percent_decode(bytes: &[u8]) -> Vec<u8> {
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                out.push(h << 4 | l);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    out
 }
 
 #[cfg(test)]
@@ -383,8 +466,72 @@ mod tests {
 
     #[test]
     fn dot_segments_are_refused_by_path_rules() {
-        assert!(has_dot_segment("/v1/../admin"));
-        assert!(has_dot_segment("/v1/%2E%2e/admin"));
-        assert!(!has_dot_segment("/v1/file.txt?x=../y"));
+        for path in [
+            "/v1/../admin",
+            "/v1/%2E%2e/admin",
+            "/v1/..;/admin",
+            "/v1/.;/admin",
+            "/v1/..;jsessionid=x/admin",
+            "/v1/.;a=b/x",
+            "/v1/%2e%2e%3b/admin",
+            "/v1/%2e%2e;/admin",
+            "/v1/%252e%252e/admin",
+            "/v1%2f..%2fadmin",
+            "/v1\\..\\admin",
+            "/v1/..%00/admin",
+            "/v1/..",
+        ] {
+            assert!(dot_segment(path).is_some(), "{path} passed");
+        }
+        for path in [
+            "/v1/file.txt?x=../y",
+            "/v1/...",
+            "/v1/..a",
+            "/v1/a;b=..",
+            "/v1/.well-known",
+            "/v1/%zz",
+            "/v1/%2",
+        ] {
+            assert_eq!(dot_segment(path), None, "{path} refused");
+        }
+    }
+
+    #[test]
+    fn method_overrides_must_name_allowed_methods() {
+        let policy = Policy::from_yaml(
+            "version: 1\nbottle: b\nroutes:\n  - host: a.test\n    ports: [443]\n    inspect: true\n    methods: [GET, post]\n  - host: b.test\n    ports: [443]\n",
+        )
+        .unwrap();
+        let table = RouteTable::new(&policy);
+        let ruled = table.find("a.test", 443).unwrap();
+        assert!(ruled
+            .admits_override("x-http-method-override", b"post")
+            .is_ok());
+        assert!(ruled.admits_override("x-http-method", b"GET, POST").is_ok());
+        let err = ruled
+            .admits_override("x-method-override", b"DELETE")
+            .unwrap_err();
+        assert!(err.contains("`DELETE`"), "{err}");
+        assert!(ruled.admits_override("x-http-method", b"GET, PUT").is_err());
+        assert!(ruled.admits_override("x-http-method", b"").is_err());
+        let open = table.find("b.test", 443).unwrap();
+        assert!(open.admits_override("x-http-method", b"DELETE").is_ok());
+    }
+
+    #[test]
+    fn wildcards_admit_well_formed_names_only() {
+        let wild = HostPattern::parse("*.wild.test").unwrap();
+        assert!(wild.matches("a.wild.test") && wild.matches("a-b.c.wild.test"));
+        for bad in [
+            "a..b.wild.test",
+            "-.wild.test",
+            "a-.wild.test",
+            "a_b.wild.test",
+            "a:b.wild.test",
+            ".wild.test",
+        ] {
+            assert!(!wild.matches(bad), "{bad} matched");
+        }
+        assert!(!wild.matches(&format!("{}.wild.test", "a".repeat(64))));
     }
 }
