@@ -50,7 +50,8 @@ fn recipe() -> Value {
 #[test]
 fn the_launch_is_golden() {
     insta::assert_yaml_snapshot!("busybox-agent", launch_of(&recipe()));
-    let mut minimal = json!({ "name": "tiny", "image": { "busybox": true }, "agent": { "command": ["true"] } });
+    let mut minimal =
+        json!({ "name": "tiny", "image": { "busybox": true }, "agent": { "command": ["true"] } });
     minimal["memory"] = json!(128);
     insta::assert_yaml_snapshot!("defaults", launch_of(&minimal));
 }
@@ -68,8 +69,14 @@ fn a_route_moves_only_the_egress_policy() {
     changed["egress"]["routes"][0]["host"] = json!("example.org");
     let after = launch_of(&changed);
     assert_eq!(differing(&before, &after), ["sidecars"]);
-    assert_ne!(before["sidecars"][0]["policy"], after["sidecars"][0]["policy"]);
-    assert_eq!(before["sidecars"][0]["guest_port"], after["sidecars"][0]["guest_port"]);
+    assert_ne!(
+        before["sidecars"][0]["policy"],
+        after["sidecars"][0]["policy"]
+    );
+    assert_eq!(
+        before["sidecars"][0]["guest_port"],
+        after["sidecars"][0]["guest_port"]
+    );
 }
 
 #[test]
@@ -79,9 +86,7 @@ fn memory_moves_only_the_vmm_arguments() {
     changed["memory"] = json!(2048);
     let after = launch_of(&changed);
     assert_eq!(differing(&before, &after), ["qemu"]);
-    let args = |v: &Value| -> Vec<String> {
-        serde_json::from_value(v["qemu"].clone()).unwrap()
-    };
+    let args = |v: &Value| -> Vec<String> { serde_json::from_value(v["qemu"].clone()).unwrap() };
     let (a, b) = (args(&before), args(&after));
     let moved: Vec<_> = a.iter().zip(&b).filter(|(x, y)| x != y).collect();
     assert_eq!(moved, [(&"1024M".to_string(), &"2048M".to_string())]);

@@ -444,7 +444,11 @@ fn the_guest_runs_the_stored_agent() {
         .arg(&result)
         .output()
         .unwrap();
-    assert!(build.status.success(), "{}", String::from_utf8_lossy(&build.stderr));
+    assert!(
+        build.status.success(),
+        "{}",
+        String::from_utf8_lossy(&build.stderr)
+    );
     let smolfile: toml::Value =
         toml::from_str(&std::fs::read_to_string(result.join("smolfile.toml")).unwrap()).unwrap();
     let stored: Vec<String> = smolfile["env"]
@@ -464,7 +468,11 @@ fn the_guest_runs_the_stored_agent() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     for variable in &stored {
         assert!(
             stdout.lines().any(|l| l.trim_end() == variable),
@@ -500,13 +508,22 @@ fn a_bottle_copied_to_another_store_runs_the_same() {
         .arg("--json")
         .output()
         .unwrap();
-    assert!(build.status.success(), "{}", String::from_utf8_lossy(&build.stderr));
+    assert!(
+        build.status.success(),
+        "{}",
+        String::from_utf8_lossy(&build.stderr)
+    );
     let built: serde_json::Value = serde_json::from_slice(&build.stdout).unwrap();
     let path = PathBuf::from(built["path"].as_str().expect("build --json names the path"));
     let name = path.file_name().unwrap().to_owned();
     let second = setup.dir.path().join("elsewhere/store");
     std::fs::create_dir_all(second.parent().unwrap()).unwrap();
-    let copy = Command::new("cp").arg("-a").arg(&first).arg(&second).status().unwrap();
+    let copy = Command::new("cp")
+        .arg("-a")
+        .arg(&first)
+        .arg(&second)
+        .status()
+        .unwrap();
     assert!(copy.success());
     std::fs::remove_dir_all(&first).unwrap();
     let run = |store: &Path| {
@@ -518,7 +535,12 @@ fn a_bottle_copied_to_another_store_runs_the_same() {
             .arg("--verbose")
             .arg("--rootfs")
             .arg(setup.dir.path().join("rootfs"))
-            .args(["--", "sh", "-c", &format!("curl -sS -m 20 --noproxy '' http://127.0.0.1:{allowed}/")])
+            .args([
+                "--",
+                "sh",
+                "-c",
+                &format!("curl -sS -m 20 --noproxy '' http://127.0.0.1:{allowed}/"),
+            ])
             .output()
             .unwrap();
         let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
@@ -529,10 +551,18 @@ fn a_bottle_copied_to_another_store_runs_the_same() {
         stderr.replace(&store.display().to_string(), "<store>")
     };
     let launch = run(&second);
-    assert!(launch.contains("\"qemu\""), "--verbose shows the launch:\n{launch}");
+    assert!(
+        launch.contains("\"qemu\""),
+        "--verbose shows the launch:\n{launch}"
+    );
     // And the same bytes again from a third place.
     let third = setup.dir.path().join("third");
-    let copy = Command::new("cp").arg("-a").arg(&second).arg(&third).status().unwrap();
+    let copy = Command::new("cp")
+        .arg("-a")
+        .arg(&second)
+        .arg(&third)
+        .status()
+        .unwrap();
     assert!(copy.success());
     assert_eq!(run(&third), launch);
     assert_nothing_left(&setup);
@@ -544,10 +574,8 @@ fn a_dead_part_is_named() {
     let allowed = http_server("allowed-ok");
     let setup = setup("named", allowed);
     let child = start_sleeping(&setup, "named");
-    let record: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(setup.runs.join("named/run.json")).unwrap(),
-    )
-    .unwrap();
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(setup.runs.join("named/run.json")).unwrap()).unwrap();
     let gvproxy = record["parts"]
         .as_array()
         .unwrap()

@@ -159,10 +159,20 @@ async fn checks() -> Vec<Check> {
                         )
                     };
                     if t.unapplied.is_empty() {
-                        Check::ok("gvproxy", version, Some(path), format!("{how}; every stored setting applies"))
+                        Check::ok(
+                            "gvproxy",
+                            version,
+                            Some(path),
+                            format!("{how}; every stored setting applies"),
+                        )
                     } else {
                         let list: Vec<String> = t.unapplied.iter().map(|u| u.to_string()).collect();
-                        let mut c = Check::ok("gvproxy", version, Some(path), format!("{how}; cannot apply: {}", list.join("; ")));
+                        let mut c = Check::ok(
+                            "gvproxy",
+                            version,
+                            Some(path),
+                            format!("{how}; cannot apply: {}", list.join("; ")),
+                        );
                         c.status = "warn";
                         c
                     }

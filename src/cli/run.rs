@@ -130,4 +130,3 @@ fn build_recipe(args: &RunArgs, store: &crate::store::Store) -> miette::Result<P
     eprintln!("bottle: {} ({built} built)", path.display());
     Ok(path)
 }
-

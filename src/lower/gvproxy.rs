@@ -92,8 +92,7 @@ impl GvproxyConfig {
     /// The network this configuration serves, as the guest sees it.
     pub fn network(&self) -> Result<Network, String> {
         let stack = &self.stack;
-        let [(&guest, &guest_mac)] = stack.dhcp_static_leases.iter().collect::<Vec<_>>()[..]
-        else {
+        let [(&guest, &guest_mac)] = stack.dhcp_static_leases.iter().collect::<Vec<_>>()[..] else {
             return Err("it must lease exactly one address (the guest's)".into());
         };
         let (label, zone) = PROXY_HOST

@@ -171,7 +171,11 @@ fn unapplied_by_flags(config: &GvproxyConfig) -> Vec<Unapplied> {
         }
     };
     let show = |v: &dyn std::fmt::Debug| format!("{v:?}");
-    compare("stack.subnet", stored.subnet.to_string(), builtin.subnet.to_string());
+    compare(
+        "stack.subnet",
+        stored.subnet.to_string(),
+        builtin.subnet.to_string(),
+    );
     compare(
         "stack.gatewayIP",
         stored.gateway_ip.to_string(),
@@ -268,7 +272,12 @@ mod tests {
     #[test]
     fn the_standard_network_applies_fully_with_flags_and_the_api() {
         let config = GvproxyConfig::for_network(&Network::standard());
-        let t = translate(Version(0, 8, 1), &config, &sockets(), Path::new("/run/g.yaml"));
+        let t = translate(
+            Version(0, 8, 1),
+            &config,
+            &sockets(),
+            Path::new("/run/g.yaml"),
+        );
         assert!(t.unapplied.is_empty(), "{:?}", t.unapplied);
         assert!(t.config_file.is_none());
         assert_eq!(t.api_calls.len(), 1);
@@ -283,10 +292,20 @@ mod tests {
         net.subnet = "10.1.2.0/24".parse().unwrap();
         net.gateway = "10.1.2.1".parse().unwrap();
         let config = GvproxyConfig::for_network(&net);
-        let t = translate(Version(0, 8, 1), &config, &sockets(), Path::new("/run/g.yaml"));
+        let t = translate(
+            Version(0, 8, 1),
+            &config,
+            &sockets(),
+            Path::new("/run/g.yaml"),
+        );
         let settings: Vec<_> = t.unapplied.iter().map(|u| u.setting.as_str()).collect();
         assert_eq!(settings, ["stack.subnet", "stack.gatewayIP"]);
-        let later = translate(Version(0, 8, 8), &config, &sockets(), Path::new("/run/g.yaml"));
+        let later = translate(
+            Version(0, 8, 8),
+            &config,
+            &sockets(),
+            Path::new("/run/g.yaml"),
+        );
         assert!(later.unapplied.is_empty());
         assert!(later.config_file.unwrap().1.contains("10.1.2.0/24"));
     }

@@ -101,12 +101,29 @@ pub fn guest_spec(plan: &Plan, ca_certificates: Vec<String>) -> GuestSpec {
     GuestSpec {
         user: plan.user.clone(),
         workdir: plan.workdir.clone(),
-        command: plan.command.clone(),
+        command: git_checkout(plan),
         env: plan.env.clone(),
         hosts: vec![(plan.network.sidecar_host.to_string(), PROXY_HOST.into())],
         hostname: plan.name.clone(),
         ca_certificates,
     }
+}
+
+/// The agent's command, preceded by the git gate's checkout when the bottle
+/// has remotes (`crate::sidecar::git_gate::guest`).
+fn git_checkout(plan: &Plan) -> Vec<String> {
+    plan.sidecars
+        .iter()
+        .find_map(|s| match &s.kind {
+            SidecarKind::GitGate { gate, .. } => Some(crate::sidecar::git_gate::guest::wrap(
+                gate,
+                PROXY_HOST,
+                s.guest_port,
+                &plan.command,
+            )),
+            _ => None,
+        })
+        .unwrap_or_else(|| plan.command.clone())
 }
 
 impl Launch {
@@ -121,9 +138,11 @@ impl Launch {
             .sidecars
             .iter()
             .map(|s| match &s.kind {
-                SidecarKind::Egress { policy } => serde_json::json!({
-                    "name": s.name, "guest_port": s.guest_port, "policy": policy.display().to_string(),
-                }),
+                SidecarKind::Egress { policy } | SidecarKind::GitGate { policy, .. } => {
+                    serde_json::json!({
+                        "name": s.name, "guest_port": s.guest_port, "policy": policy.display().to_string(),
+                    })
+                }
             })
             .collect();
         serde_json::json!({

@@ -79,7 +79,9 @@ pub enum RunError {
     #[error("cannot build the boot image: {0}")]
     #[diagnostic(help("check the rootfs and the kit (`bottle doctor`)"))]
     BootImage(String),
-    #[error("the installed gvproxy {version} cannot apply the bottle's stored network:\n{settings}")]
+    #[error(
+        "the installed gvproxy {version} cannot apply the bottle's stored network:\n{settings}"
+    )]
     #[diagnostic(help(
         "install gvproxy 0.8.8 or later, which reads the stored config file (`bottle doctor` shows the version)"
     ))]
@@ -124,12 +126,23 @@ async fn realize(plan: &Plan, options: &RunOptions) -> miette::Result<i32> {
 
     let outcome = async {
         let (raw, params) = terminal_params();
-        let start = start(plan, options, &kit, version, &mut run, &mut supervisor, params);
+        let start = start(
+            plan,
+            options,
+            &kit,
+            version,
+            &mut run,
+            &mut supervisor,
+            params,
+        );
         let output = tokio::select! {
             r = start => r?,
             signal = signals.next() => return Ok((Ending::Signal(signal), raw)),
         };
-        log_line(&run, &format!("started in {} ms", started.elapsed().as_millis()));
+        log_line(
+            &run,
+            &format!("started in {} ms", started.elapsed().as_millis()),
+        );
         let ending = supervisor.wait(&mut signals).await;
         if let (Ending::PoweredOff, Some(output)) = (&ending, output) {
             // The guest's last output is still in the pipe: let it out.
@@ -291,7 +304,11 @@ async fn start(
         supervisor.task(
             format!("the relay to the {} sidecar", sidecar.name),
             Role::Critical,
-            async move { relay::serve(listener, socket).await.map_err(|e| e.to_string()) },
+            async move {
+                relay::serve(listener, socket)
+                    .await
+                    .map_err(|e| e.to_string())
+            },
         );
     }
     let sockets = &launch.gvproxy_sockets;

@@ -50,6 +50,11 @@ pub struct Sidecar {
 pub enum SidecarKind {
     /// The egress proxy, run inside `bottle run` with this policy file.
     Egress { policy: PathBuf },
+    /// The git gate, run inside `bottle run` with this policy (`git-gate.toml`).
+    GitGate {
+        policy: PathBuf,
+        gate: crate::sidecar::git_gate::Policy,
+    },
 }
 
 impl Plan {
@@ -68,27 +73,35 @@ impl Plan {
             });
         }
         let output = |link: &str| {
-            manifest.output(store, link).ok_or_else(|| PlanError::Manifest {
-                reason: format!("it has no `{link}` output"),
-            })
+            manifest
+                .output(store, link)
+                .ok_or_else(|| PlanError::Manifest {
+                    reason: format!("it has no `{link}` output"),
+                })
         };
         let unreadable = |link: &str| {
             let link = link.to_string();
             move |reason: String| PlanError::Output { link, reason }
         };
-        let smolfile = Smolfile::load(&output("smolfile.toml")?)
-            .map_err(unreadable("smolfile.toml"))?;
-        let gvproxy = GvproxyConfig::load(&output("gvproxy.yaml")?)
-            .map_err(unreadable("gvproxy.yaml"))?;
+        let smolfile =
+            Smolfile::load(&output("smolfile.toml")?).map_err(unreadable("smolfile.toml"))?;
+        let gvproxy =
+            GvproxyConfig::load(&output("gvproxy.yaml")?).map_err(unreadable("gvproxy.yaml"))?;
         let network = gvproxy.network().map_err(unreadable("gvproxy.yaml"))?;
-        let ports = crate::lower::ports::load(&output("ports.json")?)
-            .map_err(unreadable("ports.json"))?;
+        let ports =
+            crate::lower::ports::load(&output("ports.json")?).map_err(unreadable("ports.json"))?;
         let mut sidecars = Vec::new();
         for (name, &guest_port) in &ports {
             let kind = match name.as_str() {
                 "egress" => SidecarKind::Egress {
                     policy: output("egress.yaml")?,
                 },
+                "git-gate" => {
+                    let policy = output("git-gate.toml")?;
+                    let gate = crate::sidecar::git_gate::Policy::load(&policy)
+                        .map_err(unreadable("git-gate.toml"))?;
+                    SidecarKind::GitGate { policy, gate }
+                }
                 _ => return Err(PlanError::SidecarNotAvailable { name: name.clone() }),
             };
             sidecars.push(Sidecar {
@@ -171,10 +184,14 @@ pub enum PlanError {
     #[diagnostic(help("give every sidecar its own port between 1 and 65535"))]
     PortTwice { port: u16 },
     #[error("the bottle needs the `{name}` sidecar, which this version of bottle cannot run yet")]
-    #[diagnostic(help("rebuild it with this version of bottle, whose checker says what to remove"))]
+    #[diagnostic(help(
+        "rebuild it with this version of bottle, whose checker says what to remove"
+    ))]
     SidecarNotAvailable { name: String },
     #[error("the bottle places files in the guest ({paths}), which `bottle run` cannot do yet")]
-    #[diagnostic(help("rebuild it with this version of bottle, whose checker says what to remove"))]
+    #[diagnostic(help(
+        "rebuild it with this version of bottle, whose checker says what to remove"
+    ))]
     GuestFiles { paths: String },
     #[error("the bottle's manifest is not usable: {reason}")]
     #[diagnostic(help("rebuild the bottle with this version of bottle"))]

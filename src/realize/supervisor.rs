@@ -134,9 +134,7 @@ impl Supervisor {
         let vmm = if part == VMM {
             Some(status)
         } else {
-            self.processes
-                .wait_for(VMM, Duration::from_secs(2))
-                .await
+            self.processes.wait_for(VMM, Duration::from_secs(2)).await
         };
         if vmm.is_some_and(|s| s.success()) {
             return Ending::PoweredOff;

@@ -581,9 +581,12 @@ impl Checker {
             Some((n, p)) => self.egress(n, &p, secrets.as_ref()),
             None => Some(Egress::default()),
         };
-        let git = match f.get("git") {
-            Some((n, p)) => self.git(n, &p),
-            None => Some(BTreeMap::new()),
+        let (git, git_user) = match f.get("git") {
+            Some((n, p)) => match self.git(n, &p) {
+                Some((remotes, user)) => (Some(remotes), Some(user)),
+                None => (None, None),
+            },
+            None => (Some(BTreeMap::new()), Some(None)),
         };
         let sidecars = match f.get("sidecars") {
             Some((n, p)) => self.sidecars(n, &p),
@@ -619,6 +622,7 @@ impl Checker {
             secrets: secrets?,
             egress: egress?,
             git: git?,
+            git_user: git_user?,
             sidecars: sidecars?,
             files: files?,
             refs,
@@ -1037,7 +1041,13 @@ impl Checker {
         })
     }
 
-    fn git(&mut self, node: &Node, path: &str) -> Option<BTreeMap<String, Remote>> {
+    /// The remotes, and the agent's identity from `git.user`.
+    #[allow(clippy::type_complexity)]
+    fn git(
+        &mut self,
+        node: &Node,
+        path: &str,
+    ) -> Option<(BTreeMap<String, Remote>, Option<GitUser>)> {
         let NodeValue::Attrs(map) = &node.value else {
             self.expected(
                 node,
@@ -1048,8 +1058,14 @@ impl Checker {
         };
         let mut out = BTreeMap::new();
         let mut ok = true;
+        let mut user = None;
         for (key, value) in map {
             let at = join(path, key);
+            if key == "user" {
+                user = self.git_user(value, &at);
+                ok &= user.is_some();
+                continue;
+            }
             let valid = !key.is_empty()
                 && key
                     .chars()
@@ -1072,7 +1088,22 @@ impl Checker {
                 None => ok = false,
             }
         }
-        ok.then_some(out)
+        ok.then_some((out, user))
+    }
+
+    fn git_user(&mut self, node: &Node, path: &str) -> Option<GitUser> {
+        let mut f = self.attrs(node, path)?;
+        let name = self
+            .required(&mut f, "name", "\"Agent\"")
+            .and_then(|(n, p)| self.string(n, &p));
+        let email = self
+            .required(&mut f, "email", "\"agent@example.com\"")
+            .and_then(|(n, p)| self.string(n, &p));
+        f.finish(self, &["name", "email"]);
+        Some(GitUser {
+            name: name?,
+            email: email?,
+        })
     }
 
     fn remote(&mut self, node: &Node, path: &str) -> Option<Remote> {
@@ -1080,17 +1111,20 @@ impl Checker {
         let url = self
             .required(&mut f, "url", "\"https://github.com/owner/repo.git\"")
             .and_then(|(n, p)| {
+                // A repository on the host: a path literal (`./.`) or an absolute path.
+                if let NodeValue::Path(path) = &n.value {
+                    return Some(path.display().to_string());
+                }
                 let url = self.string(n, &p)?;
-                let known = ["https://", "http://", "ssh://", "git://", "file://"]
+                let known = ["https://", "http://", "/"]
                     .iter()
-                    .any(|s| url.starts_with(s))
-                    || (url.contains('@') && url.contains(':'));
+                    .any(|s| url.starts_with(s));
                 if !known {
                     self.push(
                         n,
                         &p,
-                        format!("`{url}` is not a git remote URL"),
-                        Some("write e.g. `\"https://github.com/owner/repo.git\"`".into()),
+                        format!("`{url}` is not a git remote the gate can reach"),
+                        Some("write an https URL (`\"https://github.com/owner/repo.git\"`) or a repository on the host (`./.` or an absolute path)".into()),
                     );
                     return None;
                 }
@@ -1121,11 +1155,48 @@ impl Checker {
             }),
             None => Some(Vec::new()),
         };
-        f.finish(self, &["url", "fetch", "push"]);
+        let force = match f.get("force") {
+            Some((n, p)) => self.bool(n, &p),
+            None => Some(false),
+        };
+        let delete = match f.get("delete") {
+            Some((n, p)) => self.bool(n, &p),
+            None => Some(false),
+        };
+        let checkout = match f.get("checkout") {
+            Some((n, p)) => self.string(n, &p).map(Some),
+            None => Some(None),
+        };
+        let username = match f.get("username") {
+            Some((n, p)) => self.string(n, &p).map(Some),
+            None => Some(None),
+        };
+        let credentials = match f.get("credentials") {
+            Some((n, p)) => self.secret(n, &p, "credentials").map(Some),
+            None => Some(None),
+        };
+        f.finish(
+            self,
+            &[
+                "url",
+                "fetch",
+                "push",
+                "force",
+                "delete",
+                "checkout",
+                "credentials",
+                "username",
+            ],
+        );
         Some(Remote {
             url: url?,
             fetch: fetch?,
             push: push?,
+            force: force?,
+            delete: delete?,
+            checkout: checkout?,
+            credentials: credentials?,
+            username: username?,
         })
     }
 

@@ -44,6 +44,9 @@ pub struct Bottle {
     /// Upstream git remotes by name; non-empty starts the git-gate sidecar.
     #[serde(default)]
     pub git: BTreeMap<String, Remote>,
+    /// The agent's git identity (`git.user`); a default from the name when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git_user: Option<GitUser>,
     #[serde(default)]
     pub sidecars: Sidecars,
     /// Extra guest files: absolute guest path → content.
@@ -158,12 +161,36 @@ pub struct HeaderInjection {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Remote {
+    /// An `https://`/`http://` URL, or an absolute path to a repository on the host.
     pub url: String,
     #[serde(default = "yes")]
     pub fetch: bool,
     /// Ref patterns the agent may push (`refs/heads/agent/*`); empty means none.
     #[serde(default)]
     pub push: Vec<String>,
+    /// Non-fast-forward pushes to allowed refs.
+    #[serde(default)]
+    pub force: bool,
+    /// Deleting allowed refs.
+    #[serde(default)]
+    pub delete: bool,
+    /// The branch checked out in the agent's workdir.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkout: Option<String>,
+    /// The upstream's password or token, a reference resolved on the host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials: Option<SecretRef>,
+    /// The user name sent with `credentials` (default `x-access-token`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+}
+
+/// The name and email the agent commits with.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GitUser {
+    pub name: String,
+    pub email: String,
 }
 
 fn yes() -> bool {
