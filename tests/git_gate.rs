@@ -452,3 +452,222 @@ fn a_remote_without_fetch_and_unknown_paths_are_refused() {
     let said = fails(root, &["ls-remote", &format!("{}/other.git", gate.url)]);
     assert!(said.contains("not found") || said.contains("404"), "{said}");
 }
+
+/// Copy a dynamically linked program and every library `ldd` names.
+fn copy_with_libraries(program: &Path, root: &Path) {
+    let ldd = Command::new("ldd").arg(program).output().expect("ldd runs");
+    let mut files = vec![program.to_path_buf()];
+    for line in String::from_utf8_lossy(&ldd.stdout).lines() {
+        let path = line
+            .split("=>")
+            .last()
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap_or("");
+        if path.starts_with('/') {
+            files.push(PathBuf::from(path));
+        }
+    }
+    for nss in ["libnss_dns.so.2", "libnss_files.so.2"] {
+        let path = Path::new("/lib/x86_64-linux-gnu").join(nss);
+        if path.exists() {
+            files.push(path);
+        }
+    }
+    for file in files {
+        let target = root.join(file.strip_prefix("/").unwrap());
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::fs::copy(&file, &target).unwrap();
+    }
+}
+
+/// Busybox, curl, and the host's Debian git (`/usr/bin/git`, with the
+/// helpers of its exec path that an HTTP clone and push run), a user
+/// `agent`, and the checks script.
+fn guest_rootfs(dir: &Path) -> PathBuf {
+    let root = dir.join("rootfs");
+    for sub in ["bin", "etc", "tmp", "home/agent", "root", "usr/bin"] {
+        std::fs::create_dir_all(root.join(sub)).unwrap();
+    }
+    let busybox = ["/bin/busybox", "/usr/bin/busybox"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect("busybox-static is installed (scripts/setup)");
+    std::fs::copy(busybox, root.join("bin/busybox")).unwrap();
+    for applet in [
+        "sh", "cat", "echo", "ls", "grep", "env", "id", "mkdir", "rm", "sed", "true", "pwd", "wc",
+    ] {
+        std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
+    }
+    copy_with_libraries(Path::new("/usr/bin/curl"), &root);
+    copy_with_libraries(Path::new("/usr/bin/git"), &root);
+    let exec_path = String::from_utf8(
+        Command::new("/usr/bin/git")
+            .arg("--exec-path")
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let exec_path = Path::new(exec_path.trim());
+    for helper in ["git", "git-remote-http", "git-remote-https"] {
+        copy_with_libraries(&exec_path.join(helper), &root);
+    }
+    std::fs::write(
+        root.join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\nagent:x:1000:1000:agent:/home/agent:/bin/sh\n",
+    )
+    .unwrap();
+    std::fs::write(root.join("etc/group"), "root:x:0:\nagent:x:1000:\n").unwrap();
+    std::fs::write(root.join("etc/nsswitch.conf"), "hosts: files dns\n").unwrap();
+    std::fs::write(root.join("bin/git-checks"), GUEST_CHECKS).unwrap();
+    let chown = Command::new("chown")
+        .args(["-R", "1000:1000"])
+        .arg(root.join("home/agent"))
+        .status()
+        .unwrap();
+    assert!(chown.success());
+    root
+}
+
+/// Run by the agent inside the guest, in the checkout. Prints what the test
+/// asserts on; `== name` lines separate the steps.
+const GUEST_CHECKS: &str = r#"
+upstream=$1
+echo "== checkout"; cat README; git log -1 --format=%s; git remote get-url origin; git config user.email
+echo "== commit"; echo 'agent work' > NEW; git add NEW; git commit -q -m 'agent work from the vm' && git rev-parse HEAD
+echo "== push-allowed"; git push origin HEAD:refs/heads/claude/vm 2>&1; echo "exit=$?"
+echo "== push-disallowed"; git push origin HEAD:refs/heads/main 2>&1; echo "exit=$?"
+echo "== push-delete"; git push origin :refs/heads/claude/vm 2>&1; echo "exit=$?"
+echo "== push-force"; git reset -q --hard HEAD~1; echo other > OTHER; git add OTHER; git commit -q -m rewritten
+git push --force origin HEAD:refs/heads/claude/vm 2>&1; echo "exit=$?"
+echo "== egress"; curl --noproxy '' -s -o /dev/null -w '%{http_code}\n' -m 20 "$upstream/info/refs?service=git-upload-pack"
+echo "== secrets"; env; git config --list --show-origin; cat /proc/[0-9]*/environ /proc/[0-9]*/cmdline 2>/dev/null | sed 's/\x0/\n/g'
+cat ~/.gitconfig .git/config 2>/dev/null
+echo "== end"
+"#;
+
+fn section<'a>(stdout: &'a str, name: &str) -> &'a str {
+    let start = stdout
+        .find(&format!("== {name}\n"))
+        .unwrap_or_else(|| panic!("no section {name} in:\n{stdout}"));
+    let rest = &stdout[start + name.len() + 4..];
+    &rest[..rest.find("\n== ").map_or(rest.len(), |e| e + 1)]
+}
+
+fn kit_present() -> bool {
+    Path::new("/var/lib/bottle/kit/kernel").exists()
+}
+
+/// The whole story from inside a real guest: the checkout from the gate,
+/// a push that lands upstream, three refused pushes with their reasons, the
+/// upstream not reachable through egress, the credential nowhere.
+#[test]
+fn from_inside_a_guest() {
+    if !kit_present() {
+        eprintln!("skipped: the kit (scripts/setup) is not installed");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let bare = upstream(root);
+    let server = auth_server(root);
+    let upstream_url = format!("http://{server}/upstream.git");
+    guest_rootfs(root);
+    let recipe = root.join("git.bottle");
+    std::fs::write(
+        &recipe,
+        format!(
+            r#"{{
+  name = "git-vm";
+  image = {{ busybox = true; }};
+  agent = {{ command = [ "sh" "/bin/git-checks" "{upstream_url}" ]; user = "agent"; workdir = "/home/agent/project"; }};
+  git.origin = {{
+    url = "{upstream_url}";
+    push = [ "refs/heads/claude/*" ];
+    checkout = "main";
+    credentials = builtins.secret {{ env = "{TOKEN_VAR}"; }};
+    username = "{USER}";
+  }};
+  git.user = {{ name = "VM Agent"; email = "vm-agent@example.com"; }};
+  cpus = 1;
+  memory = 512;
+}}
+"#
+        ),
+    )
+    .unwrap();
+    let before = ok(&bare, &["for-each-ref"]);
+    let mut run = Command::new(env!("CARGO_BIN_EXE_bottle"));
+    run.arg("run")
+        .arg(&recipe)
+        .arg("--store")
+        .arg(root.join("store"))
+        .arg("--rootfs")
+        .arg(root.join("rootfs"))
+        .env("BOTTLE_RUNTIME_DIR", root.join("runs"))
+        .env(TOKEN_VAR, TOKEN)
+        .stdin(std::process::Stdio::null());
+    let output = run.output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).replace('\r', "");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+
+    let checkout = section(&stdout, "checkout");
+    assert!(checkout.contains("version 2"), "{checkout}");
+    assert!(checkout.contains("commit 2"), "{checkout}");
+    assert!(
+        checkout.contains("http://proxy.internal:3129/origin.git"),
+        "{checkout}"
+    );
+    assert!(checkout.contains("vm-agent@example.com"), "{checkout}");
+    let commit = section(&stdout, "commit").trim().to_string();
+    assert_eq!(commit.len(), 40, "{stdout}");
+    assert!(
+        section(&stdout, "push-allowed").contains("exit=0"),
+        "{stdout}"
+    );
+    assert_eq!(ok(&bare, &["rev-parse", "refs/heads/claude/vm"]), commit);
+    let said = section(&stdout, "push-disallowed");
+    assert!(
+        said.contains("refs/heads/main refused: not allowed by the recipe's push patterns")
+            && said.contains("exit=1"),
+        "{said}"
+    );
+    let said = section(&stdout, "push-delete");
+    assert!(
+        said.contains("refused: deleting a ref is not allowed") && said.contains("exit=1"),
+        "{said}"
+    );
+    let said = section(&stdout, "push-force");
+    assert!(
+        said.contains("refused: not a fast-forward") && said.contains("exit=1"),
+        "{said}"
+    );
+    assert_eq!(section(&stdout, "egress").trim(), "403", "{stdout}");
+
+    // Only the allowed push reached the upstream.
+    let after = ok(&bare, &["for-each-ref", "--exclude=refs/heads/claude/vm"]);
+    assert_eq!(after, before);
+    // The credential is nowhere in the guest or the store.
+    let encoded = base64(format!("{USER}:{TOKEN}").as_bytes());
+    let secrets = section(&stdout, "secrets");
+    assert!(
+        secrets.contains("HOME="),
+        "the guest's environment was printed:\n{secrets}"
+    );
+    for needle in [TOKEN, encoded.as_str()] {
+        assert!(
+            !stdout.contains(needle),
+            "the credential is in the guest:\n{stdout}"
+        );
+        assert_eq!(
+            contains_anywhere(&root.join("store"), needle.as_bytes()),
+            None
+        );
+    }
+}
