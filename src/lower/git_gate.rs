@@ -65,3 +65,32 @@ pub fn render(drv: &Derivation) -> Result<Output, RenderError> {
     let text = doc.to_toml().map_err(RenderError)?;
     Ok(Output::File(text.into_bytes()))
 }
+
+/// One line per remote, for `bottle build --dry-run`: where the guest
+/// reaches it, what it mirrors, and what the agent may push.
+pub fn describe(bottle: &Bottle) -> Vec<String> {
+    let port = super::ports::port_of("git-gate");
+    bottle
+        .git
+        .iter()
+        .map(|(name, r)| {
+            let push = if r.push.is_empty() {
+                "no pushes".to_string()
+            } else {
+                format!("push {}", r.push.join(" "))
+            };
+            let mut extra = String::new();
+            if r.force {
+                extra.push_str(", force");
+            }
+            if r.delete {
+                extra.push_str(", delete");
+            }
+            format!(
+                "git gate: http://{}:{port}/{name}.git mirrors {} ({push}{extra})",
+                super::network::PROXY_HOST,
+                r.url
+            )
+        })
+        .collect()
+}
