@@ -308,6 +308,7 @@ fn sigint_and_sigterm_stop_everything() {
     let setup = setup("signals", allowed);
     for (signal, code) in [(libc::SIGINT, 130), (libc::SIGTERM, 143)] {
         let child = start_sleeping(&setup, "signals");
+        // SAFETY: kill has no memory effects; the pid is a child this test has not reaped.
         unsafe { libc::kill(child.id() as i32, signal) };
         let status = wait_with_timeout(child, Duration::from_secs(20));
         assert_eq!(status.code(), Some(code), "signal {signal}");
@@ -336,6 +337,7 @@ fn ps_lists_a_run_and_stop_ends_it_and_a_killed_bottle_is_cleaned_up() {
     // A bottle killed outright takes its parts with it, and the next
     // command removes what it left in the runs root.
     let child = start_sleeping(&setup, "managed");
+    // SAFETY: kill has no memory effects; the pid is a child this test has not reaped.
     unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
     wait_with_timeout(child, Duration::from_secs(10));
     let ps = bottle(&setup).args(["ps", "--json"]).output().unwrap();
@@ -584,6 +586,7 @@ fn a_dead_part_is_named() {
         .expect("gvproxy is a recorded part")[1]["pid"]
         .as_i64()
         .unwrap();
+    // SAFETY: kill has no memory effects; the pid is the run's gvproxy, alive (the run waits on it).
     unsafe { libc::kill(gvproxy as i32, libc::SIGKILL) };
     let output = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);

@@ -12,6 +12,11 @@ use std::process::ExitCode;
 /// with the agent's exit code. The guest can reach only the declared
 /// sidecars (at proxy.internal:<port>); everything stops on exit, Ctrl-C
 /// (sent to bottle as a signal), SIGTERM or `bottle stop`.
+///
+/// Exit codes: the agent's; 128+N if bottle was ended by signal N; 1 if a
+/// part failed or the command could not start; 125 if the VM ended without
+/// an exit status from bottle's init (the agent powered it off, or something
+/// else wrote on the status port): a status bottle cannot trust is never 0.
 #[derive(Args)]
 #[command(
     after_help = "Examples:\n  bottle run examples/minimal.bottle\n  bottle run examples/fleet.bottle -A reviewer-3\n  bottle run result -- sh        (a built bottle, with another command)\n  bottle run result --verbose    (show what qemu, gvproxy and the guest are handed)"

@@ -76,6 +76,14 @@ pub enum RunError {
     #[error("the guest failed before the command ran: {reason}\n{excerpt}")]
     #[diagnostic(help("the lines above are the end of the guest's console"))]
     Guest { reason: String, excerpt: String },
+    #[error("the agent's exit status cannot be trusted: {reason}\n{excerpt}")]
+    #[diagnostic(help(
+        "the status comes only from bottle's init, signed with this run's token; \
+         something else ended the VM or wrote on the status port, so bottle exits \
+         with {EXIT_UNTRUSTED_STATUS}, never the agent's claim (see docs/run.md); \
+         the lines above are the end of the guest's console"
+    ))]
+    UntrustedStatus { reason: String, excerpt: String },
     #[error("cannot build the boot image: {0}")]
     #[diagnostic(help("check the rootfs and the kit (`bottle doctor`)"))]
     BootImage(String),
@@ -86,6 +94,20 @@ pub enum RunError {
         "install gvproxy 0.8.8 or later, which reads the stored config file (`bottle doctor` shows the version)"
     ))]
     Unapplied { version: String, settings: String },
+}
+
+/// `bottle run`'s exit code when the VM ended without a status from bottle's
+/// init that carries the run's token ([`RunError::UntrustedStatus`]).
+pub const EXIT_UNTRUSTED_STATUS: u8 = 125;
+
+impl RunError {
+    /// The exit code `bottle run` gives for this error.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            RunError::UntrustedStatus { .. } => EXIT_UNTRUSTED_STATUS,
+            _ => 1,
+        }
+    }
 }
 
 /// Realize `plan`: the agent's exit code, or why the run failed.
@@ -122,6 +144,8 @@ async fn realize(plan: &Plan, options: &RunOptions) -> miette::Result<i32> {
     let version = gvproxy_version(&kit.gvproxy).await?;
     let mut run = rundir::RunDir::create(&name, &plan.command)?;
     let mut supervisor = Supervisor::default();
+    let token = guest::status::new_token()
+        .map_err(|e| RunError::BootImage(format!("no random token: {e}")))?;
     let started = Instant::now();
 
     let outcome = async {
@@ -133,7 +157,10 @@ async fn realize(plan: &Plan, options: &RunOptions) -> miette::Result<i32> {
             version,
             &mut run,
             &mut supervisor,
-            params,
+            GuestFacts {
+                params,
+                token: &token,
+            },
         );
         let output = tokio::select! {
             r = start => r?,
@@ -161,7 +188,7 @@ async fn realize(plan: &Plan, options: &RunOptions) -> miette::Result<i32> {
         Err(e) => Err(e),
         Ok((ending, raw)) => {
             drop(raw); // the terminal is the user's again before any message
-            judge(ending, &run)
+            judge(ending, &run, &token)
         }
     };
     run.remove();
@@ -186,16 +213,25 @@ fn terminal_params() -> (Option<terminal::RawMode>, Vec<String>) {
     (raw, params)
 }
 
-fn judge(ending: Ending, run: &rundir::RunDir) -> miette::Result<i32> {
+fn judge(ending: Ending, run: &rundir::RunDir, token: &str) -> miette::Result<i32> {
+    use guest::status::Report;
     match ending {
-        Ending::PoweredOff => match vmm::qemu::read_status(&run.file(files::STATUS)) {
-            Ok(code) => Ok(code),
-            Err(reason) => Err(RunError::Guest {
-                reason,
-                excerpt: excerpt(&run.file(files::CONSOLE)),
+        Ending::PoweredOff => {
+            let content = std::fs::read(run.file(files::STATUS)).unwrap_or_default();
+            match guest::status::read(&content, token) {
+                Ok(Report::Exit(code)) => Ok(code),
+                Ok(Report::Fail(reason)) => Err(RunError::Guest {
+                    reason,
+                    excerpt: excerpt(&run.file(files::CONSOLE)),
+                }
+                .into()),
+                Err(untrusted) => Err(RunError::UntrustedStatus {
+                    reason: untrusted.to_string(),
+                    excerpt: excerpt(&run.file(files::CONSOLE)),
+                }
+                .into()),
             }
-            .into()),
-        },
+        }
         Ending::Signal(signal) => Ok(128 + signal),
         Ending::PartEnded { part, reason, log } => {
             let log = log.unwrap_or_else(|| run.file("bottle.log"));
@@ -210,6 +246,14 @@ fn judge(ending: Ending, run: &rundir::RunDir) -> miette::Result<i32> {
     }
 }
 
+/// What only this run's guest is told, beyond its spec.
+struct GuestFacts<'a> {
+    /// `bottle.tty=…` and the terminal's size and type, on the kernel command line.
+    params: Vec<String>,
+    /// The token the init signs the agent's exit status with (`guest::status`).
+    token: &'a str,
+}
+
 /// Start every part in order; returns once qemu is running (with the task
 /// that copies the guest's terminal output, if any).
 async fn start(
@@ -219,7 +263,7 @@ async fn start(
     version: gvproxy::Version,
     run: &mut rundir::RunDir,
     supervisor: &mut Supervisor,
-    guest_params: Vec<String>,
+    guest: GuestFacts<'_>,
 ) -> miette::Result<Option<tokio::task::JoinHandle<()>>> {
     // 1. Sidecars, on Unix sockets in the run directory.
     let sidecars = sidecars::start(plan, run, supervisor).await?;
@@ -232,7 +276,7 @@ async fn start(
         kernel: &kit.kernel,
         accel,
         gvproxy: version,
-        guest_params,
+        guest_params: guest.params,
         ca_certificates: sidecars
             .iter()
             .filter_map(|s| s.ca_certificate.clone())
@@ -258,6 +302,9 @@ async fn start(
     }
     let initramfs = run.file(files::BOOT_IMAGE);
     build_boot_image(&options.rootfs, kit, &launch.guest, &initramfs)?;
+    // The run's status token (see guest::status), appended for this run only.
+    guest::initramfs::append_token(&initramfs, guest.token)
+        .map_err(|e| RunError::BootImage(format!("writing the status token: {e}")))?;
 
     // 3. gvproxy in its own namespace, with bottle's listeners on the sidecar ports.
     let start_error = |reason: String, help: String| RunError::Start {
