@@ -671,3 +671,145 @@ fn from_inside_a_guest() {
         );
     }
 }
+
+/// Figures for the issue (not a check): a clone of a 10,000-commit (~50 MB)
+/// repository through the gate against a clone straight from the same
+/// loopback upstream, and the latency the gate adds to a small push.
+/// `cargo test --test git_gate figures -- --ignored --nocapture` (needs hyperfine).
+#[test]
+#[ignore]
+fn figures() {
+    use std::io::Write;
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let bare = root.join("upstream.git");
+    ok(
+        root,
+        &[
+            "init",
+            "--quiet",
+            "--bare",
+            "-b",
+            "main",
+            bare.to_str().unwrap(),
+        ],
+    );
+    // 10,000 commits, each rewriting a 5 KiB file of incompressible bytes.
+    let mut import = Command::new("git")
+        .args(["fast-import", "--quiet"])
+        .current_dir(&bare)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        let mut stdin = std::io::BufWriter::new(import.stdin.take().unwrap());
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        for n in 0..10_000u32 {
+            let data: Vec<u8> = (0..5120)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    b"0123456789abcdef"[(state & 15) as usize]
+                })
+                .collect();
+            write!(
+                stdin,
+                "commit refs/heads/main\ncommitter T <t@e> {} +0000\ndata 8\ncommit {}\n",
+                1_700_000_000 + n,
+                n % 10
+            )
+            .unwrap();
+            write!(stdin, "M 644 inline data-{}\ndata {}\n", n % 50, data.len()).unwrap();
+            stdin.write_all(&data).unwrap();
+            stdin.write_all(b"\n").unwrap();
+        }
+    }
+    assert!(import.wait().unwrap().success());
+    ok(&bare, &["repack", "-adq"]);
+    let size = Command::new("du").arg("-sh").arg(&bare).output().unwrap();
+    println!("upstream: {}", String::from_utf8_lossy(&size.stdout).trim());
+
+    let server = auth_server(root);
+    let upstream_url = format!("http://{server}/upstream.git");
+    std::env::set_var(TOKEN_VAR, TOKEN);
+    let mut origin = remote(&upstream_url);
+    origin.credentials = Some(Credentials {
+        username: USER.into(),
+        secret: SecretRef::Env(TOKEN_VAR.into()),
+    });
+    let gate = gate(root, BTreeMap::from([("origin".to_string(), origin)]));
+    let gate_url = format!("{}/origin.git", gate.url);
+    let header = format!(
+        "Authorization: Basic {}",
+        base64(format!("{USER}:{TOKEN}").as_bytes())
+    );
+    let target = root.join("clone");
+    let hyperfine = |args: &[String]| {
+        let status = Command::new("hyperfine")
+            .args(args)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_CONFIG_COUNT", "1")
+            .env(
+                "GIT_CONFIG_KEY_0",
+                format!("http.{upstream_url}.extraHeader"),
+            )
+            .env("GIT_CONFIG_VALUE_0", &header)
+            .env("GIT_AUTHOR_NAME", "T")
+            .env("GIT_AUTHOR_EMAIL", "t@e")
+            .env("GIT_COMMITTER_NAME", "T")
+            .env("GIT_COMMITTER_EMAIL", "t@e")
+            .status()
+            .expect("hyperfine is installed");
+        assert!(status.success());
+    };
+    let t = target.display();
+    hyperfine(&[
+        "--warmup".into(),
+        "1".into(),
+        "--runs".into(),
+        "5".into(),
+        "--prepare".into(),
+        format!("rm -rf {t}"),
+        "-n".into(),
+        "direct".into(),
+        format!("git clone -q {upstream_url} {t}"),
+        "-n".into(),
+        "through the gate".into(),
+        format!("git clone -q {gate_url} {t}"),
+    ]);
+    // A small push: one new commit each run, to an allowed ref.
+    let direct_work = root.join("direct-work");
+    let gate_work = root.join("gate-work");
+    ok(
+        root,
+        &["clone", "-q", &gate_url, gate_work.to_str().unwrap()],
+    );
+    ok(
+        root,
+        &["clone", "-q", &gate_url, direct_work.to_str().unwrap()],
+    );
+    ok(
+        &direct_work,
+        &["remote", "set-url", "origin", &upstream_url],
+    );
+    let push = |dir: &Path, branch: &str| {
+        format!(
+            "cd {} && git commit -q --allow-empty -m x && git push -q origin HEAD:refs/heads/claude/{branch}",
+            dir.display()
+        )
+    };
+    hyperfine(&[
+        "--warmup".into(),
+        "2".into(),
+        "--runs".into(),
+        "20".into(),
+        "-n".into(),
+        "direct push".into(),
+        push(&direct_work, "direct"),
+        "-n".into(),
+        "push through the gate".into(),
+        push(&gate_work, "gate"),
+    ]);
+}
