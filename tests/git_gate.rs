@@ -813,3 +813,106 @@ fn figures() {
         push(&gate_work, "gate"),
     ]);
 }
+
+/// A credential that is not on the host stops the gate before anything
+/// starts, naming where it was looked for.
+#[test]
+fn a_missing_credential_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut origin = remote("https://git.example.invalid/repo.git");
+    origin.credentials = Some(Credentials {
+        username: USER.into(),
+        secret: SecretRef::Env("BOTTLE_TEST_GIT_GATE_UNSET".into()),
+    });
+    let policy = Policy {
+        version: 1,
+        bottle: "t".into(),
+        user: Identity {
+            name: "A".into(),
+            email: "a@example.com".into(),
+        },
+        remotes: BTreeMap::from([("origin".to_string(), origin)]),
+    };
+    let options = GateOptions {
+        state_dir: tmp.path().join("gate"),
+        audit: tmp.path().join("audit.jsonl"),
+        hook_program: PathBuf::from(env!("CARGO_BIN_EXE_bottle")),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let Err(error) = runtime.block_on(GitGate::prepare(&policy, options)) else {
+        panic!("the gate started without its credential");
+    };
+    let message = format!("{error:?}");
+    assert!(
+        message.contains("BOTTLE_TEST_GIT_GATE_UNSET") && message.contains("not set"),
+        "{message}"
+    );
+}
+
+/// `git` in a recipe: a host path is a remote (stored as an absolute path),
+/// an ssh URL is refused with a way forward, and the rendered policy holds
+/// a reference to the credential, not its value.
+#[test]
+fn recipes_name_remotes_by_url_or_host_path() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let write = |name: &str, git: &str| {
+        let path = dir.join(name);
+        std::fs::write(
+            &path,
+            format!("{{ name = \"g\"; image = {{ busybox = true; }}; agent.command = [ \"true\" ]; {git} }}\n"),
+        )
+        .unwrap();
+        path
+    };
+    let build = |recipe: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_bottle"))
+            .arg("build")
+            .arg(recipe)
+            .arg("--store")
+            .arg(dir.join("store"))
+            .arg("-o")
+            .arg(dir.join("result"))
+            .env(TOKEN_VAR, TOKEN)
+            .output()
+            .unwrap()
+    };
+    let good = write(
+        "good.bottle",
+        &format!("git.origin = {{ url = ./.; push = [ \"refs/heads/claude/*\" ]; credentials = builtins.secret {{ env = \"{TOKEN_VAR}\"; }}; }}; git.user = {{ name = \"N\"; email = \"n@example.com\"; }};"),
+    );
+    let out = build(&good);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let policy = Policy::load(&dir.join("result/git-gate.toml")).unwrap();
+    let origin = &policy.remotes["origin"];
+    assert_eq!(Path::new(&origin.url), dir.canonicalize().unwrap());
+    assert_eq!(policy.user.email, "n@example.com");
+    assert_eq!(
+        origin.credentials.as_ref().unwrap().secret,
+        SecretRef::Env(TOKEN_VAR.into())
+    );
+    assert_eq!(
+        contains_anywhere(&dir.join("store"), TOKEN.as_bytes()),
+        None
+    );
+
+    let ssh = write(
+        "ssh.bottle",
+        "git.origin.url = \"git@github.com:me/p.git\";",
+    );
+    let out = build(&ssh);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        said.contains("is not a git remote the gate"),
+        "{said}"
+    );
+    assert!(said.contains("write an https URL"), "{said}");
+}
