@@ -910,9 +910,6 @@ fn recipes_name_remotes_by_url_or_host_path() {
     let out = build(&ssh);
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(
-        said.contains("is not a git remote the gate"),
-        "{said}"
-    );
+    assert!(said.contains("is not a git remote the gate"), "{said}");
     assert!(said.contains("write an https URL"), "{said}");
 }

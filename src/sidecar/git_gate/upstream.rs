@@ -28,7 +28,7 @@ impl GitEnv {
             // No helper may answer for (or store) the upstream's password.
             ("credential.helper", String::new()),
             ("http.followRedirects", "false".into()),
-            ("protocol.allow", "user".into()),
+            ("protocol.allow", "never".into()),
             ("protocol.file.allow", "always".into()),
             ("protocol.http.allow", "always".into()),
             ("protocol.https.allow", "always".into()),
