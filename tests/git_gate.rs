@@ -169,7 +169,7 @@ fn base64(bytes: &[u8]) -> String {
 fn remote(url: &str) -> Remote {
     Remote {
         url: url.into(),
-        fetch: true,
+        fetch: bottle::schema::all_refs(),
         push: vec!["refs/heads/claude/*".into()],
         force: false,
         delete: false,
@@ -445,12 +445,31 @@ fn a_remote_without_fetch_and_unknown_paths_are_refused() {
     let root = tmp.path();
     let bare = upstream(root);
     let mut closed = remote(bare.to_str().unwrap());
-    closed.fetch = false;
+    closed.fetch = vec![];
     let gate = gate(root, BTreeMap::from([("closed".to_string(), closed)]));
     let said = fails(root, &["ls-remote", &format!("{}/closed.git", gate.url)]);
     assert!(said.contains("403"), "{said}");
     let said = fails(root, &["ls-remote", &format!("{}/other.git", gate.url)]);
     assert!(said.contains("not found") || said.contains("404"), "{said}");
+}
+
+/// `fetch` patterns limit what the mirror holds, so what the agent sees.
+#[test]
+fn fetch_patterns_limit_the_mirror() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let bare = upstream(root);
+    ok(&bare, &["branch", "secret-plans", "main"]);
+    ok(&bare, &["tag", "v1", "main"]);
+    let mut origin = remote(bare.to_str().unwrap());
+    origin.fetch = vec!["refs/heads/main".into()];
+    let gate = gate(root, BTreeMap::from([("origin".to_string(), origin)]));
+    let refs = ok(root, &["ls-remote", &format!("{}/origin.git", gate.url)]);
+    assert!(refs.contains("refs/heads/main"), "{refs}");
+    assert!(
+        !refs.contains("secret-plans") && !refs.contains("v1"),
+        "{refs}"
+    );
 }
 
 /// Copy a dynamically linked program and every library `ldd` names.

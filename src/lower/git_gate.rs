@@ -35,7 +35,7 @@ pub fn lower(bottle: &Bottle) -> Option<Arc<Derivation>> {
                     name.clone(),
                     Remote {
                         url: r.url.clone(),
-                        fetch: r.fetch,
+                        fetch: r.fetch.clone(),
                         push: r.push.clone(),
                         force: r.force,
                         delete: r.delete,
@@ -80,6 +80,11 @@ pub fn describe(bottle: &Bottle) -> Vec<String> {
                 format!("push {}", r.push.join(" "))
             };
             let mut extra = String::new();
+            if r.fetch.is_empty() {
+                extra.push_str(", no fetches");
+            } else if r.fetch != crate::schema::all_refs() {
+                extra.push_str(&format!(", fetch {}", r.fetch.join(" ")));
+            }
             if r.force {
                 extra.push_str(", force");
             }

@@ -179,7 +179,7 @@ mod git_checkout_tests {
     fn a_git_gate_wraps_the_command_with_the_checkout() {
         let remote = Remote {
             url: "/srv/repo".into(),
-            fetch: true,
+            fetch: crate::schema::all_refs(),
             push: vec![],
             force: false,
             delete: false,

@@ -1091,6 +1091,27 @@ impl Checker {
         ok.then_some((out, user))
     }
 
+    /// A list of full ref names, each with at most one `*`.
+    fn ref_patterns(&mut self, n: &Node, p: &str, what: &str) -> Option<Vec<String>> {
+        let pats = self.strings(n, p)?;
+        for pat in &pats {
+            let ok = pat.starts_with("refs/")
+                && pat.matches('*').count() <= 1
+                && !pat.contains("..")
+                && !pat.ends_with('/');
+            if !ok {
+                let help = if pat.starts_with("refs/") {
+                    "at most one `*`, no `..`, no trailing `/`".to_string()
+                } else {
+                    format!("{what} patterns are full ref names: `\"refs/heads/{pat}\"`")
+                };
+                self.push(n, p, format!("`{pat}` is not a ref pattern"), Some(help));
+                return None;
+            }
+        }
+        Some(pats)
+    }
+
     fn git_user(&mut self, node: &Node, path: &str) -> Option<GitUser> {
         let mut f = self.attrs(node, path)?;
         let name = self
@@ -1130,29 +1151,17 @@ impl Checker {
                 }
                 Some(url)
             });
+        // `true` (the default) is every branch and tag, `false` none.
         let fetch = match f.get("fetch") {
-            Some((n, p)) => self.bool(n, &p),
-            None => Some(true),
+            Some((n, p)) => match &n.value {
+                NodeValue::Bool(true) => Some(all_refs()),
+                NodeValue::Bool(false) => Some(Vec::new()),
+                _ => self.ref_patterns(n, &p, "fetch"),
+            },
+            None => Some(all_refs()),
         };
         let push = match f.get("push") {
-            Some((n, p)) => self.strings(n, &p).and_then(|pats| {
-                for pat in &pats {
-                    let ok = pat.starts_with("refs/")
-                        && pat.matches('*').count() <= 1
-                        && !pat.contains("..")
-                        && !pat.ends_with('/');
-                    if !ok {
-                        let help = if pat.starts_with("refs/") {
-                            "at most one `*`, no `..`, no trailing `/`".to_string()
-                        } else {
-                            format!("push patterns are full ref names: `\"refs/heads/{pat}\"`")
-                        };
-                        self.push(n, &p, format!("`{pat}` is not a ref pattern"), Some(help));
-                        return None;
-                    }
-                }
-                Some(pats)
-            }),
+            Some((n, p)) => self.ref_patterns(n, &p, "push"),
             None => Some(Vec::new()),
         };
         let force = match f.get("force") {

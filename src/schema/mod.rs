@@ -163,8 +163,9 @@ pub struct HeaderInjection {
 pub struct Remote {
     /// An `https://`/`http://` URL, or an absolute path to a repository on the host.
     pub url: String,
-    #[serde(default = "yes")]
-    pub fetch: bool,
+    /// Ref patterns the gate mirrors and the agent may fetch; empty refuses fetches.
+    #[serde(default = "all_refs")]
+    pub fetch: Vec<String>,
     /// Ref patterns the agent may push (`refs/heads/agent/*`); empty means none.
     #[serde(default)]
     pub push: Vec<String>,
@@ -193,8 +194,9 @@ pub struct GitUser {
     pub email: String,
 }
 
-fn yes() -> bool {
-    true
+/// Every branch and tag: what `fetch = true` (the default) means.
+pub fn all_refs() -> Vec<String> {
+    vec!["refs/heads/*".into(), "refs/tags/*".into()]
 }
 
 /// Optional sidecars (egress is always on; git-gate follows `git`).

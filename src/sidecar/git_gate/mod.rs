@@ -162,7 +162,7 @@ impl GitGate {
             _ => return cgi::text(StatusCode::NOT_FOUND, self.unknown(&path)),
         };
         let fetching = service == "git-upload-pack";
-        if fetching && !mirror.remote.fetch {
+        if fetching && mirror.remote.fetch.is_empty() {
             mirror.audit(
                 &self.options.audit,
                 "deny",
@@ -298,19 +298,23 @@ impl Mirror {
         Ok(())
     }
 
-    /// Bring the mirror's branches and tags to the upstream's.
+    /// Bring the mirror's refs (those of the `fetch` patterns) to the upstream's.
     async fn refresh(&self) -> Result<(), String> {
-        self.run(&[
-            "fetch",
-            "--quiet",
-            "--prune",
-            "--no-write-fetch-head",
-            &self.remote.url,
-            "+refs/heads/*:refs/heads/*",
-            "+refs/tags/*:refs/tags/*",
-        ])
-        .await
-        .map(drop)
+        if self.remote.fetch.is_empty() {
+            return Ok(());
+        }
+        let mut args = vec![
+            "fetch".to_string(),
+            "--quiet".into(),
+            "--prune".into(),
+            "--no-write-fetch-head".into(),
+            // Tags only through a `refs/tags/…` pattern, not followed along.
+            "--no-tags".into(),
+            self.remote.url.clone(),
+        ];
+        args.extend(self.remote.fetch.iter().map(|p| format!("+{p}:{p}")));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        self.run(&args).await.map(drop)
     }
 
     async fn refs(&self) -> Vec<audit::RefEntry> {

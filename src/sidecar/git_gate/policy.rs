@@ -30,7 +30,8 @@ pub struct Identity {
 pub struct Remote {
     /// An `https://`/`http://` URL, or an absolute path to a repository on the host.
     pub url: String,
-    pub fetch: bool,
+    /// Ref patterns the mirror holds and the agent may fetch; empty: no fetches.
+    pub fetch: Vec<String>,
     /// Ref patterns the agent may push; `*` matches any run of characters.
     pub push: Vec<String>,
     #[serde(default)]

@@ -84,7 +84,7 @@ mod tests {
     fn remote() -> Remote {
         Remote {
             url: "/r".into(),
-            fetch: true,
+            fetch: crate::schema::all_refs(),
             push: vec!["refs/heads/claude/*".into()],
             force: false,
             delete: false,
