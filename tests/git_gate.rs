@@ -932,3 +932,122 @@ fn recipes_name_remotes_by_url_or_host_path() {
     assert!(said.contains("is not a git remote the gate"), "{said}");
     assert!(said.contains("write an https URL"), "{said}");
 }
+
+/// Not a test on its own: the gate of `a_gate_that_dies_mid_push…`, run in
+/// a process of its own so that test can kill it.
+#[test]
+#[ignore]
+fn serve_a_gate_for_another_test() {
+    let (Some(dir), Some(url)) = (
+        std::env::var_os("BOTTLE_TEST_GATE_DIR"),
+        std::env::var_os("BOTTLE_TEST_GATE_URL"),
+    ) else {
+        return;
+    };
+    let root = PathBuf::from(dir);
+    let gate = gate(
+        &root,
+        BTreeMap::from([("origin".to_string(), remote(url.to_str().unwrap()))]),
+    );
+    println!("GATE {}", gate.url);
+    std::thread::sleep(std::time::Duration::from_secs(120));
+}
+
+/// The upstream is written before the agent's push succeeds, so a gate
+/// killed mid-push (with every process it started) loses nothing the
+/// upstream acknowledged: the next run's mirror has it.
+#[test]
+fn a_gate_that_dies_mid_push_loses_nothing_the_upstream_acknowledged() {
+    use std::io::BufRead;
+    use std::os::unix::process::CommandExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let bare = upstream(root);
+    // The upstream acknowledges (its refs are updated), then lingers.
+    let mark = root.join("acknowledged");
+    let hook = bare.join("hooks/post-receive");
+    std::fs::write(
+        &hook,
+        format!("#!/bin/sh\ntouch {}\nsleep 60\n", mark.display()),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+
+    let first = root.join("first");
+    std::fs::create_dir_all(&first).unwrap();
+    let mut server = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "serve_a_gate_for_another_test",
+            "--ignored",
+            "--nocapture",
+        ])
+        .env("BOTTLE_TEST_GATE_DIR", &first)
+        .env("BOTTLE_TEST_GATE_URL", &bare)
+        .stdout(std::process::Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(server.stdout.take().unwrap()).lines();
+    let url = lines
+        .find_map(|l| l.ok()?.strip_prefix("GATE ").map(str::to_string))
+        .expect("the gate process prints its address");
+
+    let work = root.join("work");
+    ok(
+        root,
+        &[
+            "clone",
+            "--quiet",
+            &format!("{url}/origin.git"),
+            work.to_str().unwrap(),
+        ],
+    );
+    std::fs::write(work.join("NEW"), "acknowledged work\n").unwrap();
+    ok(&work, &["add", "NEW"]);
+    ok(&work, &["commit", "--quiet", "-m", "acknowledged work"]);
+    let head = ok(&work, &["rev-parse", "HEAD"]);
+    let mut push = Command::new("git")
+        .args(["push", "--quiet", "origin", "HEAD:refs/heads/claude/kept"])
+        .current_dir(&work)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while !mark.exists() {
+        assert!(
+            start.elapsed().as_secs() < 60,
+            "the upstream never got the push"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // The gate and everything it started die at once.
+    // SAFETY: kill(2) with a negative pid signals the process group the
+    // gate process leads (process_group(0) above); no memory is involved.
+    unsafe { libc::kill(-(server.id() as i32), libc::SIGKILL) };
+    let _ = server.wait();
+    let _ = push.wait();
+
+    assert_eq!(ok(&bare, &["rev-parse", "refs/heads/claude/kept"]), head);
+    std::fs::remove_file(&hook).unwrap();
+    let second = root.join("second");
+    std::fs::create_dir_all(&second).unwrap();
+    let gate = gate(
+        &second,
+        BTreeMap::from([("origin".to_string(), remote(bare.to_str().unwrap()))]),
+    );
+    let again = root.join("again");
+    ok(
+        root,
+        &[
+            "clone",
+            "--quiet",
+            &format!("{}/origin.git", gate.url),
+            again.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(ok(&again, &["rev-parse", "origin/claude/kept"]), head);
+}
