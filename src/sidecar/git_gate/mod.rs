@@ -259,6 +259,8 @@ impl Mirror {
             ("receive.denyDeletes", "false"),
             ("receive.denyNonFastForwards", "false"),
             ("gc.auto", "0"),
+            // Malformed objects stop here, not at the upstream.
+            ("receive.fsckObjects", "true"),
         ] {
             self.run(&["config", key, value])
                 .await
