@@ -48,6 +48,11 @@ pub struct Sidecar {
 pub enum SidecarKind {
     /// The egress proxy, run inside `bottle run` with this policy file.
     Egress { policy: PathBuf },
+    /// The git gate, run inside `bottle run` with this policy (`git-gate.toml`).
+    GitGate {
+        policy: PathBuf,
+        gate: crate::sidecar::git_gate::Policy,
+    },
 }
 
 impl Plan {
@@ -89,6 +94,12 @@ impl Plan {
                 "egress" => SidecarKind::Egress {
                     policy: output("egress.yaml")?,
                 },
+                "git-gate" => {
+                    let policy = output("git-gate.toml")?;
+                    let gate = crate::sidecar::git_gate::Policy::load(&policy)
+                        .map_err(unreadable("git-gate.toml"))?;
+                    SidecarKind::GitGate { policy, gate }
+                }
                 _ => return Err(PlanError::SidecarNotAvailable { name: name.clone() }),
             };
             sidecars.push(Sidecar {

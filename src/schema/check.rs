@@ -330,7 +330,17 @@ mod fields {
         "addresses",
     ];
     pub const HEADER: &[&str] = &["name", "secret"];
-    pub const REMOTE: &[&str] = &["url", "fetch", "push"];
+    pub const REMOTE: &[&str] = &[
+        "url",
+        "fetch",
+        "push",
+        "force",
+        "delete",
+        "checkout",
+        "credentials",
+        "username",
+    ];
+    pub const GIT_USER: &[&str] = &["name", "email"];
     pub const SIDECARS: &[&str] = &["supervise", "egress", "git-gate"];
 }
 
@@ -361,7 +371,10 @@ pub fn field_paths() -> Vec<String> {
                     }
                 }
             }
-            "git" => out.extend(under("git.<remote>.", fields::REMOTE)),
+            "git" => {
+                out.extend(under("git.<remote>.", fields::REMOTE));
+                out.extend(under("git.user.", fields::GIT_USER));
+            }
             "sidecars" => out.extend(under("sidecars.", fields::SIDECARS)),
             other => out.push(other.to_string()),
         }
@@ -670,13 +683,12 @@ impl Checker {
             Some((n, p)) => self.egress(n, &p, secrets.as_ref()),
             None => Some(Egress::default()),
         };
-        let git = match f.get("git") {
-            Some((n, p)) => self.git(n, &p).inspect(|git| {
-                if !git.is_empty() {
-                    self.not_yet(Feature::GitRemotes, n, &p);
-                }
-            }),
-            None => Some(BTreeMap::new()),
+        let (git, git_user) = match f.get("git") {
+            Some((n, p)) => match self.git(n, &p) {
+                Some((remotes, user)) => (Some(remotes), Some(user)),
+                None => (None, None),
+            },
+            None => (Some(BTreeMap::new()), Some(None)),
         };
         let sidecars = match f.get("sidecars") {
             Some((n, p)) => self.sidecars(n, &p),
@@ -710,6 +722,7 @@ impl Checker {
             secrets: secrets?,
             egress: egress?,
             git: git?,
+            git_user: git_user?,
             sidecars: sidecars?,
             files: files?,
             refs,
@@ -1162,7 +1175,13 @@ impl Checker {
         })
     }
 
-    fn git(&mut self, node: &Node, path: &str) -> Option<BTreeMap<String, Remote>> {
+    /// The remotes, and the agent's identity from `git.user`.
+    #[allow(clippy::type_complexity)]
+    fn git(
+        &mut self,
+        node: &Node,
+        path: &str,
+    ) -> Option<(BTreeMap<String, Remote>, Option<GitUser>)> {
         let NodeValue::Attrs(map) = &node.value else {
             self.expected(
                 node,
@@ -1173,8 +1192,14 @@ impl Checker {
         };
         let mut out = BTreeMap::new();
         let mut ok = true;
+        let mut user = None;
         for (key, value) in map {
             let at = join(path, key);
+            if key == "user" {
+                user = self.git_user(value, &at);
+                ok &= user.is_some();
+                continue;
+            }
             let valid = !key.is_empty()
                 && key
                     .chars()
@@ -1197,7 +1222,43 @@ impl Checker {
                 None => ok = false,
             }
         }
-        ok.then_some(out)
+        ok.then_some((out, user))
+    }
+
+    /// A list of full ref names, each with at most one `*`.
+    fn ref_patterns(&mut self, n: &Node, p: &str, what: &str) -> Option<Vec<String>> {
+        let pats = self.strings(n, p)?;
+        for pat in &pats {
+            let ok = pat.starts_with("refs/")
+                && pat.matches('*').count() <= 1
+                && !pat.contains("..")
+                && !pat.ends_with('/');
+            if !ok {
+                let help = if pat.starts_with("refs/") {
+                    "at most one `*`, no `..`, no trailing `/`".to_string()
+                } else {
+                    format!("{what} patterns are full ref names: `\"refs/heads/{pat}\"`")
+                };
+                self.push(n, p, format!("`{pat}` is not a ref pattern"), Some(help));
+                return None;
+            }
+        }
+        Some(pats)
+    }
+
+    fn git_user(&mut self, node: &Node, path: &str) -> Option<GitUser> {
+        let mut f = self.attrs(node, path)?;
+        let name = self
+            .required(&mut f, "name", "\"Agent\"")
+            .and_then(|(n, p)| self.string(n, &p));
+        let email = self
+            .required(&mut f, "email", "\"agent@example.com\"")
+            .and_then(|(n, p)| self.string(n, &p));
+        f.finish(self, &["name", "email"]);
+        Some(GitUser {
+            name: name?,
+            email: email?,
+        })
     }
 
     fn remote(&mut self, node: &Node, path: &str) -> Option<Remote> {
@@ -1205,52 +1266,68 @@ impl Checker {
         let url = self
             .required(&mut f, "url", "\"https://github.com/owner/repo.git\"")
             .and_then(|(n, p)| {
+                // A repository on the host: a path literal (`./.`) or an absolute path.
+                if let NodeValue::Path(path) = &n.value {
+                    return Some(path.display().to_string());
+                }
                 let url = self.string(n, &p)?;
-                let known = ["https://", "http://", "ssh://", "git://", "file://"]
+                let known = ["https://", "http://", "/"]
                     .iter()
-                    .any(|s| url.starts_with(s))
-                    || (url.contains('@') && url.contains(':'));
+                    .any(|s| url.starts_with(s));
                 if !known {
                     self.push(
                         n,
                         &p,
-                        format!("`{url}` is not a git remote URL"),
-                        Some("write e.g. `\"https://github.com/owner/repo.git\"`".into()),
+                        format!("`{url}` is not a git remote the gate can reach"),
+                        Some("write an https URL (`\"https://github.com/owner/repo.git\"`) or a repository on the host (`./.` or an absolute path)".into()),
                     );
                     return None;
                 }
                 Some(url)
             });
+        // `true` (the default) is every branch and tag, `false` none.
         let fetch = match f.get("fetch") {
-            Some((n, p)) => self.bool(n, &p),
-            None => Some(DEFAULT_FETCH),
+            Some((n, p)) => match &n.value {
+                NodeValue::Bool(true) => Some(all_refs()),
+                NodeValue::Bool(false) => Some(Vec::new()),
+                _ => self.ref_patterns(n, &p, "fetch"),
+            },
+            None => Some(all_refs()),
         };
         let push = match f.get("push") {
-            Some((n, p)) => self.strings(n, &p).and_then(|pats| {
-                for pat in &pats {
-                    let ok = pat.starts_with("refs/")
-                        && pat.matches('*').count() <= 1
-                        && !pat.contains("..")
-                        && !pat.ends_with('/');
-                    if !ok {
-                        let help = if pat.starts_with("refs/") {
-                            "at most one `*`, no `..`, no trailing `/`".to_string()
-                        } else {
-                            format!("push patterns are full ref names: `\"refs/heads/{pat}\"`")
-                        };
-                        self.push(n, &p, format!("`{pat}` is not a ref pattern"), Some(help));
-                        return None;
-                    }
-                }
-                Some(pats)
-            }),
+            Some((n, p)) => self.ref_patterns(n, &p, "push"),
             None => Some(Vec::new()),
+        };
+        let force = match f.get("force") {
+            Some((n, p)) => self.bool(n, &p),
+            None => Some(false),
+        };
+        let delete = match f.get("delete") {
+            Some((n, p)) => self.bool(n, &p),
+            None => Some(false),
+        };
+        let checkout = match f.get("checkout") {
+            Some((n, p)) => self.string(n, &p).map(Some),
+            None => Some(None),
+        };
+        let username = match f.get("username") {
+            Some((n, p)) => self.string(n, &p).map(Some),
+            None => Some(None),
+        };
+        let credentials = match f.get("credentials") {
+            Some((n, p)) => self.secret(n, &p, "credentials").map(Some),
+            None => Some(None),
         };
         f.finish(self, fields::REMOTE);
         Some(Remote {
             url: url?,
             fetch: fetch?,
             push: push?,
+            force: force?,
+            delete: delete?,
+            checkout: checkout?,
+            credentials: credentials?,
+            username: username?,
         })
     }
 

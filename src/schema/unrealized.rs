@@ -7,8 +7,6 @@
 /// A part of the recipe schema that the realizer may not support yet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Feature {
-    /// `git.<remote> = { url = …; }`: needs the git-gate sidecar.
-    GitRemotes,
     /// `sidecars.supervise = true`: the supervise sidecar.
     Supervise,
     /// `image = "<reference>"` or `image.oci = …`.
@@ -30,11 +28,6 @@ pub struct NotYet {
 
 /// The features this version of `bottle run` cannot realize.
 pub const NOT_YET_REALIZED: &[NotYet] = &[
-    NotYet {
-        feature: Feature::GitRemotes,
-        message: "git remotes need the git-gate sidecar, which this version of `bottle run` cannot start yet",
-        help: "leave `git` out for now; the agent can still fetch public repositories through an egress route (e.g. `lib.egress.github-readonly`)",
-    },
     NotYet {
         feature: Feature::Supervise,
         message: "the supervise sidecar is not in this version of `bottle run` yet",
