@@ -68,17 +68,24 @@ pub fn run(args: RunArgs) -> miette::Result<ExitCode> {
         .prefix("bottle-rootfs-")
         .tempdir()
         .map_err(|e| miette::miette!("cannot make a temporary directory: {e}"))?;
+    let mut root_disk = None;
     let rootfs = match (&args.rootfs, image_of(&manifest)?) {
         (Some(dir), _) => dir.clone(),
         (None, BottleImage::Busybox) => {
             realize::image::busybox_rootfs(assembled.path(), &manifest.agent.user)?;
+            realize::image::place_files(assembled.path(), store.root(), &manifest.files)?;
+            assembled.path().to_path_buf()
+        }
+        (None, BottleImage::Root(name)) => {
+            root_disk = Some(store.root().join(name));
             assembled.path().to_path_buf()
         }
         (None, BottleImage::Oci(reference)) => {
             return Err(realize::image::ImageError::Oci { reference }.into())
         }
     };
-    let plan = Plan::from_manifest(&manifest, store.root(), rootfs)?;
+    let mut plan = Plan::from_manifest(&manifest, store.root(), rootfs)?;
+    plan.root_disk = root_disk;
     // While it runs, the bottle's store paths are a gc root.
     let root_name = format!("run-{}-{}", manifest.name, std::process::id());
     store.add_root(
@@ -92,6 +99,8 @@ pub fn run(args: RunArgs) -> miette::Result<ExitCode> {
 
 enum BottleImage {
     Busybox,
+    /// An erofs root image in the store, by store name.
+    Root(String),
     Oci(String),
 }
 
@@ -99,6 +108,9 @@ fn image_of(manifest: &Manifest) -> miette::Result<BottleImage> {
     let image = &manifest.image;
     if image.get("busybox").and_then(|b| b.as_bool()) == Some(true) {
         return Ok(BottleImage::Busybox);
+    }
+    if let Some(name) = image.get("root").and_then(|r| r.as_str()) {
+        return Ok(BottleImage::Root(name.to_string()));
     }
     if let Some(reference) = image.get("oci").and_then(|r| r.as_str()) {
         return Ok(BottleImage::Oci(reference.to_string()));

@@ -22,7 +22,8 @@ pub const MANIFEST: &str = "manifest.json";
 pub struct Manifest {
     pub version: u32,
     pub name: String,
-    /// `{ "oci": "<reference>" }` or `{ "busybox": true }`.
+    /// `{ "oci": "<reference>" }`, `{ "busybox": true }`, or `{ "root": "<store name>" }`
+    /// (an erofs image bottle built, also the `root.erofs` output).
     pub image: Value,
     pub agent: ManifestAgent,
     /// The agent's whole environment, proxy variables included, in order.
@@ -90,6 +91,17 @@ pub fn lower(bottle: &Bottle, parts: Parts) -> Arc<Derivation> {
     let image = match &bottle.image {
         Image::Oci(r) => json!({ "oci": r }),
         Image::Busybox => json!({ "busybox": true }),
+        // Built by bottle: the root image is one of the outputs.
+        Image::Dir { .. } | Image::Debian { .. } => {
+            match parts
+                .outputs
+                .iter()
+                .find(|(link, _)| *link == super::image::LINK)
+            {
+                Some((_, root)) => json!({ "root": root.store_name() }),
+                None => json!({ "busybox": true }),
+            }
+        }
     };
     // Everything the guest must see under /bottle/store: the guest files and
     // whatever the bottle's strings mention, with their own dependencies.

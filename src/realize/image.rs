@@ -38,6 +38,37 @@ pub enum ImageError {
     },
 }
 
+/// Copy the bottle's guest files (guest path → store name) from `store`
+/// into an assembled root at `root`.
+pub fn place_files(
+    root: &Path,
+    store: &Path,
+    files: &std::collections::BTreeMap<String, String>,
+) -> Result<(), ImageError> {
+    for (guest, name) in files {
+        let target = root.join(guest.trim_start_matches('/'));
+        let write_err = |source| ImageError::Write {
+            path: target.clone(),
+            source,
+        };
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent).map_err(write_err)?;
+        }
+        let status = std::process::Command::new("cp")
+            .args(["-R", "--no-preserve=mode,ownership", "--"])
+            .arg(store.join(name))
+            .arg(&target)
+            .status()
+            .map_err(write_err)?;
+        if !status.success() {
+            return Err(write_err(std::io::Error::other(format!(
+                "cp exited with {status}"
+            ))));
+        }
+    }
+    Ok(())
+}
+
 /// Assemble a busybox root file system in `root` for an agent running as `user`.
 pub fn busybox_rootfs(root: &Path, user: &str) -> Result<(), ImageError> {
     let busybox = BUSYBOX

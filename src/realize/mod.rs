@@ -358,7 +358,14 @@ async fn start(
         console_log: &run.file("guest.log"),
         status: &run.file("status"),
         control: &run.file("control.sock"),
-        guest_params,
+        guest_params: {
+            let mut params = guest_params;
+            if plan.root_disk.is_some() {
+                params.push(format!("bottle.root={}", guest::ROOT_DEVICE));
+            }
+            params
+        },
+        root_disk: plan.root_disk.as_deref(),
     };
     let mut command = tokio::process::Command::new(&kit.qemu);
     command.args(vmm::qemu::args(&machine));
@@ -449,10 +456,17 @@ fn build_boot_image(
     sidecars: &[sidecars::Running],
     out: &Path,
 ) -> Result<PathBuf, RunError> {
-    let rootfs =
-        guest::rootfs::read(&plan.rootfs).map_err(|e| RunError::BootImage(e.to_string()))?;
+    // With a root disk the initramfs holds only the init, its modules and
+    // the spec; the root is mounted from the disk.
+    let (rootfs, module_names) = match &plan.root_disk {
+        Some(_) => (Vec::new(), [guest::MODULES, guest::ROOT_MODULES].concat()),
+        None => (
+            guest::rootfs::read(&plan.rootfs).map_err(|e| RunError::BootImage(e.to_string()))?,
+            guest::MODULES.to_vec(),
+        ),
+    };
     let modules = kit
-        .module_files(guest::MODULES)
+        .module_files(&module_names)
         .map_err(|e| RunError::BootImage(e.to_string()))?;
     let spec = guest_spec(plan, sidecars);
     let bytes = guest::initramfs::build(guest::initramfs::BootImage {

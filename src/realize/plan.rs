@@ -20,6 +20,11 @@ pub struct Plan {
     pub initramfs: Option<PathBuf>,
     /// The guest's root file system: a directory or an uncompressed `.tar`.
     pub rootfs: PathBuf,
+    /// A root disk image (erofs, from the store) the guest mounts read-only
+    /// under a tmpfs overlay; when set, `rootfs` is not packed into the
+    /// initramfs.
+    #[serde(default)]
+    pub root_disk: Option<PathBuf>,
     pub cpus: u32,
     /// Guest memory in MiB.
     pub memory_mib: u32,
@@ -153,9 +158,6 @@ pub enum PlanError {
     #[error("the bottle needs the `{name}` sidecar, which this version of bottle cannot run yet")]
     #[diagnostic(help("remove what asks for it from the recipe (`git` remotes need `git-gate`)"))]
     SidecarNotAvailable { name: String },
-    #[error("the bottle places files in the guest ({paths}), which `bottle run` cannot do yet")]
-    #[diagnostic(help("remove `files` from the recipe for now, or bake them into a --rootfs"))]
-    GuestFiles { paths: String },
     #[error("the bottle's manifest is not usable: {reason}")]
     #[diagnostic(help("rebuild the bottle with this version of bottle"))]
     Manifest { reason: String },
@@ -217,15 +219,8 @@ impl Plan {
         store: &Path,
         rootfs: PathBuf,
     ) -> Result<Plan, PlanError> {
-        if !manifest.files.is_empty() {
-            let paths = manifest
-                .files
-                .keys()
-                .cloned()
-                .collect::<Vec<_>>()
-                .join(", ");
-            return Err(PlanError::GuestFiles { paths });
-        }
+        // Guest files are in the root image, or (busybox) copied into the
+        // assembled root by the caller.
         let mut sidecars = Vec::new();
         for (name, &guest_port) in &manifest.sidecars {
             let kind = match name.as_str() {
@@ -261,6 +256,7 @@ impl Plan {
             kernel: None,
             initramfs: None,
             rootfs,
+            root_disk: None,
             cpus: manifest.cpus,
             memory_mib: manifest.memory,
             command: manifest.agent.command.clone(),
@@ -316,6 +312,7 @@ impl Plan {
             kernel: spec.kernel.map(resolve),
             initramfs: spec.initramfs.map(resolve),
             rootfs: resolve(spec.rootfs),
+            root_disk: None,
             cpus: spec.cpus,
             memory_mib: spec.memory,
             command: spec.command,
@@ -368,6 +365,7 @@ mod tests {
             kernel: None,
             initramfs: None,
             rootfs: "/".into(),
+            root_disk: None,
             cpus: 1,
             memory_mib: 256,
             command: vec!["true".into()],

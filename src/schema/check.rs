@@ -689,6 +689,95 @@ impl Checker {
         Some(p)
     }
 
+    /// `{ dir = ./rootfs; }` and `{ debian = { suite; packages; mirror; }; }`.
+    fn image_source(&mut self, node: &Node, path: &str) -> Option<Image> {
+        let mut f = self.attrs(node, path)?;
+        let image = match (f.get("dir"), f.get("debian")) {
+            (Some((n, p)), None) => {
+                match &n.value {
+                    NodeValue::Path(dir) => {
+                        match crate::image::tree::hash_tree(dir) {
+                            Ok(tree) if dir.is_dir() => Some(Image::Dir {
+                                path: dir.clone(),
+                                tree,
+                            }),
+                            Ok(_) => {
+                                self.push(n, &p, format!("{} is not a directory", dir.display()), Some("`dir` names the root file system's directory, e.g. `./rootfs`".into()));
+                                None
+                            }
+                            Err(e) => {
+                                self.push(n, &p, format!("cannot read {}: {e}", dir.display()), Some("every file in an image directory must be readable by bottle".into()));
+                                None
+                            }
+                        }
+                    }
+                    _ => {
+                        self.expected(n, &p, "a path such as `./rootfs`");
+                        None
+                    }
+                }
+            }
+            (None, Some((n, p))) => {
+                let mut d = self.attrs(n, &p)?;
+                let suite_given = d.map.contains_key("suite");
+                let suite = d.get("suite").and_then(|(n, p)| self.string(n, &p));
+                let packages = match d.get("packages") {
+                    Some((n, p)) => self.strings(n, &p),
+                    None => Some(Vec::new()),
+                };
+                let mirror = match d.get("mirror") {
+                    Some((n, p)) => self.string(n, &p),
+                    None => Some(crate::image::debian::DEFAULT_MIRROR.to_string()),
+                };
+                d.finish(self, &["suite", "packages", "mirror"]);
+                let name_ok = |s: &str| {
+                    !s.is_empty()
+                        && s.chars()
+                            .all(|c| c.is_ascii_alphanumeric() || "+-._:=~".contains(c))
+                };
+                match (suite, packages, mirror) {
+                    (Some(suite), Some(packages), Some(mirror)) => {
+                        if let Some(bad) = std::iter::once(&suite)
+                            .chain(&packages)
+                            .find(|s| !name_ok(s))
+                        {
+                            self.push(n, &p, format!("`{bad}` is not a Debian suite or package name"), Some("e.g. `debian = { suite = \"bookworm\"; packages = [ \"git\" ]; };`".into()));
+                            None
+                        } else {
+                            Some(Image::Debian {
+                                suite,
+                                packages,
+                                mirror,
+                            })
+                        }
+                    }
+                    _ => {
+                        if !suite_given {
+                            self.push(
+                                n,
+                                &p,
+                                "a Debian image needs `suite`".into(),
+                                Some("e.g. `suite = \"bookworm\";`".into()),
+                            );
+                        }
+                        None
+                    }
+                }
+            }
+            _ => {
+                self.push(
+                    node,
+                    path,
+                    "an image is exactly one of `oci`, `busybox`, `dir` or `debian`".into(),
+                    Some("e.g. `image = { dir = ./rootfs; };`".into()),
+                );
+                None
+            }
+        };
+        f.finish(self, &["dir", "debian"]);
+        image
+    }
+
     fn image(&mut self, node: &Node, path: &str) -> Option<Image> {
         let oci = |cx: &mut Checker, n: &Node, p: &str| -> Option<Image> {
             let r = cx.string(n, p)?;
@@ -705,6 +794,9 @@ impl Checker {
         };
         match &node.value {
             NodeValue::Str(..) => oci(self, node, path),
+            NodeValue::Attrs(map) if map.contains_key("dir") || map.contains_key("debian") => {
+                self.image_source(node, path)
+            }
             NodeValue::Attrs(_) => {
                 let mut f = self.attrs(node, path)?;
                 let image = match (f.get("oci"), f.get("busybox")) {
@@ -1191,7 +1283,14 @@ impl Checker {
                         None
                     }
                 },
-                _ => self.string(value, &at).map(GuestFile::Text),
+                // A string that is a store path, or a path inside one
+                // (`"${pkg}/bin/tool"`), places that output, not its name as text.
+                _ => self.string(value, &at).map(|s| {
+                    match crate::lower::image::owner_of(&self.refs, &s) {
+                        Some(_) if !s.contains(char::is_whitespace) => GuestFile::Store(s),
+                        _ => GuestFile::Text(s),
+                    }
+                }),
             };
             match file {
                 Some(file) => {

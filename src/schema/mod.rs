@@ -96,6 +96,18 @@ pub enum Image {
     /// A minimal root filesystem the realizer assembles from the host's
     /// static busybox: a shell and coreutils, nothing else.
     Busybox,
+    /// A directory on the host (`{ dir = ./rootfs; }`), by content: `tree`
+    /// is its content hash, read when the recipe was checked.
+    Dir {
+        path: std::path::PathBuf,
+        tree: String,
+    },
+    /// Debian packages (`{ debian = { suite; packages; mirror; }; }`).
+    Debian {
+        suite: String,
+        packages: Vec<String>,
+        mirror: String,
+    },
 }
 
 /// A reference to a secret held on the host. Never the secret itself.

@@ -37,6 +37,15 @@ pub enum Kind {
     GitGateConfig,
     /// A bottle: a directory of its outputs and a manifest.
     Bottle,
+    /// A host file or directory copied in by content (`{ dir = ./rootfs; }`).
+    Source,
+    /// A fixed-output fetch (`fetchurl`, `fetchTarball`): the only kind that
+    /// touches the network, checked against the hash its inputs declare.
+    Fetch,
+    /// A Debian root tree built with mmdebstrap from a suite and packages.
+    Debian,
+    /// A guest root: one deterministic erofs image of a tree plus files.
+    Rootfs,
 }
 
 impl Kind {
@@ -49,6 +58,10 @@ impl Kind {
             Kind::EgressPolicy => "egress-policy",
             Kind::GitGateConfig => "git-gate-config",
             Kind::Bottle => "bottle",
+            Kind::Source => "source",
+            Kind::Fetch => "fetch",
+            Kind::Debian => "debian",
+            Kind::Rootfs => "rootfs",
         }
     }
 
@@ -61,6 +74,10 @@ impl Kind {
             Kind::EgressPolicy,
             Kind::GitGateConfig,
             Kind::Bottle,
+            Kind::Source,
+            Kind::Fetch,
+            Kind::Debian,
+            Kind::Rootfs,
         ]
         .into_iter()
         .find(|k| k.as_str() == text)
