@@ -11,9 +11,7 @@ use std::time::Duration;
 
 fn bottle(runs: &Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_bottle"));
-    command
-        .env("BOTTLE_RUNTIME_DIR", runs)
-        .stdin(Stdio::null());
+    command.env("BOTTLE_RUNTIME_DIR", runs).stdin(Stdio::null());
     command
 }
 
@@ -291,6 +289,9 @@ fn a_debian_image_boots_with_its_packages() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("Debian GNU/Linux 12 (bookworm)"), "{all}");
     assert!(stdout.contains("git version 2."), "{all}");
-    assert!(stdout.contains("/etc/ssl/certs/ca-certificates.crt"), "{all}");
+    assert!(
+        stdout.contains("/etc/ssl/certs/ca-certificates.crt"),
+        "{all}"
+    );
     assert!(stdout.contains("agent"), "{all}");
 }

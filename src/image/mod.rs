@@ -22,6 +22,7 @@ pub mod root;
 pub mod tree;
 
 use crate::store::{Derivation, Kind, Output, RenderError};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -29,11 +30,60 @@ use std::process::Command;
 pub fn render(drv: &Derivation) -> Result<Output, RenderError> {
     match drv.kind() {
         Kind::Source => tree::render(drv),
-        Kind::Fetch => fetch::render(drv),
-        Kind::Debian => debian::render(drv),
+        Kind::Fetch => cached(drv, fetch::render),
+        Kind::Debian => cached(drv, debian::render),
         Kind::Rootfs => root::render(drv),
         other => Err(RenderError(format!("{other} is not an image kind"))),
     }
+}
+
+/// The shared cache of fetched and Debian outputs, if `BOTTLE_CACHE` names
+/// one: a directory of `<hash>-<name>` entries like a store's, consulted
+/// before fetching and filled after, so many stores (tests, users with
+/// several) fetch and bootstrap once. Entries are outputs of the same
+/// derivations, so they are interchangeable with a fresh build.
+fn cache_dir() -> Option<PathBuf> {
+    std::env::var_os("BOTTLE_CACHE")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+}
+
+fn cached(
+    drv: &Derivation,
+    build: fn(&Derivation) -> Result<Output, RenderError>,
+) -> Result<Output, RenderError> {
+    let Some(cache) = cache_dir() else {
+        return build(drv);
+    };
+    let name = drv.store_name();
+    let locks = cache.join(".locks");
+    std::fs::create_dir_all(&locks).map_err(io(format!("making {}", locks.display())))?;
+    let lock_path = locks.join(format!("{name}.lock"));
+    let lock_file = std::fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(io(format!("opening {}", lock_path.display())))?;
+    // Held until this function returns: one builder per entry at a time.
+    let _lock = nix::fcntl::Flock::lock(lock_file, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, e)| RenderError(format!("locking {}: {e}", lock_path.display())))?;
+    let entry = cache.join(&name);
+    let staged = crate::store::staging_path(drv.name());
+    if entry.symlink_metadata().is_ok() {
+        copy_tree(&entry, &staged)?;
+        return Ok(Output::Staged(staged));
+    }
+    let output = build(drv)?;
+    if let Output::Staged(path) = &output {
+        let temp = cache.join(format!(".{name}.{}", std::process::id()));
+        let _ = crate::store::output::remove_all(&temp);
+        if copy_tree(path, &temp).is_ok() {
+            let _ = std::fs::rename(&temp, &entry);
+        }
+        let _ = crate::store::output::remove_all(&temp);
+    }
+    Ok(output)
 }
 
 /// The store the current build writes into.
@@ -45,6 +95,15 @@ fn store_root() -> Result<PathBuf, RenderError> {
 /// Run a host tool; its stderr's tail on failure.
 fn run(command: &mut Command) -> Result<(), RenderError> {
     let program = command.get_program().to_string_lossy().into_owned();
+    // SAFETY: the closure runs in the forked child before exec and only
+    // calls prctl(2), which is async-signal-safe and allocates nothing.
+    unsafe {
+        command.pre_exec(|| {
+            // A killed build takes its tools with it (mmdebstrap, curl, cp).
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
     let output = command
         .stdin(std::process::Stdio::null())
         .output()

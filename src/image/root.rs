@@ -62,7 +62,18 @@ pub fn render(drv: &Derivation) -> Result<Output, RenderError> {
     let scratch = crate::store::scratch_dir().map_err(io("making a scratch directory"))?;
     let tree = scratch.path().join("root");
     match inputs["base"].as_str() {
-        Some(base) => copy_tree(&store.join(base), &tree)?,
+        // Hard links into the store: nothing below changes a file in place
+        // (files are replaced, directories are the copy's own), and
+        // mkfs.erofs counts links within the tree only.
+        Some(base) => run(Command::new("cp")
+            .arg("-al")
+            .arg("--")
+            .arg(store.join(base))
+            .arg(&tree))
+        .or_else(|_| {
+            let _ = crate::store::output::remove_all(&tree);
+            copy_tree(&store.join(base), &tree)
+        })?,
         None => fs::create_dir(&tree).map_err(io("making the root"))?,
     }
     fs::set_permissions(&tree, fs::Permissions::from_mode(0o755)).map_err(io("the root"))?;
@@ -212,8 +223,7 @@ fn make_dirs(tree: &Path, guest: &str, uid: u32, gid: u32) -> Result<(), RenderE
         return Ok(());
     }
     fs::create_dir_all(&path).map_err(io(format!("making {guest}")))?;
-    fs::set_permissions(&path, fs::Permissions::from_mode(0o755))
-        .map_err(io(guest.to_string()))?;
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).map_err(io(guest.to_string()))?;
     chown(&path, uid, gid)
 }
 

@@ -75,15 +75,16 @@ fn fetcher(
     let hash = field(ev, "hash")?;
     let name = field(ev, "name")?;
     let (Some(url), Some(hash)) = (url, hash) else {
-        return Err(EvalError::fatal(
-            format!("`builtins.{builtin}` needs `url` and `hash`"),
-            span,
-        )
-        .with_help(usage));
+        return Err(
+            EvalError::fatal(format!("`builtins.{builtin}` needs `url` and `hash`"), span)
+                .with_help(usage),
+        );
     };
     if !(url.starts_with("https://") || url.starts_with("http://")) {
-        return Err(EvalError::fatal(format!("`{url}` is not an http(s) URL"), span)
-            .with_help("bottle fetches over http and https only"));
+        return Err(
+            EvalError::fatal(format!("`{url}` is not an http(s) URL"), span)
+                .with_help("bottle fetches over http and https only"),
+        );
     }
     let sri = Sri::parse(&hash).map_err(|e| {
         EvalError::fatal(e, span).with_help(
