@@ -295,3 +295,86 @@ fn a_debian_image_boots_with_its_packages() {
     );
     assert!(stdout.contains("agent"), "{all}");
 }
+
+fn sh(script: &str, dir: &Path) {
+    let output = Command::new("sh")
+        .arg("-euc")
+        .arg(script)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{script}\n{}", text(&output));
+}
+
+/// Local OCI images: a two-layer image made here with umoci (the second
+/// layer deletes a file — a whiteout — adds a hard link and changes
+/// os-release), read as a layout directory and as an archive (skopeo). The
+/// guest sees the top layer's files, not the deleted one, and the hard link
+/// as one inode.
+#[test]
+fn oci_layouts_and_archives_boot_with_their_layers_applied() {
+    let dir = tempfile::tempdir().unwrap();
+    busybox_tree(&dir.path().join("tree"), "unused");
+    sh(
+        r#"
+umoci init --layout layout
+umoci new --image layout:img
+umoci unpack --image layout:img bundle >/dev/null
+cp -a tree/. bundle/rootfs/
+mkdir bundle/rootfs/data
+echo gone > bundle/rootfs/data/removed
+echo kept > bundle/rootfs/data/kept
+umoci repack --image layout:img bundle
+rm -rf bundle
+umoci unpack --image layout:img bundle >/dev/null
+rm bundle/rootfs/data/removed
+ln bundle/rootfs/data/kept bundle/rootfs/data/hardlink
+echo 'PRETTY_NAME="oci top layer"' > bundle/rootfs/etc/os-release
+umoci repack --image layout:img bundle
+skopeo --insecure-policy copy --quiet oci:layout:img oci-archive:image.tar
+"#,
+        dir.path(),
+    );
+    for (name, image) in [
+        ("oci-layout", r#"{ oci-layout = ./layout; tag = "img"; }"#),
+        ("oci-archive", "{ oci-archive = ./image.tar; }"),
+    ] {
+        let recipe = dir.path().join(format!("{name}.bottle"));
+        std::fs::write(
+            &recipe,
+            format!(
+                r#"{{
+  name = "{name}";
+  image = {image};
+  agent.command = [ "sh" "-c" "cat /etc/os-release; ls /data; stat -c '%i %h' /data/kept /data/hardlink" ];
+  cpus = 1;
+  memory = 256;
+}}
+"#
+            ),
+        )
+        .unwrap();
+        let output = bottle(&dir.path().join("runs"))
+            .arg("run")
+            .arg(&recipe)
+            .arg("--store")
+            .arg(dir.path().join("store"))
+            .output()
+            .unwrap();
+        let all = text(&output);
+        assert_eq!(output.status.code(), Some(0), "{name}: {all}");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            stdout.contains("PRETTY_NAME=\"oci top layer\""),
+            "{name}: {all}"
+        );
+        assert!(stdout.contains("kept"), "{name}: {all}");
+        assert!(
+            !stdout.contains("removed"),
+            "{name}: the whiteout applies: {all}"
+        );
+        let links: Vec<&str> = stdout.lines().filter(|l| l.ends_with(" 2")).collect();
+        assert_eq!(links.len(), 2, "{name}: the hard link is kept: {all}");
+        assert_eq!(links[0], links[1], "{name}: one inode: {all}");
+    }
+}

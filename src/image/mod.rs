@@ -8,6 +8,7 @@
 //!   SRI hash it declares (`fetch.rs`);
 //! - `debian`: a Debian tree from a suite and package names, built by
 //!   `mmdebstrap` with `SOURCE_DATE_EPOCH` and without host files (`debian.rs`);
+//! - `oci`: a local OCI image layout or archive, unpacked (`oci.rs`);
 //! - `rootfs`: one deterministic erofs image of a base tree, the bottle's
 //!   `files` and the agent's user, which the guest mounts read-only under a
 //!   tmpfs overlay (`root.rs`).
@@ -18,6 +19,7 @@
 
 pub mod debian;
 pub mod fetch;
+pub mod oci;
 pub mod root;
 pub mod tree;
 
@@ -33,6 +35,7 @@ pub fn render(drv: &Derivation) -> Result<Output, RenderError> {
         Kind::Fetch => cached(drv, fetch::render),
         Kind::Debian => cached(drv, debian::render),
         Kind::Rootfs => root::render(drv),
+        Kind::Oci => oci::render(drv),
         other => Err(RenderError(format!("{other} is not an image kind"))),
     }
 }

@@ -92,7 +92,7 @@ pub fn lower(bottle: &Bottle, parts: Parts) -> Arc<Derivation> {
         Image::Oci(r) => json!({ "oci": r }),
         Image::Busybox => json!({ "busybox": true }),
         // Built by bottle: the root image is one of the outputs.
-        Image::Dir { .. } | Image::Debian { .. } => {
+        Image::Dir { .. } | Image::Debian { .. } | Image::OciLocal { .. } => {
             match parts
                 .outputs
                 .iter()

@@ -28,6 +28,23 @@ pub fn base(image: &Image) -> Option<Arc<Derivation>> {
             packages,
             mirror,
         } => Some(debian::debian(suite, packages, mirror)),
+        Image::OciLocal {
+            format,
+            path,
+            tree,
+            reference,
+        } => {
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "image".into());
+            let source = tree::source(&name, path, tree);
+            Some(crate::image::oci::unpack(
+                format,
+                source,
+                reference.as_deref(),
+            ))
+        }
         Image::Oci(_) | Image::Busybox => None,
     }
 }

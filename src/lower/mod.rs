@@ -82,6 +82,8 @@ pub fn render(drv: &Derivation) -> Result<Output, RenderError> {
         Kind::EgressPolicy => egress::render(drv),
         Kind::GitGateConfig => git_gate::render(drv),
         Kind::Bottle => bottle::render(drv),
-        Kind::Source | Kind::Fetch | Kind::Debian | Kind::Rootfs => crate::image::render(drv),
+        Kind::Source | Kind::Fetch | Kind::Debian | Kind::Rootfs | Kind::Oci => {
+            crate::image::render(drv)
+        }
     }
 }

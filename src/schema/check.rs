@@ -692,6 +692,48 @@ impl Checker {
     /// `{ dir = ./rootfs; }` and `{ debian = { suite; packages; mirror; }; }`.
     fn image_source(&mut self, node: &Node, path: &str) -> Option<Image> {
         let mut f = self.attrs(node, path)?;
+        for format in ["oci-layout", "oci-archive"] {
+            let Some((n, p)) = f.get(format) else {
+                continue;
+            };
+            let reference = f.get("tag").and_then(|(n, p)| self.string(n, &p));
+            let image = match &n.value {
+                NodeValue::Path(file) => match crate::image::tree::hash_tree(file) {
+                    Ok(tree) if (format == "oci-layout") == file.is_dir() => {
+                        Some(Image::OciLocal {
+                            format: format.to_string(),
+                            path: file.clone(),
+                            tree,
+                            reference,
+                        })
+                    }
+                    Ok(_) => {
+                        let want = if format == "oci-layout" {
+                            "an OCI image layout directory"
+                        } else {
+                            "an OCI archive (a tar file)"
+                        };
+                        self.push(n, &p, format!("{} is not {want}", file.display()), Some("`oci-layout` names a directory with `index.json`; `oci-archive` a `.tar` of one".into()));
+                        None
+                    }
+                    Err(e) => {
+                        self.push(
+                            n,
+                            &p,
+                            format!("cannot read {}: {e}", file.display()),
+                            Some("every file of the image must be readable by bottle".into()),
+                        );
+                        None
+                    }
+                },
+                _ => {
+                    self.expected(n, &p, "a path such as `./image`");
+                    None
+                }
+            };
+            f.finish(self, &[format, "tag"]);
+            return image;
+        }
         let image = match (f.get("dir"), f.get("debian")) {
             (Some((n, p)), None) => {
                 match &n.value {
@@ -768,7 +810,7 @@ impl Checker {
                 self.push(
                     node,
                     path,
-                    "an image is exactly one of `oci`, `busybox`, `dir` or `debian`".into(),
+                    "an image is exactly one of `oci`, `busybox`, `dir`, `debian`, `oci-layout` or `oci-archive`".into(),
                     Some("e.g. `image = { dir = ./rootfs; };`".into()),
                 );
                 None
@@ -794,7 +836,11 @@ impl Checker {
         };
         match &node.value {
             NodeValue::Str(..) => oci(self, node, path),
-            NodeValue::Attrs(map) if map.contains_key("dir") || map.contains_key("debian") => {
+            NodeValue::Attrs(map)
+                if ["dir", "debian", "oci-layout", "oci-archive"]
+                    .iter()
+                    .any(|k| map.contains_key(*k)) =>
+            {
                 self.image_source(node, path)
             }
             NodeValue::Attrs(_) => {

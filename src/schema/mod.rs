@@ -102,6 +102,15 @@ pub enum Image {
         path: std::path::PathBuf,
         tree: String,
     },
+    /// A local OCI image: `format` is `oci-layout` (a directory) or
+    /// `oci-archive` (a tar); `tree` is its content hash; `reference` picks
+    /// one image by its tag when the layout holds several.
+    OciLocal {
+        format: String,
+        path: std::path::PathBuf,
+        tree: String,
+        reference: Option<String>,
+    },
     /// Debian packages (`{ debian = { suite; packages; mirror; }; }`).
     Debian {
         suite: String,

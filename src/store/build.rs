@@ -88,6 +88,7 @@ fn build_help(kind: Kind) -> String {
                         or put the hash that was got in the recipe if you trust the new content"
             .into(),
         Kind::Source => "the recipe's directory changed or vanished since it was read; build again".into(),
+        Kind::Oci => "the OCI layout or archive must hold a linux/amd64 image; skopeo and umoci read it (scripts/setup installs them)".into(),
         Kind::Debian => "mmdebstrap needs the Debian archive (the host's apt mirror) and the package names must exist in the suite".into(),
         _ => "see docs/store.md for what building a root needs (erofs-utils, root privileges)".into(),
     }
@@ -192,12 +193,14 @@ impl Store {
         .map_err(|e| match drv.kind() {
             // These kinds read the host, run tools or fetch: their failures
             // are the user's to fix, not a lowering bug.
-            Kind::Source | Kind::Fetch | Kind::Debian | Kind::Rootfs => StoreError::Build {
-                name: drv.name().to_string(),
-                kind: drv.kind(),
-                message: e.0,
-                help: build_help(drv.kind()),
-            },
+            Kind::Source | Kind::Fetch | Kind::Debian | Kind::Rootfs | Kind::Oci => {
+                StoreError::Build {
+                    name: drv.name().to_string(),
+                    kind: drv.kind(),
+                    message: e.0,
+                    help: build_help(drv.kind()),
+                }
+            }
             _ => StoreError::Render {
                 name: drv.name().to_string(),
                 kind: drv.kind(),

@@ -46,6 +46,8 @@ pub enum Kind {
     Debian,
     /// A guest root: one deterministic erofs image of a tree plus files.
     Rootfs,
+    /// A root tree unpacked from a local OCI image layout or archive.
+    Oci,
 }
 
 impl Kind {
@@ -62,6 +64,7 @@ impl Kind {
             Kind::Fetch => "fetch",
             Kind::Debian => "debian",
             Kind::Rootfs => "rootfs",
+            Kind::Oci => "oci",
         }
     }
 
@@ -78,6 +81,7 @@ impl Kind {
             Kind::Fetch,
             Kind::Debian,
             Kind::Rootfs,
+            Kind::Oci,
         ]
         .into_iter()
         .find(|k| k.as_str() == text)
