@@ -378,3 +378,151 @@ skopeo --insecure-policy copy --quiet oci:layout:img oci-archive:image.tar
         assert_eq!(links[0], links[1], "{name}: one inode: {all}");
     }
 }
+
+/// Debian's `docker-registry` (distribution v2) on a loopback port, with its
+/// own storage and config; stopped when dropped.
+struct Registry {
+    child: std::process::Child,
+    port: u16,
+    storage: PathBuf,
+}
+
+impl Registry {
+    fn start(dir: &Path) -> Registry {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let storage = dir.join("registry-storage");
+        let config = dir.join("registry.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+                storage.display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("docker-registry is installed (scripts/setup)");
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the registry did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Registry {
+            child,
+            port,
+            storage,
+        }
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An image pushed to a loopback registry and pinned by digest boots; the
+/// same reference by tag alone is refused with how to pin it; a blob changed
+/// in the registry's storage is refused by its digest and nothing lands.
+#[test]
+fn a_registry_image_pinned_by_digest_is_pulled_verified_and_boots() {
+    let dir = tempfile::tempdir().unwrap();
+    busybox_tree(&dir.path().join("tree"), "pulled from a registry");
+    let registry = Registry::start(dir.path());
+    let port = registry.port;
+    sh(
+        &format!(
+            r#"
+umoci init --layout layout
+umoci new --image layout:img
+umoci unpack --image layout:img bundle >/dev/null
+cp -a tree/. bundle/rootfs/
+umoci repack --image layout:img bundle
+skopeo --insecure-policy copy --quiet --dest-tls-verify=false oci:layout:img docker://127.0.0.1:{port}/test/busybox:1
+skopeo inspect --tls-verify=false --format '{{{{.Digest}}}}' docker://127.0.0.1:{port}/test/busybox:1 > digest
+"#
+        ),
+        dir.path(),
+    );
+    let digest = std::fs::read_to_string(dir.path().join("digest"))
+        .unwrap()
+        .trim()
+        .to_string();
+    assert!(digest.starts_with("sha256:"), "{digest}");
+    let run = |reference: &str, store: &str| {
+        let recipe = dir.path().join("pulled.bottle");
+        std::fs::write(
+            &recipe,
+            format!(
+                r#"{{
+  name = "pulled";
+  image = "{reference}";
+  agent.command = [ "cat" "/etc/os-release" ];
+  cpus = 1;
+  memory = 256;
+}}
+"#
+            ),
+        )
+        .unwrap();
+        bottle(&dir.path().join("runs"))
+            .arg("run")
+            .arg(&recipe)
+            .arg("--store")
+            .arg(dir.path().join(store))
+            .output()
+            .unwrap()
+    };
+    let pinned = format!("127.0.0.1:{port}/test/busybox:1@{digest}");
+    let output = run(&pinned, "store");
+    let all = text(&output);
+    assert_eq!(output.status.code(), Some(0), "{all}");
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains("pulled from a registry"),
+        "{all}"
+    );
+
+    let output = run(&format!("127.0.0.1:{port}/test/busybox:1"), "store");
+    let all = text(&output);
+    assert_ne!(output.status.code(), Some(0), "{all}");
+    assert!(all.contains("not pinned by digest"), "{all}");
+    assert!(all.contains("skopeo inspect"), "{all}");
+
+    // Change every layer blob in the registry's storage: the pull is refused.
+    let blobs = registry.storage.join("docker/registry/v2/blobs/sha256");
+    let mut changed = 0;
+    for prefix in std::fs::read_dir(&blobs).unwrap().flatten() {
+        for blob in std::fs::read_dir(prefix.path()).unwrap().flatten() {
+            let data = blob.path().join("data");
+            let bytes = std::fs::read(&data).unwrap();
+            // Layers are gzip; manifests and configs are JSON.
+            if bytes.starts_with(&[0x1f, 0x8b]) {
+                let mut tampered = bytes.clone();
+                let at = tampered.len() / 2;
+                tampered[at] ^= 0xff;
+                std::fs::write(&data, tampered).unwrap();
+                changed += 1;
+            }
+        }
+    }
+    assert!(changed >= 1);
+    let output = run(&pinned, "store-tampered");
+    let all = text(&output);
+    assert_ne!(output.status.code(), Some(0), "{all}");
+    assert!(all.contains("pulling docker://"), "{all}");
+    assert!(store_files(&dir.path().join("store-tampered"), "-oci").is_empty());
+}

@@ -8,7 +8,9 @@
 //!   SRI hash it declares (`fetch.rs`);
 //! - `debian`: a Debian tree from a suite and package names, built by
 //!   `mmdebstrap` with `SOURCE_DATE_EPOCH` and without host files (`debian.rs`);
-//! - `oci`: a local OCI image layout or archive, unpacked (`oci.rs`);
+//! - `oci-pull`: an OCI reference pinned by digest, pulled into a layout
+//!   (`pull.rs`, fixed-output like `fetch`);
+//! - `oci`: an OCI image layout or archive, unpacked (`oci.rs`);
 //! - `rootfs`: one deterministic erofs image of a base tree, the bottle's
 //!   `files` and the agent's user, which the guest mounts read-only under a
 //!   tmpfs overlay (`root.rs`).
@@ -20,6 +22,7 @@
 pub mod debian;
 pub mod fetch;
 pub mod oci;
+pub mod pull;
 pub mod root;
 pub mod tree;
 
@@ -36,6 +39,7 @@ pub fn render(drv: &Derivation) -> Result<Output, RenderError> {
         Kind::Debian => cached(drv, debian::render),
         Kind::Rootfs => root::render(drv),
         Kind::Oci => oci::render(drv),
+        Kind::OciPull => cached(drv, pull::render),
         other => Err(RenderError(format!("{other} is not an image kind"))),
     }
 }

@@ -88,20 +88,16 @@ pub struct Parts {
 
 pub fn lower(bottle: &Bottle, parts: Parts) -> Arc<Derivation> {
     let network = Network::for_bottle(&bottle.name);
-    let image = match &bottle.image {
-        Image::Oci(r) => json!({ "oci": r }),
-        Image::Busybox => json!({ "busybox": true }),
-        // Built by bottle: the root image is one of the outputs.
-        Image::Dir { .. } | Image::Debian { .. } | Image::OciLocal { .. } => {
-            match parts
-                .outputs
-                .iter()
-                .find(|(link, _)| *link == super::image::LINK)
-            {
-                Some((_, root)) => json!({ "root": root.store_name() }),
-                None => json!({ "busybox": true }),
-            }
-        }
+    // A root image bottle built is one of the outputs; the rest are
+    // realized (busybox) or refused (OCI references by tag) by `bottle run`.
+    let root = parts
+        .outputs
+        .iter()
+        .find(|(link, _)| *link == super::image::LINK);
+    let image = match (root, &bottle.image) {
+        (Some((_, root)), _) => json!({ "root": root.store_name() }),
+        (None, Image::Oci(r)) => json!({ "oci": r }),
+        (None, _) => json!({ "busybox": true }),
     };
     // Everything the guest must see under /bottle/store: the guest files and
     // whatever the bottle's strings mention, with their own dependencies.

@@ -13,7 +13,8 @@ use std::sync::Arc;
 pub const LINK: &str = root::NAME;
 
 /// The base tree's derivation for an image bottle builds; `None` for
-/// images it does not (busybox is assembled at run time, OCI is refused).
+/// images it does not (busybox is assembled at run time, OCI references
+/// by tag alone are refused).
 pub fn base(image: &Image) -> Option<Arc<Derivation>> {
     match image {
         Image::Dir { path, tree } => {
@@ -45,7 +46,17 @@ pub fn base(image: &Image) -> Option<Arc<Derivation>> {
                 reference.as_deref(),
             ))
         }
-        Image::Oci(_) | Image::Busybox => None,
+        // Pinned by digest: a fixed-output pull, unpacked like a layout.
+        // By tag alone: not pinned, so not built (`bottle run` says so).
+        Image::Oci(reference) => {
+            let pulled = crate::image::pull::pull(reference)?;
+            Some(crate::image::oci::unpack(
+                "oci-layout",
+                pulled,
+                Some("image"),
+            ))
+        }
+        Image::Busybox => None,
     }
 }
 

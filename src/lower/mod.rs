@@ -82,7 +82,7 @@ pub fn render(drv: &Derivation) -> Result<Output, RenderError> {
         Kind::EgressPolicy => egress::render(drv),
         Kind::GitGateConfig => git_gate::render(drv),
         Kind::Bottle => bottle::render(drv),
-        Kind::Source | Kind::Fetch | Kind::Debian | Kind::Rootfs | Kind::Oci => {
+        Kind::Source | Kind::Fetch | Kind::Debian | Kind::Rootfs | Kind::Oci | Kind::OciPull => {
             crate::image::render(drv)
         }
     }

@@ -48,6 +48,8 @@ pub enum Kind {
     Rootfs,
     /// A root tree unpacked from a local OCI image layout or archive.
     Oci,
+    /// An OCI image pulled by digest into a layout (fixed-output).
+    OciPull,
 }
 
 impl Kind {
@@ -65,6 +67,7 @@ impl Kind {
             Kind::Debian => "debian",
             Kind::Rootfs => "rootfs",
             Kind::Oci => "oci",
+            Kind::OciPull => "oci-pull",
         }
     }
 
@@ -82,6 +85,7 @@ impl Kind {
             Kind::Debian,
             Kind::Rootfs,
             Kind::Oci,
+            Kind::OciPull,
         ]
         .into_iter()
         .find(|k| k.as_str() == text)
