@@ -14,6 +14,8 @@ fn main() {
     let source = "src/realize/guest/init.rs";
     println!("cargo:rerun-if-changed={source}");
     println!("cargo:rerun-if-changed=src/realize/guest/spec.rs");
+    println!("cargo:rerun-if-changed=src/realize/guest/status.rs");
+    println!("cargo:rerun-if-changed=src/realize/guest/layout.rs");
     println!("cargo:rerun-if-changed=build.rs");
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     let binary = out.join("bottle-init");

@@ -451,9 +451,13 @@ fn file_derivations_compose_through_string_context() {
         fs::read_to_string(dir.path().join(note)).unwrap(),
         "a note from the host\n"
     );
-    let command = &manifest["agent"]["command"];
+    let smolfile: toml::Value = toml::from_str(
+        &fs::read_to_string(Path::new(v["path"].as_str().unwrap()).join("smolfile.toml")).unwrap(),
+    )
+    .unwrap();
+    let command = &smolfile["entrypoint"];
     assert_eq!(
-        command[1],
+        command[1].as_str().unwrap(),
         format!(
             "/bottle/store/{}",
             guest_store.iter().find(|n| n.ends_with("-run.sh")).unwrap()

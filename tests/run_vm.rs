@@ -108,33 +108,48 @@ fn http_server(body: &'static str) -> u16 {
 
 struct Setup {
     dir: tempfile::TempDir,
-    plan: PathBuf,
+    recipe: PathBuf,
     runs: PathBuf,
 }
 
-/// A plan with the test rootfs and an egress sidecar allowing `allowed_port`
+impl Setup {
+    /// `bottle run`'s arguments for this setup's bottle: its recipe, built
+    /// into the test's own store, booting the test's root file system.
+    fn target(&self) -> Vec<std::ffi::OsString> {
+        let dir = self.dir.path();
+        vec![
+            self.recipe.clone().into(),
+            "--store".into(),
+            dir.join("store").into(),
+            "--rootfs".into(),
+            dir.join("rootfs").into(),
+        ]
+    }
+}
+
+/// A recipe for the test root file system whose egress allows `allowed_port`
 /// on 127.0.0.1.
 fn setup(name: &str, allowed_port: u16) -> Setup {
     let dir = tempfile::tempdir().unwrap();
     guest_rootfs(dir.path());
     let runs = dir.path().join("runs");
+    let recipe = dir.path().join(format!("{name}.bottle"));
     std::fs::write(
-        dir.path().join("egress.yaml"),
+        &recipe,
         format!(
-            "version: 1\nbottle: {name}\nroutes:\n  - host: 127.0.0.1\n    ports: [{allowed_port}]\n    addresses: [127.0.0.1]\nsecrets: {{}}\n"
+            r#"{{
+  name = "{name}";
+  image = {{ busybox = true; }};
+  agent = {{ command = [ "true" ]; user = "agent"; workdir = "/home/agent"; }};
+  egress.routes = [ {{ host = "127.0.0.1"; ports = [ {allowed_port} ]; addresses = [ "127.0.0.1" ]; }} ];
+  cpus = 1;
+  memory = 512;
+}}
+"#
         ),
     )
     .unwrap();
-    let plan = dir.path().join("plan.toml");
-    std::fs::write(
-        &plan,
-        format!(
-            "name = \"{name}\"\nrootfs = \"rootfs\"\nuser = \"agent\"\ncommand = [\"true\"]\n\
-             [[sidecar]]\nname = \"egress\"\nport = 3128\nkind = \"egress\"\npolicy = \"egress.yaml\"\n"
-        ),
-    )
-    .unwrap();
-    Setup { dir, plan, runs }
+    Setup { dir, recipe, runs }
 }
 
 fn bottle(setup: &Setup) -> Command {
@@ -206,7 +221,7 @@ fn the_guest_reaches_only_its_sidecars() {
     let setup = setup("contained", allowed);
     let output: Output = bottle(&setup)
         .arg("run")
-        .arg(&setup.plan)
+        .args(setup.target())
         .arg("--")
         .args([
             "/bin/guest-checks",
@@ -251,7 +266,7 @@ fn the_guest_reaches_only_its_sidecars() {
 fn start_sleeping(setup: &Setup, name: &str) -> Child {
     let mut child = bottle(setup)
         .args(["run", "--name", name])
-        .arg(&setup.plan)
+        .args(setup.target())
         .args(["--", "sleep", "600"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -293,6 +308,7 @@ fn sigint_and_sigterm_stop_everything() {
     let setup = setup("signals", allowed);
     for (signal, code) in [(libc::SIGINT, 130), (libc::SIGTERM, 143)] {
         let child = start_sleeping(&setup, "signals");
+        // SAFETY: kill has no memory effects; the pid is a child this test has not reaped.
         unsafe { libc::kill(child.id() as i32, signal) };
         let status = wait_with_timeout(child, Duration::from_secs(20));
         assert_eq!(status.code(), Some(code), "signal {signal}");
@@ -321,6 +337,7 @@ fn ps_lists_a_run_and_stop_ends_it_and_a_killed_bottle_is_cleaned_up() {
     // A bottle killed outright takes its parts with it, and the next
     // command removes what it left in the runs root.
     let child = start_sleeping(&setup, "managed");
+    // SAFETY: kill has no memory effects; the pid is a child this test has not reaped.
     unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
     wait_with_timeout(child, Duration::from_secs(10));
     let ps = bottle(&setup).args(["ps", "--json"]).output().unwrap();
@@ -337,7 +354,7 @@ fn a_guest_failure_is_reported_with_its_console() {
     let setup = setup("broken", allowed);
     let output = bottle(&setup)
         .arg("run")
-        .arg(&setup.plan)
+        .args(setup.target())
         .args(["--", "/no/such/program"])
         .output()
         .unwrap();
@@ -409,5 +426,171 @@ fn a_recipe_runs_end_to_end() {
         roots.is_empty(),
         "the run's gc root is gone after it: {roots:?}"
     );
+    assert_nothing_left(&setup);
+}
+
+/// The agent's environment, user and working directory inside a real guest
+/// are the stored Smolfile's, the proxy variables agreeing in both spellings.
+#[test]
+fn the_guest_runs_the_stored_agent() {
+    let allowed = http_server("allowed-ok");
+    let setup = setup("stored-agent", allowed);
+    let store = setup.dir.path().join("store");
+    let result = setup.dir.path().join("result");
+    let build = bottle(&setup)
+        .arg("build")
+        .arg(&setup.recipe)
+        .arg("--store")
+        .arg(&store)
+        .arg("-o")
+        .arg(&result)
+        .output()
+        .unwrap();
+    assert!(
+        build.status.success(),
+        "{}",
+        String::from_utf8_lossy(&build.stderr)
+    );
+    let smolfile: toml::Value =
+        toml::from_str(&std::fs::read_to_string(result.join("smolfile.toml")).unwrap()).unwrap();
+    let stored: Vec<String> = smolfile["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    let output = bottle(&setup)
+        .arg("run")
+        .arg(&result)
+        .arg("--store")
+        .arg(&store)
+        .arg("--rootfs")
+        .arg(setup.dir.path().join("rootfs"))
+        .args(["--", "sh", "-c", "env; echo user=$(id -un) cwd=$(pwd)"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for variable in &stored {
+        assert!(
+            stdout.lines().any(|l| l.trim_end() == variable),
+            "`{variable}` is stored but not in the guest:\n{stdout}"
+        );
+    }
+    let value = |key: &str| {
+        stored
+            .iter()
+            .find_map(|v| v.strip_prefix(&format!("{key}=")))
+            .unwrap_or_else(|| panic!("{key} is stored"))
+            .to_string()
+    };
+    assert_eq!(value("NO_PROXY"), value("no_proxy"));
+    assert_eq!(value("HTTPS_PROXY"), value("https_proxy"));
+    assert_eq!(value("HTTP_PROXY"), "http://proxy.internal:3128");
+    assert!(stdout.contains("user=agent cwd=/home/agent"), "{stdout}");
+    assert_nothing_left(&setup);
+}
+
+/// A bottle built into one store, copied to another directory and run from
+/// there, is handed exactly the same launch.
+#[test]
+fn a_bottle_copied_to_another_store_runs_the_same() {
+    let allowed = http_server("copied-ok");
+    let setup = setup("copied", allowed);
+    let first = setup.dir.path().join("store");
+    let build = bottle(&setup)
+        .arg("build")
+        .arg(&setup.recipe)
+        .arg("--store")
+        .arg(&first)
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert!(
+        build.status.success(),
+        "{}",
+        String::from_utf8_lossy(&build.stderr)
+    );
+    let built: serde_json::Value = serde_json::from_slice(&build.stdout).unwrap();
+    let path = PathBuf::from(built["path"].as_str().expect("build --json names the path"));
+    let name = path.file_name().unwrap().to_owned();
+    let second = setup.dir.path().join("elsewhere/store");
+    std::fs::create_dir_all(second.parent().unwrap()).unwrap();
+    let copy = Command::new("cp")
+        .arg("-a")
+        .arg(&first)
+        .arg(&second)
+        .status()
+        .unwrap();
+    assert!(copy.success());
+    std::fs::remove_dir_all(&first).unwrap();
+    let run = |store: &Path| {
+        let output = bottle(&setup)
+            .arg("run")
+            .arg(store.join(&name))
+            .arg("--store")
+            .arg(store)
+            .arg("--verbose")
+            .arg("--rootfs")
+            .arg(setup.dir.path().join("rootfs"))
+            .args([
+                "--",
+                "sh",
+                "-c",
+                &format!("curl -sS -m 20 --noproxy '' http://127.0.0.1:{allowed}/"),
+            ])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(output.status.success(), "{stdout}\n{stderr}");
+        assert!(stdout.contains("copied-ok"), "{stdout}\n{stderr}");
+        // The launch, with the store directory named neutrally.
+        stderr.replace(&store.display().to_string(), "<store>")
+    };
+    let launch = run(&second);
+    assert!(
+        launch.contains("\"qemu\""),
+        "--verbose shows the launch:\n{launch}"
+    );
+    // And the same bytes again from a third place.
+    let third = setup.dir.path().join("third");
+    let copy = Command::new("cp")
+        .arg("-a")
+        .arg(&second)
+        .arg(&third)
+        .status()
+        .unwrap();
+    assert!(copy.success());
+    assert_eq!(run(&third), launch);
+    assert_nothing_left(&setup);
+}
+
+/// A part that dies ends the run, and the error names it.
+#[test]
+fn a_dead_part_is_named() {
+    let allowed = http_server("allowed-ok");
+    let setup = setup("named", allowed);
+    let child = start_sleeping(&setup, "named");
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(setup.runs.join("named/run.json")).unwrap()).unwrap();
+    let gvproxy = record["parts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p[0] == "gvproxy")
+        .expect("gvproxy is a recorded part")[1]["pid"]
+        .as_i64()
+        .unwrap();
+    // SAFETY: kill has no memory effects; the pid is the run's gvproxy, alive (the run waits on it).
+    unsafe { libc::kill(gvproxy as i32, libc::SIGKILL) };
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("gvproxy stopped unexpectedly"), "{stderr}");
     assert_nothing_left(&setup);
 }

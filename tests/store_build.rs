@@ -63,8 +63,10 @@ fn build_then_rebuild_is_all_cache_hits() {
     let manifest: serde_json::Value =
         serde_json::from_slice(&fs::read(out.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["name"], "claude");
+    let ports: serde_json::Value =
+        serde_json::from_slice(&fs::read(out.join("ports.json")).unwrap()).unwrap();
     assert_eq!(
-        manifest["sidecars"],
+        ports,
         json!({ "egress": 3128, "git-gate": 3129, "supervise": 3130 })
     );
     for link in [

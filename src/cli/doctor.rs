@@ -131,15 +131,60 @@ async fn checks() -> Vec<Check> {
     match kit::find_gvproxy() {
         Ok(path) => {
             let version = version_of(&path, "-version").await;
-            let detail = match version
+            let parsed = version
                 .as_deref()
-                .and_then(crate::realize::gvproxy::Version::parse)
-            {
-                Some(v) if v.takes_config_file() => "found; configured by -config file".to_string(),
-                Some(_) => "found; configured by flags and its DNS API".to_string(),
-                None => "found, but `-version` gave no version".to_string(),
+                .and_then(crate::realize::gvproxy::Version::parse);
+            let check = match parsed {
+                Some(v) => {
+                    // What this version can apply of the network every bottle stores.
+                    use crate::lower::{gvproxy::GvproxyConfig, network::Network};
+                    let config = GvproxyConfig::for_network(&Network::standard());
+                    let sockets = crate::realize::gvproxy::Sockets {
+                        api: "api.sock".into(),
+                        qemu: "qemu.sock".into(),
+                    };
+                    let t = crate::realize::gvproxy::translate(
+                        v,
+                        &config,
+                        &sockets,
+                        std::path::Path::new("gvproxy.yaml"),
+                    );
+                    let how = if t.config_file.is_some() {
+                        "the stored gvproxy.yaml as its -config file".to_string()
+                    } else {
+                        format!(
+                            "no config file: the stored gvproxy.yaml becomes flags ({}) and {} API call(s)",
+                            t.args.iter().filter(|a| a.starts_with('-')).cloned().collect::<Vec<_>>().join(" "),
+                            t.api_calls.len()
+                        )
+                    };
+                    if t.unapplied.is_empty() {
+                        Check::ok(
+                            "gvproxy",
+                            version,
+                            Some(path),
+                            format!("{how}; every stored setting applies"),
+                        )
+                    } else {
+                        let list: Vec<String> = t.unapplied.iter().map(|u| u.to_string()).collect();
+                        let mut c = Check::ok(
+                            "gvproxy",
+                            version,
+                            Some(path),
+                            format!("{how}; cannot apply: {}", list.join("; ")),
+                        );
+                        c.status = "warn";
+                        c
+                    }
+                }
+                None => Check::ok(
+                    "gvproxy",
+                    version,
+                    Some(path),
+                    "found, but `-version` gave no version".to_string(),
+                ),
             };
-            checks.push(Check::ok("gvproxy", version, Some(path), detail));
+            checks.push(check);
         }
         Err(e) => checks.push(Check::fail("gvproxy", e.to_string(), FIX_GVPROXY)),
     }

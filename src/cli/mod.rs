@@ -1,5 +1,6 @@
 //! The command line: one file per subcommand; this file only dispatches and
-//! maps outcomes to exit codes (0 success, 1 the recipe or run failed, 2 usage).
+//! maps outcomes to exit codes (0 success, 1 the recipe or run failed, 2 usage,
+//! 125 a run whose agent's exit status cannot be trusted).
 
 mod build;
 mod doctor;
@@ -69,8 +70,11 @@ pub fn main() -> ExitCode {
 /// A subcommand's outcome as an exit code, printing its diagnostic if it failed.
 fn reported(outcome: miette::Result<ExitCode>) -> ExitCode {
     outcome.unwrap_or_else(|report| {
+        let code = report
+            .downcast_ref::<crate::realize::RunError>()
+            .map_or(EXIT_FAILURE, crate::realize::RunError::exit_code);
         crate::diagnostics::print(report);
-        ExitCode::from(EXIT_FAILURE)
+        ExitCode::from(code)
     })
 }
 

@@ -1,6 +1,7 @@
-//! `bottle run`: realize a plan as a running, contained VM, with the user's
-//! terminal attached to the agent; exits with the agent's exit code.
-use crate::lower::bottle::{Manifest, MANIFEST};
+//! `bottle run`: realize a built bottle as a running, contained VM, with the
+//! user's terminal attached to the agent; exits with the agent's exit code.
+//! A recipe is built first; the run then reads only the store.
+use crate::lower::bottle::{ManifestImage, MANIFEST};
 use crate::realize::vmm::Accel;
 use crate::realize::{self, Plan, RunOptions};
 use clap::Args;
@@ -11,13 +12,18 @@ use std::process::ExitCode;
 /// with the agent's exit code. The guest can reach only the declared
 /// sidecars (at proxy.internal:<port>); everything stops on exit, Ctrl-C
 /// (sent to bottle as a signal), SIGTERM or `bottle stop`.
+///
+/// Exit codes: the agent's; 128+N if bottle was ended by signal N; 1 if a
+/// part failed or the command could not start; 125 if the VM ended without
+/// an exit status from bottle's init (the agent powered it off, or something
+/// else wrote on the status port): a status bottle cannot trust is never 0.
 #[derive(Args)]
 #[command(
-    after_help = "Examples:\n  bottle run examples/minimal.bottle\n  bottle run examples/fleet.bottle -A reviewer-3\n  bottle run result -- sh        (a built bottle, with another command)\n  bottle run plan.toml           (a plan spec, see docs/run.md)"
+    after_help = "Examples:\n  bottle run examples/minimal.bottle\n  bottle run examples/fleet.bottle -A reviewer-3\n  bottle run result -- sh        (a built bottle, with another command)\n  bottle run result --verbose    (show what qemu, gvproxy and the guest are handed)"
 )]
 pub struct RunArgs {
-    /// What to run: a recipe (.bottle), a built bottle (its store path or a
-    /// `bottle build -o` link), or a plan spec (.toml).
+    /// What to run: a recipe (.bottle, built first) or a built bottle (its
+    /// store path or a `bottle build -o` link).
     pub target: PathBuf,
     /// Select one bottle of a recipe that has several.
     #[arg(short = 'A', long = "attr", value_name = "NAME")]
@@ -33,15 +39,15 @@ pub struct RunArgs {
     /// Force an accelerator instead of probing whether KVM works.
     #[arg(long, value_enum)]
     pub accel: Option<Accel>,
-    /// Override the plan's rootfs (a directory or .tar).
-    #[arg(long)]
+    /// Boot this root file system (a directory or .tar) instead of the
+    /// bottle's image: for bring-up and tests; the run then differs from
+    /// what the store path names.
+    #[arg(long, value_name = "DIR")]
     pub rootfs: Option<PathBuf>,
-    /// Override the plan's number of cpus.
-    #[arg(long)]
-    pub cpus: Option<u32>,
-    /// Override the plan's memory, in MiB.
-    #[arg(long)]
-    pub memory: Option<u32>,
+    /// Print what qemu, gvproxy and the guest are handed, and any stored
+    /// setting the installed gvproxy cannot apply.
+    #[arg(short, long)]
+    pub verbose: bool,
     /// Write the boot image (initramfs) this run would boot to FILE and exit
     /// without starting anything (for benchmarks and debugging).
     #[arg(long, value_name = "FILE")]
@@ -52,73 +58,63 @@ pub struct RunArgs {
 }
 
 pub fn run(args: RunArgs) -> miette::Result<ExitCode> {
-    if args.target.extension().is_some_and(|e| e == "toml") {
-        let plan = Plan::from_spec_file(&args.target)?;
-        return realize_plan(plan, args);
-    }
     let store = args.store.open()?;
     let bottle_dir = if args.target.join(MANIFEST).is_file() {
         args.target.clone()
     } else {
         build_recipe(&args, &store)?
     };
-    let manifest = Manifest::load(&bottle_dir)?;
+    let mut plan = Plan::load(store.root(), &bottle_dir)?;
+    if !args.command.is_empty() {
+        plan.command = args.command.clone();
+    }
     // A busybox image is assembled for this run and removed after it.
     let assembled = tempfile::Builder::new()
         .prefix("bottle-rootfs-")
         .tempdir()
         .map_err(|e| miette::miette!("cannot make a temporary directory: {e}"))?;
     let mut root_disk = None;
-    let rootfs = match (&args.rootfs, image_of(&manifest)?) {
+    let rootfs = match (&args.rootfs, &plan.image) {
         (Some(dir), _) => dir.clone(),
-        (None, BottleImage::Busybox) => {
-            realize::image::busybox_rootfs(assembled.path(), &manifest.agent.user)?;
-            realize::image::place_files(assembled.path(), store.root(), &manifest.files)?;
+        (None, ManifestImage::Busybox) => {
+            realize::image::busybox_rootfs(assembled.path(), &plan.user)?;
+            let files = crate::lower::bottle::Manifest::load(&bottle_dir)?.files;
+            realize::image::place_files(assembled.path(), store.root(), &files)?;
             assembled.path().to_path_buf()
         }
-        (None, BottleImage::Root(name)) => {
+        // Built by bottle: attached read-only, the guest files are in it.
+        (None, ManifestImage::Root(name)) => {
             root_disk = Some(store.root().join(name));
             assembled.path().to_path_buf()
         }
-        (None, BottleImage::Oci(reference)) => {
-            return Err(realize::image::ImageError::Oci { reference }.into())
+        (None, ManifestImage::Oci(reference)) => {
+            return Err(realize::image::ImageError::Oci {
+                reference: reference.clone(),
+            }
+            .into())
         }
     };
-    let mut plan = Plan::from_manifest(&manifest, store.root(), rootfs)?;
-    plan.root_disk = root_disk;
+    if let Some(path) = &args.write_boot_image {
+        realize::write_boot_image(&plan, &rootfs, path)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     // While it runs, the bottle's store paths are a gc root.
-    let root_name = format!("run-{}-{}", manifest.name, std::process::id());
+    let root_name = format!("run-{}-{}", plan.name, std::process::id());
     store.add_root(
         &root_name,
         &bottle_dir.canonicalize().unwrap_or(bottle_dir.clone()),
     )?;
-    let outcome = realize_plan(plan, args);
+    let options = RunOptions {
+        name: args.name,
+        accel: args.accel,
+        rootfs,
+        root_disk,
+        verbose: args.verbose,
+    };
+    let outcome = realize::run(&plan, &options);
     let _ = store.remove_root(&root_name);
-    outcome
-}
-
-enum BottleImage {
-    Busybox,
-    /// An erofs root image in the store, by store name.
-    Root(String),
-    Oci(String),
-}
-
-fn image_of(manifest: &Manifest) -> miette::Result<BottleImage> {
-    let image = &manifest.image;
-    if image.get("busybox").and_then(|b| b.as_bool()) == Some(true) {
-        return Ok(BottleImage::Busybox);
-    }
-    if let Some(name) = image.get("root").and_then(|r| r.as_str()) {
-        return Ok(BottleImage::Root(name.to_string()));
-    }
-    if let Some(reference) = image.get("oci").and_then(|r| r.as_str()) {
-        return Ok(BottleImage::Oci(reference.to_string()));
-    }
-    Err(realize::image::ImageError::Unknown {
-        image: image.to_string(),
-    }
-    .into())
+    let code = outcome?;
+    Ok(ExitCode::from(code.clamp(0, 255) as u8))
 }
 
 /// Evaluate, check and build a recipe's bottle; its store path.
@@ -147,29 +143,4 @@ fn build_recipe(args: &RunArgs, store: &crate::store::Store) -> miette::Result<P
     let path = store.path_of(&root);
     eprintln!("bottle: {} ({built} built)", path.display());
     Ok(path)
-}
-
-fn realize_plan(mut plan: Plan, args: RunArgs) -> miette::Result<ExitCode> {
-    if let Some(rootfs) = args.rootfs {
-        plan.rootfs = rootfs;
-    }
-    if let Some(cpus) = args.cpus {
-        plan.cpus = cpus;
-    }
-    if let Some(memory) = args.memory {
-        plan.memory_mib = memory;
-    }
-    if !args.command.is_empty() {
-        plan.command = args.command;
-    }
-    if let Some(path) = args.write_boot_image {
-        realize::write_boot_image(&plan, &path)?;
-        return Ok(ExitCode::SUCCESS);
-    }
-    let options = RunOptions {
-        name: args.name,
-        accel: args.accel,
-    };
-    let code = realize::run(&plan, &options)?;
-    Ok(ExitCode::from(code.clamp(0, 255) as u8))
 }

@@ -1,39 +1,31 @@
 //! The top-level bottle derivation: a directory with `manifest.json` and a
 //! relative link to each of the bottle's outputs (`smolfile.toml -> ../<hash>-smolfile.toml`).
-//! The manifest is what `bottle run` reads: everything the realizer needs
-//! (image, agent, network, sidecar ports, guest files, store paths to make
-//! visible under `/bottle/store`), so it never reads the recipe again.
+//! The manifest names the outputs and says what no output says (the image,
+//! the guest files, the secrets' names); the outputs say the rest — the
+//! agent and the VM's size (`smolfile.toml`), the network (`gvproxy.yaml`),
+//! the sidecars' ports (`ports.json`), their policies — and `bottle run`
+//! reads them from the store, never the recipe (see `realize::plan`).
 
-use super::network::Network;
 use crate::schema::{Bottle, Image};
 use crate::store::{Derivation, Kind, Output, RenderError};
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// The manifest's file name inside a bottle's store path.
 pub const MANIFEST: &str = "manifest.json";
 
-/// `manifest.json`, typed, for the realizer: everything it needs from a
-/// built bottle (see docs/store.md). Store names are relative to the store
-/// directory the bottle is in.
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+/// The manifest format this version of bottle writes and reads.
+pub const MANIFEST_VERSION: u32 = 2;
+
+/// `manifest.json`, typed (see docs/store.md). Store names are relative to
+/// the store directory the bottle is in.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Manifest {
     pub version: u32,
     pub name: String,
-    /// `{ "oci": "<reference>" }`, `{ "busybox": true }`, or `{ "root": "<store name>" }`
-    /// (an erofs image bottle built, also the `root.erofs` output).
-    pub image: Value,
-    pub agent: ManifestAgent,
-    /// The agent's whole environment, proxy variables included, in order.
-    pub env: Vec<(String, String)>,
-    pub cpus: u32,
-    /// MiB.
-    pub memory: u32,
-    pub network: Network,
-    /// Sidecar name → guest port on `proxy.internal`.
-    pub sidecars: BTreeMap<String, u16>,
+    pub image: ManifestImage,
     /// Names of the bottle's secrets (their references are in `egress.yaml`).
     pub secrets: Vec<String>,
     /// Output link name (`egress.yaml`, …) → store name.
@@ -44,12 +36,16 @@ pub struct Manifest {
     pub guest_store: Vec<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ManifestAgent {
-    pub command: Vec<String>,
-    pub user: String,
-    pub workdir: String,
+/// Where the guest's root file system comes from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub enum ManifestImage {
+    /// Assembled by the realizer from the host's static busybox.
+    Busybox,
+    /// An OCI image reference by tag, which `bottle run` refuses (not pinned).
+    Oci(String),
+    /// A root image bottle built (`root.erofs`, also an output), by store name.
+    Root(String),
 }
 
 impl Manifest {
@@ -64,13 +60,22 @@ impl Manifest {
                 path.display()
             )
         })?;
-        serde_json::from_str(&text).map_err(|e| {
+        let manifest: Manifest = serde_json::from_str(&text).map_err(|e| {
             miette::miette!(
                 help = "rebuild the bottle with this version of bottle",
-                "{} is not a bottle manifest: {e}",
+                "{} is not a bottle manifest of this version: {e}",
                 path.display()
             )
-        })
+        })?;
+        if manifest.version != MANIFEST_VERSION {
+            return Err(miette::miette!(
+                help = "rebuild the bottle with this version of bottle",
+                "{} has manifest version {}; this bottle reads version {MANIFEST_VERSION}",
+                path.display(),
+                manifest.version
+            ));
+        }
+        Ok(manifest)
     }
 
     /// Where output `link` (`egress.yaml`, `gvproxy.yaml`, …) is on this host.
@@ -87,18 +92,6 @@ pub struct Parts {
 }
 
 pub fn lower(bottle: &Bottle, parts: Parts) -> Arc<Derivation> {
-    let network = Network::for_bottle(&bottle.name);
-    // A root image bottle built is one of the outputs; the rest are
-    // realized (busybox) or refused (OCI references by tag) by `bottle run`.
-    let root = parts
-        .outputs
-        .iter()
-        .find(|(link, _)| *link == super::image::LINK);
-    let image = match (root, &bottle.image) {
-        (Some((_, root)), _) => json!({ "root": root.store_name() }),
-        (None, Image::Oci(r)) => json!({ "oci": r }),
-        (None, _) => json!({ "busybox": true }),
-    };
     // Everything the guest must see under /bottle/store: the guest files and
     // whatever the bottle's strings mention, with their own dependencies.
     let guest_roots: Vec<Arc<Derivation>> = parts
@@ -107,49 +100,54 @@ pub fn lower(bottle: &Bottle, parts: Parts) -> Arc<Derivation> {
         .cloned()
         .chain(bottle.refs.iter().cloned())
         .collect();
-    let guest_store: Vec<String> = crate::store::derivation::closure_of(&guest_roots)
-        .iter()
-        .map(|d| d.store_name())
-        .collect();
-    let inputs = json!({
-        "version": 1,
-        "name": bottle.name,
-        "image": image,
-        "agent": {
-            "command": bottle.agent.command,
-            "user": bottle.agent.user,
-            "workdir": bottle.agent.workdir,
+    let manifest = Manifest {
+        version: MANIFEST_VERSION,
+        name: bottle.name.clone(),
+        // A root image bottle built is one of the outputs; the rest are
+        // realized (busybox) or refused (OCI references by tag) by `bottle run`.
+        image: match (
+            parts
+                .outputs
+                .iter()
+                .find(|(link, _)| *link == super::image::LINK),
+            &bottle.image,
+        ) {
+            (Some((_, root)), _) => ManifestImage::Root(root.store_name()),
+            (None, Image::Oci(r)) => ManifestImage::Oci(r.clone()),
+            (None, _) => ManifestImage::Busybox,
         },
-        "env": super::smolfile::guest_env(bottle).into_iter().map(|(k, v)| json!([k, v])).collect::<Vec<_>>(),
-        "cpus": bottle.cpus,
-        "memory": bottle.memory,
-        "network": network,
-        "sidecars": super::ports::ports(bottle),
-        "secrets": bottle.secrets.keys().collect::<Vec<_>>(),
-        "outputs": parts.outputs.iter().map(|(link, d)| (link.to_string(), Value::from(d.store_name()))).collect::<serde_json::Map<_, _>>(),
-        "files": parts.files.iter().map(|(guest, d)| (guest.clone(), Value::from(d.store_name()))).collect::<serde_json::Map<_, _>>(),
-        "guest_store": guest_store,
-    });
+        secrets: bottle.secrets.keys().cloned().collect(),
+        outputs: parts
+            .outputs
+            .iter()
+            .map(|(link, d)| (link.to_string(), d.store_name()))
+            .collect(),
+        files: parts
+            .files
+            .iter()
+            .map(|(guest, d)| (guest.clone(), d.store_name()))
+            .collect(),
+        guest_store: crate::store::derivation::closure_of(&guest_roots)
+            .iter()
+            .map(|d| d.store_name())
+            .collect(),
+    };
+    let inputs = serde_json::to_value(&manifest).expect("the manifest is plain data");
     let deps = parts.outputs.into_iter().map(|(_, d)| d).chain(guest_roots);
     Derivation::new(Kind::Bottle, bottle.name.clone(), inputs, deps)
         .expect("a bottle's name is a valid slug and its inputs plain data")
 }
 
 pub fn render(drv: &Derivation) -> Result<Output, RenderError> {
-    let inputs = drv.inputs();
-    let manifest = serde_json::to_string_pretty(&crate::store::hash::sorted_json(inputs))
+    let manifest: Manifest = serde_json::from_value(drv.inputs().clone())
+        .map_err(|e| RenderError(format!("bottle inputs: {e}")))?;
+    let text = serde_json::to_string_pretty(&crate::store::hash::sorted_json(drv.inputs()))
         .map_err(|e| RenderError(e.to_string()))?;
     let mut entries = BTreeMap::from([(
         MANIFEST.to_string(),
-        Output::File((manifest + "\n").into_bytes()),
+        Output::File((text + "\n").into_bytes()),
     )]);
-    let outputs = inputs["outputs"]
-        .as_object()
-        .ok_or_else(|| RenderError("bottle inputs have no outputs".into()))?;
-    for (link, target) in outputs {
-        let target = target
-            .as_str()
-            .ok_or_else(|| RenderError(format!("output {link} is not a store name")))?;
+    for (link, target) in &manifest.outputs {
         entries.insert(link.clone(), Output::Symlink(format!("../{target}")));
     }
     Ok(Output::Dir(entries))

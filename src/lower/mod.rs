@@ -24,7 +24,7 @@ use std::sync::Arc;
 pub fn lower(b: &Bottle) -> Arc<Derivation> {
     let mut outputs = vec![
         ("smolfile.toml", smolfile::lower(b)),
-        ("gvproxy.yaml", gvproxy::lower(b)),
+        ("gvproxy.yaml", gvproxy::lower()),
         ("ports.json", ports::lower(b)),
         ("egress.yaml", egress::lower(b)),
     ];

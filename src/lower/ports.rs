@@ -28,6 +28,13 @@ pub fn ports(bottle: &Bottle) -> BTreeMap<String, u16> {
         .collect()
 }
 
+/// Read a stored `ports.json`: sidecar name → guest port.
+pub fn load(path: &std::path::Path) -> Result<BTreeMap<String, u16>, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
 pub fn lower(bottle: &Bottle) -> Arc<Derivation> {
     let inputs = json!({ "ports": ports(bottle) });
     Derivation::new(Kind::PortMap, "ports.json", inputs, [])

@@ -7,6 +7,10 @@
 //! Only an OCI reference is an `image` in Smolfile terms; a busybox guest
 //! leaves `image` out and says so in a comment. Secrets are left out on
 //! purpose: they reach the guest only through the egress proxy's headers.
+//!
+//! The realizer reads the stored file back ([`Smolfile::load`]) for the
+//! agent's command, environment, user, working directory and the VM's size:
+//! this file, not the recipe, is what a run starts.
 
 use super::network::PROXY_HOST;
 use crate::schema::{Bottle, HostPattern, Image};
@@ -15,33 +19,51 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 /// The Smolfile as rendered; field order is the file's order.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Smolfile {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    image: Option<String>,
-    entrypoint: Vec<String>,
-    cmd: Vec<String>,
-    env: Vec<String>,
-    workdir: String,
-    user: String,
-    cpus: u32,
-    memory: u32,
-    net: bool,
-    net_backend: String,
-    stop_on_exit: bool,
-    network: SmolNetwork,
+pub struct Smolfile {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// The agent's command and arguments.
+    pub entrypoint: Vec<String>,
+    pub cmd: Vec<String>,
+    /// The agent's whole environment as `KEY=VALUE`, proxy variables included.
+    pub env: Vec<String>,
+    pub workdir: String,
+    pub user: String,
+    pub cpus: u32,
+    /// MiB.
+    pub memory: u32,
+    pub net: bool,
+    pub net_backend: String,
+    pub stop_on_exit: bool,
+    pub network: SmolNetwork,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct SmolNetwork {
-    allow_host_patterns: Vec<String>,
-    allow_cidrs: Vec<String>,
+pub struct SmolNetwork {
+    pub allow_host_patterns: Vec<String>,
+    pub allow_cidrs: Vec<String>,
+}
+
+impl Smolfile {
+    /// Read a stored `smolfile.toml`.
+    pub fn load(path: &std::path::Path) -> Result<Smolfile, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// The command the agent runs: `entrypoint` then `cmd`.
+    pub fn command(&self) -> Vec<String> {
+        self.entrypoint.iter().chain(&self.cmd).cloned().collect()
+    }
 }
 
 /// The agent's environment: bottle-wide `env`, then `agent.env` over it,
-/// then the proxy variables bottle sets so every HTTP client finds egress.
+/// then the proxy variables bottle sets so every HTTP client finds egress
+/// (both spellings, since tools read one or the other).
 pub fn guest_env(bottle: &Bottle) -> Vec<(String, String)> {
     let mut env = bottle.env.clone();
     env.extend(bottle.agent.env.clone());
@@ -49,7 +71,12 @@ pub fn guest_env(bottle: &Bottle) -> Vec<(String, String)> {
     for key in ["HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy"] {
         env.insert(key.to_string(), proxy.clone());
     }
-    env.insert("NO_PROXY".to_string(), PROXY_HOST.to_string());
+    // Reached directly, not through egress: the guest's own loopback and
+    // the sidecars themselves.
+    let direct = format!("localhost,127.0.0.1,::1,{PROXY_HOST}");
+    for key in ["NO_PROXY", "no_proxy"] {
+        env.insert(key.to_string(), direct.clone());
+    }
     env.into_iter().collect()
 }
 

@@ -92,6 +92,12 @@ pub fn busybox_rootfs(root: &Path, user: &str) -> Result<(), ImageError> {
     {
         std::fs::create_dir_all(&dir).map_err(write_err(&dir))?;
     }
+    // Sane modes whatever the umask: `/` 0755, `/tmp` 1777 (the boot image
+    // and the init enforce the same, see `guest::layout`).
+    for (dir, mode) in [(root.to_path_buf(), 0o755), (root.join("tmp"), 0o1777)] {
+        std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(mode))
+            .map_err(write_err(&dir))?;
+    }
     let home_dir = root.join(home.trim_start_matches('/'));
     std::fs::create_dir_all(&home_dir).map_err(write_err(&home_dir))?;
     let target = root.join("bin/busybox");

@@ -1,45 +1,59 @@
-//! The realizer: from a [`Plan`] to a running, contained VM and back.
+//! The realizer: from a built bottle's [`Plan`] to a running, contained VM
+//! and back.
 //!
 //! `run` starts, in order and each only once the one before is ready: the
 //! sidecars (on Unix sockets in the run directory), gvproxy (in a network
 //! namespace of its own holding only `lo`, with bottle's relay listeners on
-//! the sidecar ports), the frame filter between VM and gvproxy, and qemu.
-//! It joins the user's terminal to the agent's, waits for the first of: the
-//! VM powering off, a part dying, SIGINT/SIGTERM/SIGHUP (also `bottle stop`);
-//! then stops every part and removes the run directory. The agent's exit code
-//! comes back from the guest's status port.
+//! the sidecar ports), the frame filter between VM and gvproxy, and qemu —
+//! each handed what [`launch::launch`] computes from the Plan, and each a
+//! named part of the run's [`Supervisor`]. It joins the user's terminal to
+//! the agent's, waits for the first of: the VM powering off, a critical part
+//! ending, a signal (also `bottle stop`); then stops every part and removes
+//! the run directory. The agent's exit code comes back from the guest's
+//! status port.
 pub mod firewall;
 pub mod guest;
 pub mod gvproxy;
 pub mod image;
 pub mod kit;
+pub mod launch;
 pub mod netns;
 pub mod parts;
 pub mod plan;
 pub mod relay;
 pub mod rundir;
 pub mod sidecars;
+pub mod supervisor;
 pub mod terminal;
 pub mod vmm;
 
-pub use plan::{Network, Plan, Sidecar, SidecarKind};
+pub use plan::{Plan, Sidecar, SidecarKind};
 
+use launch::files;
 use miette::Diagnostic;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
+use supervisor::{Ending, Role, Signals, Supervisor};
 use thiserror::Error;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::signal::unix::{signal, SignalKind};
 use vmm::Accel;
 
-/// How to run, beyond the Plan.
+/// How to run, beyond the Plan: run-time facts and choices only.
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
     /// The run's name; the plan's name if not given.
     pub name: Option<String>,
     /// Force an accelerator instead of probing.
     pub accel: Option<Accel>,
+    /// The guest's root file system, assembled for this run from the
+    /// plan's image (a directory or an uncompressed `.tar`).
+    pub rootfs: PathBuf,
+    /// The root image (a store path) for images bottle built; then `rootfs`
+    /// is not packed into the boot image.
+    pub root_disk: Option<PathBuf>,
+    /// Print what each part is handed (`bottle run --verbose`).
+    pub verbose: bool,
 }
 
 /// Why a run failed (the agent's own failure is an exit code, not an error).
@@ -52,7 +66,7 @@ pub enum RunError {
         reason: String,
         help: String,
     },
-    #[error("{part} stopped unexpectedly ({status})\n{excerpt}")]
+    #[error("{part} stopped unexpectedly: {status}\n{excerpt}")]
     #[diagnostic(help(
         "the full log was {log}; the run directory is removed, rerun to reproduce"
     ))]
@@ -65,9 +79,38 @@ pub enum RunError {
     #[error("the guest failed before the command ran: {reason}\n{excerpt}")]
     #[diagnostic(help("the lines above are the end of the guest's console"))]
     Guest { reason: String, excerpt: String },
+    #[error("the agent's exit status cannot be trusted: {reason}\n{excerpt}")]
+    #[diagnostic(help(
+        "the status comes only from bottle's init, signed with this run's token; \
+         something else ended the VM or wrote on the status port, so bottle exits \
+         with {EXIT_UNTRUSTED_STATUS}, never the agent's claim (see docs/run.md); \
+         the lines above are the end of the guest's console"
+    ))]
+    UntrustedStatus { reason: String, excerpt: String },
     #[error("cannot build the boot image: {0}")]
     #[diagnostic(help("check the rootfs and the kit (`bottle doctor`)"))]
     BootImage(String),
+    #[error(
+        "the installed gvproxy {version} cannot apply the bottle's stored network:\n{settings}"
+    )]
+    #[diagnostic(help(
+        "install gvproxy 0.8.8 or later, which reads the stored config file (`bottle doctor` shows the version)"
+    ))]
+    Unapplied { version: String, settings: String },
+}
+
+/// `bottle run`'s exit code when the VM ended without a status from bottle's
+/// init that carries the run's token ([`RunError::UntrustedStatus`]).
+pub const EXIT_UNTRUSTED_STATUS: u8 = 125;
+
+impl RunError {
+    /// The exit code `bottle run` gives for this error.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            RunError::UntrustedStatus { .. } => EXIT_UNTRUSTED_STATUS,
+            _ => 1,
+        }
+    }
 }
 
 /// Realize `plan`: the agent's exit code, or why the run failed.
@@ -89,94 +132,72 @@ pub fn run(plan: &Plan, options: &RunOptions) -> miette::Result<i32> {
 }
 
 /// Write the boot image `run` would build for `plan` (with no sidecar CA) to `out`.
-pub fn write_boot_image(plan: &Plan, out: &Path) -> miette::Result<()> {
+pub fn write_boot_image(plan: &Plan, rootfs: &Path, out: &Path) -> miette::Result<()> {
     plan.validate()?;
     let kit = kit::Kit::locate()?;
-    build_boot_image(plan, &kit, &[], out)?;
+    build_boot_image(
+        rootfs,
+        false,
+        &kit,
+        &launch::guest_spec(plan, Vec::new()),
+        out,
+    )?;
     Ok(())
-}
-
-/// What ended the run.
-enum Ending {
-    PoweredOff,
-    Signal(i32),
-    PartDied(String, std::process::ExitStatus),
-    TaskFailed(String),
 }
 
 async fn realize(plan: &Plan, options: &RunOptions) -> miette::Result<i32> {
     let name = options.name.clone().unwrap_or_else(|| plan.name.clone());
     // Signals first, so a Ctrl-C during start-up also cleans up.
-    let mut interrupt = signal(SignalKind::interrupt()).map_err(|e| miette::miette!("{e}"))?;
-    let mut terminate = signal(SignalKind::terminate()).map_err(|e| miette::miette!("{e}"))?;
-    let mut hangup = signal(SignalKind::hangup()).map_err(|e| miette::miette!("{e}"))?;
+    let mut signals = Signals::install().map_err(|e| miette::miette!("{e}"))?;
     let kit = kit::Kit::locate()?;
     let version = gvproxy_version(&kit.gvproxy).await?;
-    // gvproxy without a config file (0.8.1) serves only its built-in network:
-    // a bottle's own subnet applies with versions that read one.
-    let fixed;
-    let plan = if version.takes_config_file() || plan.network == Network::default() {
-        plan
-    } else {
-        fixed = Plan {
-            network: Network::default(),
-            ..plan.clone()
-        };
-        &fixed
-    };
     let mut run = rundir::RunDir::create(&name, &plan.command)?;
-    let mut parts = parts::Parts::default();
-    let mut tasks = tokio::task::JoinSet::new();
+    let mut supervisor = Supervisor::default();
+    let token = guest::status::new_token()
+        .map_err(|e| RunError::BootImage(format!("no random token: {e}")))?;
     let started = Instant::now();
 
     let outcome = async {
         let (raw, params) = terminal_params();
-        let ending = {
-            let start = start(plan, options, &kit, version, &mut run, &mut parts, &mut tasks, params);
-            let output = tokio::select! {
-                r = start => r?,
-                _ = interrupt.recv() => return Ok((Ending::Signal(libc::SIGINT), raw)),
-                _ = terminate.recv() => return Ok((Ending::Signal(libc::SIGTERM), raw)),
-                _ = hangup.recv() => return Ok((Ending::Signal(libc::SIGHUP), raw)),
-            };
-            log_line(&run, &format!("started in {} ms", started.elapsed().as_millis()));
-            tokio::select! {
-                (part, status) = parts.wait_any() => {
-                    // When the VM powers off, gvproxy sees its network close
-                    // and exits too, sometimes first: wait briefly for qemu.
-                    let qemu = if part == "qemu" { Some(status) } else { parts.wait_for("qemu", Duration::from_secs(2)).await };
-                    if qemu.is_some_and(|s| s.success()) {
-                        // The guest's last output is still in the pipe: let it out.
-                        if let Some(output) = output {
-                            let _ = tokio::time::timeout(Duration::from_secs(2), output).await;
-                        }
-                        Ending::PoweredOff
-                    } else {
-                        Ending::PartDied(part, status)
-                    }
-                }
-                Some(result) = tasks.join_next() => match result {
-                    Ok(Err(e)) => Ending::TaskFailed(e),
-                    Ok(Ok(())) => Ending::TaskFailed("a sidecar stopped".into()),
-                    Err(e) => Ending::TaskFailed(e.to_string()),
-                },
-                _ = interrupt.recv() => Ending::Signal(libc::SIGINT),
-                _ = terminate.recv() => Ending::Signal(libc::SIGTERM),
-                _ = hangup.recv() => Ending::Signal(libc::SIGHUP),
-            }
+        let start = start(
+            plan,
+            options,
+            &kit,
+            version,
+            &mut run,
+            &mut supervisor,
+            GuestFacts {
+                params,
+                token: &token,
+            },
+        );
+        let output = tokio::select! {
+            r = start => r?,
+            signal = signals.next() => return Ok((Ending::Signal(signal), raw)),
         };
+        log_line(
+            &run,
+            &format!("started in {} ms", started.elapsed().as_millis()),
+        );
+        let ending = supervisor.wait(&mut signals).await;
+        if let (Ending::PoweredOff, Some(output)) = (&ending, output) {
+            // The guest's last output is still in the pipe: let it out.
+            let _ = tokio::time::timeout(Duration::from_secs(2), output).await;
+        }
         Ok::<_, miette::Report>((ending, raw))
     }
     .await;
 
     // Whatever happened: stop every part, then judge.
-    parts.stop_all(Duration::from_secs(2)).await;
-    tasks.shutdown().await;
+    supervisor.stop().await;
+    for (part, why) in &supervisor.noted {
+        log_line(&run, &format!("{part} ended: {why}"));
+    }
     let result = match outcome {
         Err(e) => Err(e),
         Ok((ending, raw)) => {
             drop(raw); // the terminal is the user's again before any message
-            judge(ending, &run, &mut parts)
+            judge(ending, &run, &token)
         }
     };
     run.remove();
@@ -201,190 +222,206 @@ fn terminal_params() -> (Option<terminal::RawMode>, Vec<String>) {
     (raw, params)
 }
 
-fn judge(ending: Ending, run: &rundir::RunDir, parts: &mut parts::Parts) -> miette::Result<i32> {
+fn judge(ending: Ending, run: &rundir::RunDir, token: &str) -> miette::Result<i32> {
+    use guest::status::Report;
     match ending {
-        Ending::PoweredOff => match vmm::qemu::read_status(&run.file("status")) {
-            Ok(code) => Ok(code),
-            Err(reason) => Err(RunError::Guest {
-                reason,
-                excerpt: excerpt(&run.file("guest.log")),
+        Ending::PoweredOff => {
+            let content = std::fs::read(run.file(files::STATUS)).unwrap_or_default();
+            match guest::status::read(&content, token) {
+                Ok(Report::Exit(code)) => Ok(code),
+                Ok(Report::Fail(reason)) => Err(RunError::Guest {
+                    reason,
+                    excerpt: excerpt(&run.file(files::CONSOLE)),
+                }
+                .into()),
+                Err(untrusted) => Err(RunError::UntrustedStatus {
+                    reason: untrusted.to_string(),
+                    excerpt: excerpt(&run.file(files::CONSOLE)),
+                }
+                .into()),
             }
-            .into()),
-        },
+        }
         Ending::Signal(signal) => Ok(128 + signal),
-        Ending::PartDied(part, status) => {
-            let log = parts
-                .log_of(&part)
-                .map(Path::to_path_buf)
-                .unwrap_or_default();
+        Ending::PartEnded { part, reason, log } => {
+            let log = log.unwrap_or_else(|| run.file("bottle.log"));
             Err(RunError::PartDied {
-                status: status.to_string(),
+                status: reason,
                 excerpt: excerpt(&log),
                 log: log.display().to_string(),
                 part,
             }
             .into())
         }
-        Ending::TaskFailed(reason) => Err(RunError::PartDied {
-            part: "a sidecar".into(),
-            status: reason,
-            excerpt: String::new(),
-            log: run.file("bottle.log").display().to_string(),
-        }
-        .into()),
     }
 }
 
-/// Start every part in order; returns once qemu is running.
-#[allow(clippy::too_many_arguments)]
+/// What only this run's guest is told, beyond its spec.
+struct GuestFacts<'a> {
+    /// `bottle.tty=…` and the terminal's size and type, on the kernel command line.
+    params: Vec<String>,
+    /// The token the init signs the agent's exit status with (`guest::status`).
+    token: &'a str,
+}
+
+/// Start every part in order; returns once qemu is running (with the task
+/// that copies the guest's terminal output, if any).
 async fn start(
     plan: &Plan,
     options: &RunOptions,
     kit: &kit::Kit,
     version: gvproxy::Version,
     run: &mut rundir::RunDir,
-    parts: &mut parts::Parts,
-    tasks: &mut tokio::task::JoinSet<Result<(), String>>,
-    guest_params: Vec<String>,
+    supervisor: &mut Supervisor,
+    guest: GuestFacts<'_>,
 ) -> miette::Result<Option<tokio::task::JoinHandle<()>>> {
     // 1. Sidecars, on Unix sockets in the run directory.
-    let sidecars = sidecars::start(plan, run, tasks).await?;
+    let sidecars = sidecars::start(plan, run, supervisor).await?;
 
-    // 2. The boot image (built while nothing waits on it yet).
-    let kernel = plan.kernel.clone().unwrap_or_else(|| kit.kernel.clone());
-    let initramfs = match &plan.initramfs {
-        Some(path) => path.clone(),
-        None => build_boot_image(plan, kit, &sidecars, &run.file("initrd.cpio"))?,
+    // 2. What every part is handed.
+    let accel = vmm::choose(options.accel, &kit.qemu, &kit.kernel, &rundir::runs_root()).await;
+    log_line(run, &format!("accelerator: {accel:?}"));
+    let facts = launch::Facts {
+        run_dir: run.path(),
+        kernel: &kit.kernel,
+        accel,
+        gvproxy: version,
+        guest_params: guest.params,
+        ca_certificates: sidecars
+            .iter()
+            .filter_map(|s| s.ca_certificate.clone())
+            .collect(),
+        root_disk: options.root_disk.as_deref(),
     };
+    let launch = launch::launch(plan, &facts);
+    if options.verbose {
+        let text = serde_json::to_string_pretty(&launch.describe()).unwrap_or_default();
+        eprintln!("bottle: gvproxy {version}; the run's parts are handed:\n{text}");
+    }
+    if !launch.gvproxy.unapplied.is_empty() {
+        let settings: Vec<String> = launch
+            .gvproxy
+            .unapplied
+            .iter()
+            .map(|u| format!("  {u}"))
+            .collect();
+        return Err(RunError::Unapplied {
+            version: version.to_string(),
+            settings: settings.join("\n"),
+        }
+        .into());
+    }
+    let initramfs = run.file(files::BOOT_IMAGE);
+    build_boot_image(
+        &options.rootfs,
+        options.root_disk.is_some(),
+        kit,
+        &launch.guest,
+        &initramfs,
+    )?;
+    // The run's status token (see guest::status), appended for this run only.
+    guest::initramfs::append_token(&initramfs, guest.token)
+        .map_err(|e| RunError::BootImage(format!("writing the status token: {e}")))?;
 
     // 3. gvproxy in its own namespace, with bottle's listeners on the sidecar ports.
-    let sockets = gvproxy::Sockets {
-        api: run.file("gvproxy.sock"),
-        qemu: run.file("gvproxy-qemu.sock"),
+    let start_error = |reason: String, help: String| RunError::Start {
+        part: "gvproxy".into(),
+        reason,
+        help,
     };
-    let hosts = run.file("gvproxy-hosts");
-    let resolv = run.file("gvproxy-resolv.conf");
-    let write = |path: &PathBuf, text: &str| {
-        std::fs::write(path, text).map_err(|e| RunError::Start {
-            part: "gvproxy".into(),
-            reason: format!("writing {}: {e}", path.display()),
-            help: "check that the run directory is writable".into(),
+    let write = |path: &Path, text: &str| {
+        std::fs::write(path, text).map_err(|e| {
+            start_error(
+                format!("writing {}: {e}", path.display()),
+                "check that the run directory is writable".into(),
+            )
         })
     };
+    if let Some((path, text)) = &launch.gvproxy.config_file {
+        write(path, text)?;
+    }
     // gvproxy answers names from /etc/hosts and forwards the rest to the
     // resolvers in /etc/resolv.conf: in its namespace, neither knows anything.
+    let hosts = run.file("gvproxy-hosts");
+    let resolv = run.file("gvproxy-resolv.conf");
     write(&hosts, "127.0.0.1 localhost\n")?;
     write(&resolv, "nameserver 127.0.0.1\n")?;
     let mut command = tokio::process::Command::new(&kit.gvproxy);
-    command.args(gvproxy::args(
-        version,
-        &plan.network,
-        &sockets,
-        &run.file("gvproxy.yaml"),
-    ));
+    command.args(&launch.gvproxy.args);
     command.stdin(Stdio::null()).stdout(Stdio::null());
     let ports: Vec<u16> = plan.sidecars.iter().map(|s| s.guest_port).collect();
-    let pending =
-        netns::confine(&mut command, &ports, &hosts, &resolv).map_err(|e| RunError::Start {
-            part: "gvproxy".into(),
-            reason: e.to_string(),
-            help: "see docs/run.md".into(),
-        })?;
+    let pending = netns::confine(&mut command, &ports, &hosts, &resolv)
+        .map_err(|e| start_error(e.to_string(), "see docs/run.md".into()))?;
     let log = run.file("gvproxy.log");
-    let pid = parts
-        .spawn("gvproxy", command, Some(&log))
+    let pid = supervisor
+        .spawn("gvproxy", command, &log)
         .map_err(|e| namespace_error(e, &log))?;
     run.add_part("gvproxy", pid)?;
-    let listeners = pending.receive().map_err(|e| RunError::Start {
-        part: "gvproxy".into(),
-        reason: e.to_string(),
-        help: "see the gvproxy log in the run directory".into(),
+    let listeners = pending.receive().map_err(|e| {
+        start_error(
+            e.to_string(),
+            "see the gvproxy log in the run directory".into(),
+        )
     })?;
-    for (listener, socket) in listeners
-        .into_iter()
-        .zip(sidecars.iter().map(|s| s.socket.clone()))
-    {
-        tasks.spawn(async move {
-            relay::serve(listener, socket)
-                .await
-                .map_err(|e| format!("relay: {e}"))
-        });
+    for (listener, sidecar) in listeners.into_iter().zip(&sidecars) {
+        let socket = sidecar.socket.clone();
+        supervisor.task(
+            format!("the relay to the {} sidecar", sidecar.name),
+            Role::Critical,
+            async move {
+                relay::serve(listener, socket)
+                    .await
+                    .map_err(|e| e.to_string())
+            },
+        );
     }
-    wait_for_sockets("gvproxy", &[&sockets.api, &sockets.qemu], parts, &log).await?;
-    gvproxy::apply(version, &plan.network, &sockets)
+    let sockets = &launch.gvproxy_sockets;
+    wait_for_sockets("gvproxy", &[&sockets.api, &sockets.qemu], supervisor, &log).await?;
+    gvproxy::apply(&launch.gvproxy, sockets)
         .await
-        .map_err(|reason| RunError::Start {
-            part: "gvproxy".into(),
-            reason,
-            help: format!("see {}", log.display()),
-        })?;
+        .map_err(|reason| start_error(reason, format!("see {}", log.display())))?;
 
     // 4. The frame filter: qemu connects here, it connects to gvproxy.
-    let vm_socket = run.file("vm-net.sock");
+    let vm_socket = run.file(files::VM_NETWORK);
     let listener = tokio::net::UnixListener::bind(&vm_socket).map_err(|e| RunError::Start {
         part: "the frame filter".into(),
         reason: e.to_string(),
         help: "check that the run directory is writable".into(),
     })?;
-    let rules = firewall::Rules {
-        gateway: plan.network.gateway,
-        host: plan.network.host,
-        ports: ports.iter().copied().collect(),
-    };
+    let rules = launch.firewall.clone();
     let firewall_log = run.file("bottle.log");
     let gvproxy_qemu = sockets.qemu.clone();
-    tasks.spawn(async move {
-        let (vm, _) = listener
-            .accept()
-            .await
-            .map_err(|e| format!("frame filter: {e}"))?;
+    supervisor.task("the frame filter", Role::Critical, async move {
+        let (vm, _) = listener.accept().await.map_err(|e| e.to_string())?;
         firewall::serve(vm, &gvproxy_qemu, rules, &firewall_log)
             .await
-            .map_err(|e| format!("frame filter: {e}"))?;
+            .map_err(|e| e.to_string())?;
         // The VM closed its side: qemu is exiting; its exit ends the run.
         std::future::pending().await
     });
 
     // 5. qemu.
-    let accel = vmm::choose(options.accel, &kit.qemu, &kernel, &rundir::runs_root()).await;
-    log_line(run, &format!("accelerator: {accel:?}"));
-    let machine = vmm::qemu::Machine {
-        accel,
-        cpus: plan.cpus,
-        memory_mib: plan.memory_mib,
-        kernel: &kernel,
-        initramfs: &initramfs,
-        network: &vm_socket,
-        console_log: &run.file("guest.log"),
-        status: &run.file("status"),
-        control: &run.file("control.sock"),
-        guest_params: {
-            let mut params = guest_params;
-            if plan.root_disk.is_some() {
-                params.push(format!("bottle.root={}", guest::ROOT_DEVICE));
-            }
-            params
-        },
-        root_disk: plan.root_disk.as_deref(),
-    };
     let mut command = tokio::process::Command::new(&kit.qemu);
-    command.args(vmm::qemu::args(&machine));
+    command.args(&launch.qemu);
     command.stdin(Stdio::piped()).stdout(Stdio::piped());
     let log = run.file("qemu.log");
-    let pid = parts
-        .spawn("qemu", command, Some(&log))
+    let pid = supervisor
+        .spawn(supervisor::VMM, command, &log)
         .map_err(|e| RunError::Start {
             part: "qemu".into(),
             reason: e.to_string(),
             help: kit::FIX_QEMU.into(),
         })?;
     run.add_part("qemu", pid)?;
-    let (stdin, stdout) = parts.take_stdio("qemu");
+    let (stdin, stdout) = supervisor.processes().take_stdio(supervisor::VMM);
     if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
-        let control = run.file("control.sock");
-        tasks.spawn(async move { follow_window_size(control).await });
+        let control = run.file(files::CONTROL);
+        supervisor.task(
+            "the terminal size follower",
+            Role::BestEffort,
+            follow_window_size(control),
+        );
     }
-    Ok(attach_terminal(stdin, stdout, tasks))
+    Ok(attach_terminal(stdin, stdout, supervisor))
 }
 
 fn namespace_error(e: std::io::Error, log: &Path) -> RunError {
@@ -424,7 +461,7 @@ async fn gvproxy_version(gvproxy: &Path) -> Result<gvproxy::Version, RunError> {
 async fn wait_for_sockets(
     part: &str,
     paths: &[&Path],
-    parts: &mut parts::Parts,
+    supervisor: &mut Supervisor,
     log: &Path,
 ) -> Result<(), RunError> {
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -432,7 +469,7 @@ async fn wait_for_sockets(
         if paths.iter().all(|p| p.exists()) {
             return Ok(());
         }
-        if let Some(status) = parts.exited(part) {
+        if let Some(status) = supervisor.processes().exited(part) {
             return Err(RunError::Start {
                 part: part.into(),
                 reason: format!("it exited ({status}):\n{}", excerpt(log)),
@@ -451,62 +488,39 @@ async fn wait_for_sockets(
 }
 
 fn build_boot_image(
-    plan: &Plan,
+    rootfs: &Path,
+    root_disk: bool,
     kit: &kit::Kit,
-    sidecars: &[sidecars::Running],
+    spec: &guest::spec::GuestSpec,
     out: &Path,
 ) -> Result<PathBuf, RunError> {
-    // With a root disk the initramfs holds only the init, its modules and
-    // the spec; the root is mounted from the disk.
-    let (rootfs, module_names) = match &plan.root_disk {
-        Some(_) => (Vec::new(), [guest::MODULES, guest::ROOT_MODULES].concat()),
-        None => (
-            guest::rootfs::read(&plan.rootfs).map_err(|e| RunError::BootImage(e.to_string()))?,
-            guest::MODULES.to_vec(),
-        ),
-    };
-    let modules = kit
-        .module_files(&module_names)
-        .map_err(|e| RunError::BootImage(e.to_string()))?;
-    let spec = guest_spec(plan, sidecars);
-    let bytes = guest::initramfs::build(guest::initramfs::BootImage {
-        rootfs,
-        init: guest::init_binary(),
-        modules,
-        spec: &spec,
-    });
     if guest::init_binary().is_empty() {
         return Err(RunError::BootImage(
             "this bottle was built without a guest init (x86_64 Linux only)".into(),
         ));
     }
+    // With a root disk the boot image holds only the init, its modules and
+    // the spec; the root is mounted from the disk.
+    let (rootfs, module_names) = if root_disk {
+        (Vec::new(), [guest::MODULES, guest::ROOT_MODULES].concat())
+    } else {
+        (
+            guest::rootfs::read(rootfs).map_err(|e| RunError::BootImage(e.to_string()))?,
+            guest::MODULES.to_vec(),
+        )
+    };
+    let modules = kit
+        .module_files(&module_names)
+        .map_err(|e| RunError::BootImage(e.to_string()))?;
+    let bytes = guest::initramfs::build(guest::initramfs::BootImage {
+        rootfs,
+        init: guest::init_binary(),
+        modules,
+        spec,
+    });
     std::fs::write(out, bytes)
         .map_err(|e| RunError::BootImage(format!("writing {}: {e}", out.display())))?;
     Ok(out.to_path_buf())
-}
-
-/// What the guest init needs: the command, the user, the environment with
-/// the proxy variables, the sidecar name in /etc/hosts, the egress CA.
-pub fn guest_spec(plan: &Plan, sidecars: &[sidecars::Running]) -> guest::spec::GuestSpec {
-    guest::spec::GuestSpec {
-        user: plan.user.clone(),
-        workdir: plan.workdir.clone(),
-        command: plan.command.clone(),
-        env: plan
-            .guest_env()
-            .into_iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect(),
-        hosts: vec![(
-            plan.network.host.to_string(),
-            plan.network.sidecar_name.clone(),
-        )],
-        hostname: plan.name.clone(),
-        ca_certificates: sidecars
-            .iter()
-            .filter_map(|s| s.ca_certificate.clone())
-            .collect(),
-    }
 }
 
 /// Join qemu's stdio (the guest's terminal port) to ours; the returned task
@@ -514,28 +528,28 @@ pub fn guest_spec(plan: &Plan, sidecars: &[sidecars::Running]) -> guest::spec::G
 fn attach_terminal(
     stdin: Option<tokio::process::ChildStdin>,
     stdout: Option<tokio::process::ChildStdout>,
-    tasks: &mut tokio::task::JoinSet<Result<(), String>>,
+    supervisor: &mut Supervisor,
 ) -> Option<tokio::task::JoinHandle<()>> {
     let interactive = std::io::IsTerminal::is_terminal(&std::io::stdin());
     if let Some(mut to_guest) = stdin {
         if interactive {
-            tasks.spawn(async move {
+            supervisor.task("the terminal input", Role::BestEffort, async move {
                 let mut from_user = tokio::io::stdin();
                 let mut buffer = [0u8; 4096];
                 loop {
                     match from_user.read(&mut buffer).await {
-                        Ok(0) | Err(_) => return std::future::pending().await,
-                        Ok(n) => {
-                            if to_guest.write_all(&buffer[..n]).await.is_err() {
-                                return std::future::pending().await;
-                            }
-                        }
+                        Ok(0) => return Err("the user's input closed".into()),
+                        Err(e) => return Err(e.to_string()),
+                        Ok(n) => to_guest
+                            .write_all(&buffer[..n])
+                            .await
+                            .map_err(|e| e.to_string())?,
                     }
                 }
             });
         } else {
             // Keep the pipe open (and silent): the command's stdin is /dev/null.
-            tasks.spawn(async move {
+            supervisor.task("the terminal input", Role::BestEffort, async move {
                 let _open = to_guest;
                 std::future::pending().await
             });
@@ -557,6 +571,7 @@ fn attach_terminal(
 
 /// Send the terminal's size to the guest's control port whenever it changes.
 async fn follow_window_size(control: PathBuf) -> Result<(), String> {
+    use tokio::signal::unix::{signal, SignalKind};
     let mut resized = signal(SignalKind::window_change()).map_err(|e| e.to_string())?;
     // qemu creates the socket as it starts; a run without it just keeps its first size.
     let mut stream = None;
@@ -568,17 +583,14 @@ async fn follow_window_size(control: PathBuf) -> Result<(), String> {
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     let Some(mut stream) = stream else {
-        return std::future::pending().await;
+        return Err("the guest's control port never opened".into());
     };
     while resized.recv().await.is_some() {
         if let Some((rows, cols)) = terminal::window_size() {
-            if stream
+            stream
                 .write_all(format!("winsize {rows} {cols}\n").as_bytes())
                 .await
-                .is_err()
-            {
-                return std::future::pending().await;
-            }
+                .map_err(|e| e.to_string())?;
         }
     }
     std::future::pending().await

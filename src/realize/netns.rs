@@ -34,6 +34,7 @@ pub fn confine(
     resolv: &Path,
 ) -> io::Result<Pending> {
     let mut pair = [0; 2];
+    // SAFETY: `pair` is a writable array of two ints, as socketpair requires.
     if unsafe {
         libc::socketpair(
             libc::AF_UNIX,
@@ -45,6 +46,7 @@ pub fn confine(
     {
         return Err(io::Error::last_os_error());
     }
+    // SAFETY: socketpair succeeded, so both fds are open and owned by nothing else.
     let (parent, child) = unsafe { (OwnedFd::from_raw_fd(pair[0]), OwnedFd::from_raw_fd(pair[1])) };
     let rootless = !nix::unistd::geteuid().is_root();
     // Everything the child needs is prepared here: after fork it only makes syscalls.
@@ -66,12 +68,17 @@ pub fn confine(
     let count = ports.len();
     let ports: Vec<u16> = ports.to_vec();
     let mut fds: Vec<i32> = vec![-1; ports.len()];
-    let mut control =
-        vec![0u8; unsafe { libc::CMSG_SPACE((4 * ports.len().max(1)) as u32) } as usize];
+    // SAFETY: CMSG_SPACE only computes a size from its argument.
+    let space = unsafe { libc::CMSG_SPACE((4 * ports.len().max(1)) as u32) };
+    let mut control = vec![0u8; space as usize];
     let child_fd = child.as_raw_fd();
     // Keep the child's end open in the parent until the spawn is done.
     let child_keep = child;
 
+    // SAFETY: the hook runs in the child between fork and exec, where only
+    // async-signal-safe calls are sound: it makes raw syscalls on values
+    // prepared before the fork (C strings, the port list, a preallocated
+    // buffer) and allocates nothing.
     unsafe {
         command.pre_exec(move || {
             let _ = &child_keep;
@@ -133,16 +140,20 @@ impl Pending {
             return Ok(vec![]);
         }
         let mut byte = [0u8; 1];
-        let mut control = vec![0u8; unsafe { libc::CMSG_SPACE((4 * self.count) as u32) } as usize];
+        // SAFETY: CMSG_SPACE only computes a size from its argument.
+        let space = unsafe { libc::CMSG_SPACE((4 * self.count) as u32) };
+        let mut control = vec![0u8; space as usize];
         let mut iov = libc::iovec {
             iov_base: byte.as_mut_ptr().cast(),
             iov_len: 1,
         };
+        // SAFETY: msghdr is plain data for which all-zero bytes are valid.
         let mut message: libc::msghdr = unsafe { std::mem::zeroed() };
         message.msg_iov = &mut iov;
         message.msg_iovlen = 1;
         message.msg_control = control.as_mut_ptr().cast();
         message.msg_controllen = control.len();
+        // SAFETY: `message` points at `iov` and `control`, which outlive the call.
         let n = unsafe {
             libc::recvmsg(
                 self.parent.as_raw_fd(),
@@ -154,6 +165,9 @@ impl Pending {
             return Err(io::Error::other("gvproxy's namespace sent no listeners"));
         }
         let mut listeners = Vec::new();
+        // SAFETY: recvmsg filled `control` with at most one SCM_RIGHTS
+        // message whose length the kernel set; each fd in it was just
+        // received and is owned by nothing else, so TcpListener may own it.
         unsafe {
             let header = libc::CMSG_FIRSTHDR(&message);
             if !header.is_null() && (*header).cmsg_type == libc::SCM_RIGHTS {
@@ -176,6 +190,9 @@ impl Pending {
 }
 
 /// Write a `/proc/self/*` file in one `write` (what the kernel requires).
+///
+/// # Safety
+/// Raw syscalls only: callable between fork and exec.
 unsafe fn write_proc(path: &CString, content: &[u8]) -> io::Result<()> {
     let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
     if fd < 0 {
@@ -189,6 +206,10 @@ unsafe fn write_proc(path: &CString, content: &[u8]) -> io::Result<()> {
     Ok(())
 }
 
+/// Bring `lo` up in the current network namespace.
+///
+/// # Safety
+/// Raw syscalls only: callable between fork and exec.
 unsafe fn loopback_up() -> io::Result<()> {
     let fd = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
     if fd < 0 {
@@ -210,6 +231,10 @@ unsafe fn loopback_up() -> io::Result<()> {
     Ok(())
 }
 
+/// A TCP listener on 127.0.0.1:`port`, as a raw fd.
+///
+/// # Safety
+/// Raw syscalls only: callable between fork and exec.
 unsafe fn listen_loopback(port: u16) -> io::Result<i32> {
     let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
     if fd < 0 {
@@ -230,6 +255,11 @@ unsafe fn listen_loopback(port: u16) -> io::Result<i32> {
     Ok(fd)
 }
 
+/// Pass `fds` over the Unix socket `socket`, using `control` as the buffer.
+///
+/// # Safety
+/// Raw syscalls only: callable between fork and exec; `control` must hold
+/// `CMSG_SPACE` of the fds.
 unsafe fn send_fds(socket: i32, fds: &[i32], control: &mut [u8]) -> io::Result<()> {
     if fds.is_empty() {
         return Ok(());

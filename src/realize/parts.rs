@@ -28,6 +28,8 @@ pub struct Parts {
 /// The pre-exec hook runs between fork and exec: it only makes syscalls.
 fn die_with_parent(command: &mut Command) {
     let parent = std::process::id() as i32;
+    // SAFETY: the hook runs between fork and exec and makes only
+    // async-signal-safe syscalls (prctl, getppid), allocating nothing.
     unsafe {
         command.pre_exec(move || {
             if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
@@ -140,7 +142,8 @@ impl Parts {
                 part.status = Some(status);
                 continue;
             }
-            // The child is not reaped yet, so its pid cannot have been reused.
+            // SAFETY: kill has no memory effects; the child is not reaped
+            // yet, so its pid cannot have been reused.
             unsafe { libc::kill(part.pid as i32, libc::SIGTERM) };
             match tokio::time::timeout(grace, part.child.wait()).await {
                 Ok(result) => part.status = result.ok(),

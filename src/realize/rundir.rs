@@ -124,6 +124,10 @@ impl RunDir {
         Ok(dir)
     }
 
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     pub fn file(&self, name: &str) -> PathBuf {
         self.path.join(name)
     }

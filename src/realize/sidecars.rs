@@ -1,8 +1,9 @@
 //! Starting a plan's sidecars, each on a Unix socket in the run directory.
-//! The egress proxy runs inside `bottle run` itself (`crate::sidecar::egress`);
-//! a `socket` sidecar is served by some other process and only checked.
+//! The egress proxy runs inside `bottle run` itself (`crate::sidecar::egress`),
+//! as a critical part of the run's supervisor.
 use super::plan::{Plan, SidecarKind};
 use super::rundir::RunDir;
+use super::supervisor::{Role, Supervisor};
 use super::RunError;
 use crate::sidecar::egress::{self, Egress, EgressOptions, Listen, Listener, Policy};
 use std::path::PathBuf;
@@ -20,7 +21,7 @@ pub struct Running {
 pub async fn start(
     plan: &Plan,
     run: &RunDir,
-    tasks: &mut tokio::task::JoinSet<Result<(), String>>,
+    supervisor: &mut Supervisor,
 ) -> miette::Result<Vec<Running>> {
     let mut running = Vec::new();
     for sidecar in &plan.sidecars {
@@ -30,16 +31,6 @@ pub async fn start(
             help: help.into(),
         };
         let (socket, ca_certificate) = match &sidecar.kind {
-            SidecarKind::Socket { path } => {
-                if tokio::net::UnixStream::connect(path).await.is_err() {
-                    return Err(failed(
-                        format!("nothing accepts connections on {}", path.display()),
-                        "start the sidecar first, or fix `socket` in the plan",
-                    )
-                    .into());
-                }
-                (path.clone(), None)
-            }
             SidecarKind::Egress { policy } => {
                 let policy = Policy::load(policy)?;
                 let options = EgressOptions {
@@ -55,12 +46,15 @@ pub async fn start(
                     .map_err(|e| {
                         failed(e.to_string(), "check that the run directory is writable")
                     })?;
-                let name = sidecar.name.clone();
-                tasks.spawn(async move {
-                    egress::serve_on(egress, listener, std::future::pending())
-                        .await
-                        .map_err(|e| format!("sidecar `{name}`: {e}"))
-                });
+                supervisor.task(
+                    format!("the {} sidecar", sidecar.name),
+                    Role::Critical,
+                    async move {
+                        egress::serve_on(egress, listener, std::future::pending())
+                            .await
+                            .map_err(|e| e.to_string())
+                    },
+                );
                 (socket, Some(ca))
             }
         };

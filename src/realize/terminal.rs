@@ -33,7 +33,9 @@ impl Drop for RawMode {
 
 /// The terminal's rows and columns, if stdout is a terminal.
 pub fn window_size() -> Option<(u16, u16)> {
+    // SAFETY: winsize is plain data for which all-zero bytes are valid.
     let mut size: libc::winsize = unsafe { std::mem::zeroed() };
+    // SAFETY: TIOCGWINSZ writes one winsize into `size`, which is valid for it.
     let rc = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut size) };
     (rc == 0 && size.ws_row > 0).then_some((size.ws_row, size.ws_col))
 }

@@ -8,23 +8,39 @@
 //! embedded in `bottle`, so it uses `std` and a few libc calls declared here,
 //! and nothing else. Serial ports (wired by `realize::vmm::qemu`): ttyS0 is the
 //! kernel console and this init's log, ttyS1 the agent's terminal, ttyS2 the
-//! status line (`exit N` or `fail MESSAGE`), ttyS3 the host's control lines
-//! (`winsize ROWS COLS` when the user's terminal is resized).
+//! status line (`exit TOKEN N` or `fail TOKEN MESSAGE`, see `status.rs`),
+//! ttyS3 the host's control lines (`winsize ROWS COLS` when the user's
+//! terminal is resized).
+//!
+//! Before the agent starts, the init closes the ways its unprivileged user
+//! had to become root or to speak for the init (`harden`): it forgets
+//! bottle's own files, locks the kernel's module loading and user-triggerable
+//! helpers, gives the root tree sane owners and modes, mounts it nosuid,
+//! and holds the status port open with its device node removed. The agent
+//! runs with no capabilities, an empty bounding set and `no_new_privs`.
 
 // The init only reads specs; the writer half is for the host.
 #[allow(dead_code)]
+#[path = "layout.rs"]
+mod layout;
+#[allow(dead_code)]
 #[path = "spec.rs"]
 mod spec;
+#[allow(dead_code)]
+#[path = "status.rs"]
+mod status;
 
 use std::ffi::{CStr, CString};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use spec::GuestSpec;
+use status::Report;
 
 const TERMINAL: &str = "/dev/ttyS1";
 const STATUS: &str = "/dev/ttyS2";
@@ -36,22 +52,29 @@ const CA_FILE: &str = "/etc/ssl/certs/bottle-egress-ca.pem";
 
 fn main() {
     let started = Instant::now();
+    // Before anything else runs: the run's token, then only in this memory.
+    let token = take_token();
+    let mut port = None;
     let outcome = boot().and_then(|spec| {
+        port = Some(harden(&spec)?);
         log(&format!("ready in {} ms", started.elapsed().as_millis()));
         run_agent(&spec)
     });
-    let status = match outcome {
-        Ok(code) => format!("exit {code}\n"),
+    let report = match outcome {
+        Ok(code) => Report::Exit(code),
         Err(message) => {
             log(&format!("error: {message}"));
-            format!("fail {}\n", message.replace('\n', " "))
+            Report::Fail(message)
         }
     };
-    if let Ok(mut port) = OpenOptions::new().write(true).open(STATUS) {
-        let _ = port.write_all(status.as_bytes());
+    let port = port.or_else(|| open_status_port().ok());
+    if let Some(mut port) = port {
+        let _ = port.write_all(status::line(&token, &report).as_bytes());
         let _ = port.flush();
+        // SAFETY: tcdrain only waits on the open descriptor `port` owns.
         unsafe { tcdrain(port.as_raw_fd()) };
     }
+    // SAFETY: plain syscalls without pointers; PID 1 ends the VM here.
     unsafe {
         sync();
         reboot(RB_POWER_OFF);
@@ -73,29 +96,45 @@ fn boot() -> Result<GuestSpec, String> {
     write_config_files(&spec, &lease)?;
     if !spec.hostname.is_empty() {
         let name = spec.hostname.as_bytes();
+        // SAFETY: `name` is a live byte slice and its length is passed with it.
         unsafe { sethostname(name.as_ptr(), name.len()) };
     }
     Ok(spec)
 }
 
 fn mount_basics() -> Result<(), String> {
-    let mounts: [(&str, &str, &str, &str); 5] = [
-        ("proc", "/proc", "proc", ""),
-        ("sysfs", "/sys", "sysfs", ""),
-        ("devtmpfs", "/dev", "devtmpfs", "mode=0755"),
-        ("devpts", "/dev/pts", "devpts", "mode=0620,ptmxmode=0666"),
-        ("tmpfs", "/run", "tmpfs", "mode=0755"),
+    // No setuid or device files anywhere here; nothing to execute in /proc, /sys, /dev.
+    let (secure, data) = (MS_NOSUID | MS_NODEV | MS_NOEXEC, MS_NOSUID | MS_NODEV);
+    let mounts: [(&str, &str, &str, &str, u64); 5] = [
+        ("proc", "/proc", "proc", "", secure),
+        ("sysfs", "/sys", "sysfs", "", secure),
+        (
+            "devtmpfs",
+            "/dev",
+            "devtmpfs",
+            "mode=0755",
+            MS_NOSUID | MS_NOEXEC,
+        ),
+        (
+            "devpts",
+            "/dev/pts",
+            "devpts",
+            "mode=0620,ptmxmode=0666",
+            MS_NOSUID | MS_NOEXEC,
+        ),
+        ("tmpfs", "/run", "tmpfs", "mode=0755", data),
     ];
-    for (source, target, kind, options) in mounts {
+    for (source, target, kind, options, flags) in mounts {
         let _ = fs::create_dir_all(target);
         let c = |s: &str| CString::new(s).expect("mount arguments have no NUL");
         let (source, target_c, kind, options) = (c(source), c(target), c(kind), c(options));
+        // SAFETY: four valid C strings that outlive the call.
         let rc = unsafe {
             mount(
                 source.as_ptr(),
                 target_c.as_ptr(),
                 kind.as_ptr(),
-                0,
+                flags,
                 options.as_ptr().cast(),
             )
         };
@@ -104,8 +143,162 @@ fn mount_basics() -> Result<(), String> {
             return Err(format!("mounting {target}: {}", io::Error::last_os_error()));
         }
     }
-    let _ = fs::create_dir_all("/tmp");
-    let _ = fs::set_permissions("/tmp", std::os::unix::fs::PermissionsExt::from_mode(0o1777));
+    Ok(())
+}
+
+/// The run's status token (see `status.rs`), read from the boot image and
+/// deleted there; empty if the image has none (the host then believes nothing).
+fn take_token() -> String {
+    let path = format!("/{}", status::TOKEN_FILE);
+    let token = fs::read_to_string(&path).unwrap_or_default();
+    let _ = fs::remove_file(&path);
+    if token.is_empty() {
+        log("warning: the boot image has no status token");
+    }
+    token.trim().to_string()
+}
+
+/// Close every way the agent had to become root or to report for the init;
+/// returns the status port, held open. Runs after the root and the network
+/// are up, whatever the root's source, and before the agent starts.
+fn harden(spec: &GuestSpec) -> Result<File, String> {
+    // Bottle's own root-only files: the spec and the modules, no longer needed.
+    let _ = fs::remove_dir_all("/.bottle");
+    lock_kernel()?;
+    fix_tree(spec)?;
+    // nosuid on the root: no setuid file of the image gives anyone root
+    // (no_new_privs on the agent does too; this holds for its children's
+    // children whatever they set).
+    remount("/", MS_NOSUID)?;
+    // The token lives in this process's memory: not even a process of the
+    // same uid may read it (ptrace and /proc/1/mem need CAP_SYS_PTRACE).
+    // SAFETY: prctl with integer arguments only.
+    unsafe { prctl(PR_SET_DUMPABLE, 0i64, 0i64, 0i64, 0i64) };
+    let port = open_status_port()?;
+    // Without the node nothing else can open the port: creating one needs
+    // CAP_MKNOD, which the agent never has.
+    fs::remove_file(STATUS).map_err(|e| format!("hiding {STATUS}: {e}"))?;
+    Ok(port)
+}
+
+fn open_status_port() -> Result<File, String> {
+    OpenOptions::new()
+        .write(true)
+        .custom_flags(O_NOCTTY)
+        .open(STATUS)
+        .map_err(|e| format!("opening {STATUS}: {e}"))
+}
+
+/// Kernel settings written once all modules are loaded. A setting this
+/// kernel does not have is skipped; one it refuses stops the boot.
+const LOCKS: &[(&str, &str)] = &[
+    // A module request (an IPv6 socket, a binary of unknown format) runs
+    // the modprobe helper as root: an empty path runs nothing.
+    ("kernel/modprobe", "\n"),
+    ("kernel/modules_disabled", "1"),
+    ("kernel/hotplug", "\n"),
+    // Any helper the kernel still starts runs without capabilities.
+    ("kernel/usermodehelper/bset", "0\t0\n"),
+    ("kernel/usermodehelper/inheritable", "0\t0\n"),
+    // Core dumps go to a file, never to a program run as root.
+    ("kernel/core_pattern", "core\n"),
+    ("fs/suid_dumpable", "0"),
+    ("kernel/unprivileged_bpf_disabled", "1"),
+    ("kernel/kexec_load_disabled", "1"),
+    ("kernel/dmesg_restrict", "1"),
+    ("kernel/kptr_restrict", "2"),
+    ("kernel/perf_event_paranoid", "3"),
+    // The agent may trace its own children (debuggers), nothing else.
+    ("kernel/yama/ptrace_scope", "1"),
+    ("kernel/sysrq", "0"),
+    ("dev/tty/ldisc_autoload", "0"),
+    ("vm/unprivileged_userfaultfd", "0"),
+    ("net/core/bpf_jit_harden", "2"),
+    ("fs/protected_symlinks", "1"),
+    ("fs/protected_hardlinks", "1"),
+    ("fs/protected_fifos", "1"),
+    ("fs/protected_regular", "1"),
+];
+
+fn lock_kernel() -> Result<(), String> {
+    let mut absent = Vec::new();
+    for (name, value) in LOCKS {
+        let path = format!("/proc/sys/{name}");
+        match fs::write(&path, value) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => absent.push(*name),
+            Err(e) => return Err(format!("setting {path}: {e}")),
+        }
+    }
+    if !absent.is_empty() {
+        log(&format!("this kernel has no {}", absent.join(", ")));
+    }
+    let modprobe = fs::read_to_string("/proc/sys/kernel/modprobe").unwrap_or_default();
+    if !modprobe.trim().is_empty() {
+        return Err(format!("kernel.modprobe is still `{}`", modprobe.trim()));
+    }
+    Ok(())
+}
+
+/// `layout`'s rule on the directories themselves: root's and not writable
+/// by others, `/tmp` 1777; the agent's home and workdir keep their owners.
+fn fix_tree(spec: &GuestSpec) -> Result<(), String> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let home = resolve_user(&spec.user).map(|u| u.home).unwrap_or_default();
+    let own = [home.as_str(), spec.workdir.as_str()];
+    let _ = fs::create_dir("/tmp");
+    let dirs = layout::SYSTEM_DIRS
+        .iter()
+        .map(|d| (*d, false))
+        .chain(layout::STICKY_DIRS.iter().map(|d| (*d, true)));
+    for (dir, sticky) in dirs {
+        // Scratch directories stay 1777 even as the agent's workdir.
+        if !dir.is_empty() && !sticky && layout::is_agents(dir, &own) {
+            continue;
+        }
+        let path = format!("/{dir}");
+        // A symlink (`/bin -> usr/bin`) is covered where it points.
+        let Ok(meta) = fs::symlink_metadata(&path) else {
+            continue;
+        };
+        if !meta.is_dir() {
+            continue;
+        }
+        let mode = if sticky {
+            0o1777
+        } else {
+            layout::system_mode(meta.mode() & 0o7777)
+        };
+        let error = |e: io::Error| format!("securing {path}: {e}");
+        if meta.uid() != 0 || (sticky && meta.gid() != 0) {
+            std::os::unix::fs::chown(&path, Some(0), Some(0)).map_err(error)?;
+        }
+        fs::set_permissions(&path, fs::Permissions::from_mode(mode)).map_err(error)?;
+    }
+    Ok(())
+}
+
+/// Set the per-mount flags of the mount at `target` (a bind remount, which
+/// works for any file system, the initramfs's included).
+fn remount(target: &str, flags: u64) -> Result<(), String> {
+    let target_c = CString::new(target).expect("mount targets have no NUL");
+    // SAFETY: a valid C string for the target; null source, type and data
+    // are what a bind remount takes.
+    let rc = unsafe {
+        mount(
+            std::ptr::null(),
+            target_c.as_ptr(),
+            std::ptr::null(),
+            MS_REMOUNT | MS_BIND | flags,
+            std::ptr::null(),
+        )
+    };
+    if rc != 0 {
+        return Err(format!(
+            "remounting {target}: {}",
+            io::Error::last_os_error()
+        ));
+    }
     Ok(())
 }
 
@@ -125,6 +318,7 @@ fn load_modules() -> Result<(), String> {
             let Ok(file) = File::open(path) else {
                 return false;
             };
+            // SAFETY: finit_module reads the open module file and the NUL-terminated empty parameter string, both alive for the call.
             let rc = unsafe { syscall(SYS_FINIT_MODULE, file.as_raw_fd(), empty.as_ptr(), 0) };
             let errno = io::Error::last_os_error();
             if rc == 0 || errno.raw_os_error() == Some(EEXIST) {
@@ -291,6 +485,7 @@ fn run_agent(spec: &GuestSpec) -> Result<i32, String> {
     if fs::metadata(&workdir).is_err() {
         fs::create_dir_all(&workdir).map_err(|e| format!("creating workdir {workdir}: {e}"))?;
         let path = CString::new(workdir.as_str()).map_err(|_| "workdir has a NUL byte")?;
+        // SAFETY: `path` is a NUL-terminated C string alive for the call.
         unsafe { chown(path.as_ptr(), user.uid, user.gid) };
     }
 
@@ -335,17 +530,22 @@ fn run_agent(spec: &GuestSpec) -> Result<i32, String> {
         .current_dir(&workdir)
         .stdin(stdin)
         .stdout(terminal.try_clone().map_err(|e| e.to_string())?)
-        .stderr(terminal.try_clone().map_err(|e| e.to_string())?)
-        .uid(user.uid)
-        .gid(user.gid);
+        .stderr(terminal.try_clone().map_err(|e| e.to_string())?);
     let terminal_fd = terminal.as_raw_fd();
+    let last_cap: i64 = fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+        .ok()
+        .and_then(|t| t.trim().parse().ok())
+        .unwrap_or(63);
+    let (uid, gid) = (i64::from(user.uid), i64::from(user.gid));
+    // SAFETY: the closure runs in the forked child before exec and makes
+    // only raw system calls with integer arguments or pointers to locals.
     unsafe {
-        // A session of its own with the terminal as controlling tty, so the
-        // agent gets job control and Ctrl-C from the user's keyboard.
         command.pre_exec(move || {
+            // A session of its own with the terminal as controlling tty, so the
+            // agent gets job control and Ctrl-C from the user's keyboard.
             setsid();
             ioctl(terminal_fd, TIOCSCTTY, 1);
-            Ok(())
+            drop_privileges(uid, gid, last_cap)
         });
     }
     let child = command
@@ -353,8 +553,47 @@ fn run_agent(spec: &GuestSpec) -> Result<i32, String> {
         .map_err(|e| format!("starting {}: {e}", spec.command[0]))?;
     let code = reap_until(child.id() as i32);
     // Let the command's last output leave the port before the status does.
+    // SAFETY: tcdrain only waits on an fd this function holds open.
     unsafe { tcdrain(terminal_fd) };
     Ok(code)
+}
+
+/// In the agent's child, before exec: the agent's user and group, no
+/// supplementary groups, no capabilities (none in the bounding set, so not
+/// even a uid-0 agent gets any back at exec), and `no_new_privs`, so no
+/// setuid or file-capability program raises it. std's `Command::uid` would
+/// switch users before this runs, when dropping the bounding set no longer
+/// works; so the switch is made here, by raw system calls (no allocation
+/// and no glibc thread broadcast after fork).
+///
+/// # Safety
+/// Only to be called in a forked child before exec.
+unsafe fn drop_privileges(uid: i64, gid: i64, last_cap: i64) -> io::Result<()> {
+    let check = |rc: i64| {
+        if rc < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(())
+        }
+    };
+    for cap in 0..=last_cap {
+        check(prctl(PR_CAPBSET_DROP, cap, 0i64, 0i64, 0i64).into())?;
+    }
+    check(syscall(SYS_SETGROUPS, 0i64, std::ptr::null::<u32>()))?;
+    check(syscall(SYS_SETRESGID, gid, gid, gid))?;
+    check(syscall(SYS_SETRESUID, uid, uid, uid))?;
+    check(prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0i64, 0i64, 0i64).into())?;
+    let header = CapHeader {
+        version: LINUX_CAPABILITY_VERSION_3,
+        pid: 0,
+    };
+    let data = [CapData::default(); 2];
+    check(syscall(
+        SYS_CAPSET,
+        &header as *const CapHeader,
+        data.as_ptr(),
+    ))?;
+    check(prctl(PR_SET_NO_NEW_PRIVS, 1i64, 0i64, 0i64, 0i64).into())
 }
 
 /// Apply the host terminal's new sizes as they come in on the control port
@@ -365,9 +604,11 @@ fn follow_window_size(terminal: RawFd) {
         return;
     };
     let mut attrs = Termios::default();
+    // SAFETY: `attrs` is a Termios the call may fill; the fd is open.
     if unsafe { tcgetattr(control.as_raw_fd(), &mut attrs) } == 0 {
         attrs.c_lflag &= !(ECHO | ICANON | ISIG);
         attrs.c_iflag &= !ICRNL;
+        // SAFETY: `attrs` holds the settings just read and changed; the fd is open.
         unsafe { tcsetattr(control.as_raw_fd(), TCSANOW, &attrs) };
     }
     std::thread::spawn(move || {
@@ -393,6 +634,7 @@ fn follow_window_size(terminal: RawFd) {
                             xpixel: 0,
                             ypixel: 0,
                         };
+                        // SAFETY: TIOCSWINSZ reads one Winsize from the pointer, which is alive for the call.
                         unsafe { ioctl(terminal, TIOCSWINSZ, &size as *const Winsize as usize) };
                     }
                 }
@@ -404,6 +646,7 @@ fn follow_window_size(terminal: RawFd) {
 fn prepare_terminal(terminal: &File, interactive: bool, param: &dyn Fn(&str) -> Option<String>) {
     let fd = terminal.as_raw_fd();
     let mut attrs = Termios::default();
+    // SAFETY: `attrs` is a Termios the call may fill; the fd is open.
     if unsafe { tcgetattr(fd, &mut attrs) } != 0 {
         return;
     }
@@ -412,6 +655,7 @@ fn prepare_terminal(terminal: &File, interactive: bool, param: &dyn Fn(&str) -> 
         attrs.c_lflag &= !(ECHO | ICANON | ISIG);
         attrs.c_oflag &= !ONLCR;
     }
+    // SAFETY: `attrs` holds the settings just read and changed; the fd is open.
     unsafe { tcsetattr(fd, TCSANOW, &attrs) };
     let rows = param("bottle.rows")
         .and_then(|v| v.parse().ok())
@@ -425,6 +669,7 @@ fn prepare_terminal(terminal: &File, interactive: bool, param: &dyn Fn(&str) -> 
         xpixel: 0,
         ypixel: 0,
     };
+    // SAFETY: TIOCSWINSZ reads one Winsize from the pointer, which is alive for the call.
     unsafe { ioctl(fd, TIOCSWINSZ, &size as *const Winsize as usize) };
 }
 
@@ -432,6 +677,7 @@ fn prepare_terminal(terminal: &File, interactive: bool, param: &dyn Fn(&str) -> 
 fn reap_until(pid: i32) -> i32 {
     loop {
         let mut status = 0;
+        // SAFETY: `status` is a writable int for waitpid to fill.
         let got = unsafe { waitpid(-1, &mut status, 0) };
         if got == pid {
             return if status & 0x7f == 0 {
@@ -575,6 +821,7 @@ mod network {
                 rt_flags: RTF_UP | RTF_GATEWAY,
                 ..RtEntry::default()
             };
+            // SAFETY: SIOCADDRT reads one rtentry from the pointer, which is alive for the call.
             let rc = unsafe { ioctl(control.fd(), SIOCADDRT, &route as *const RtEntry as usize) };
             if rc != 0 {
                 return Err(format!(
@@ -601,6 +848,7 @@ mod network {
             sec: 0,
             usec: 250_000,
         };
+        // SAFETY: the option value points at a timeval of the length passed, alive for the call.
         unsafe {
             setsockopt(
                 socket.fd(),
@@ -765,10 +1013,12 @@ mod network {
 
     impl Socket {
         fn new(domain: i32, kind: i32, protocol: i32) -> Result<Socket, String> {
+            // SAFETY: socket takes only integers.
             let fd = unsafe { socket(domain, kind | SOCK_CLOEXEC, protocol) };
             if fd < 0 {
                 return Err(format!("socket: {}", io::Error::last_os_error()));
             }
+            // SAFETY: socket returned a new fd that nothing else owns.
             Ok(Socket(unsafe { OwnedFd::from_raw_fd(fd) }))
         }
 
@@ -777,6 +1027,7 @@ mod network {
         }
 
         fn ioctl(&self, request: u64, req: &mut IfReq) -> Result<(), String> {
+            // SAFETY: the request reads and writes one IfReq, which `req` points at exclusively for the call.
             let rc = unsafe { ioctl(self.fd(), request, req as *mut IfReq as usize) };
             if rc != 0 {
                 let name =
@@ -800,6 +1051,7 @@ mod network {
                 halen: 6,
                 addr: [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0],
             };
+            // SAFETY: the frame and the address point at live buffers of the lengths passed.
             let rc = unsafe {
                 sendto(
                     self.fd(),
@@ -818,6 +1070,7 @@ mod network {
 
         fn receive_dhcp(&self, xid: u32) -> Option<Reply> {
             let mut buffer = [0u8; 2048];
+            // SAFETY: the fd is open for as long as `self`; `forget` below keeps this File from closing it.
             let mut file = unsafe { File::from_raw_fd(self.fd()) };
             let n = file.read(&mut buffer);
             std::mem::forget(file); // the fd belongs to self
@@ -897,6 +1150,22 @@ mod network {
 // The few libc calls std does not wrap (x86_64 Linux, glibc linked statically).
 const RB_POWER_OFF: i32 = 0x4321_fedc;
 const SYS_FINIT_MODULE: i64 = 313;
+const SYS_SETRESUID: i64 = 117;
+const SYS_SETRESGID: i64 = 119;
+const SYS_SETGROUPS: i64 = 116;
+const SYS_CAPSET: i64 = 126;
+const PR_SET_DUMPABLE: i32 = 4;
+const PR_CAPBSET_DROP: i32 = 24;
+const PR_SET_NO_NEW_PRIVS: i32 = 38;
+const PR_CAP_AMBIENT: i32 = 47;
+const PR_CAP_AMBIENT_CLEAR_ALL: i64 = 4;
+const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
+const MS_NOSUID: u64 = 2;
+const MS_NODEV: u64 = 4;
+const MS_NOEXEC: u64 = 8;
+const MS_REMOUNT: u64 = 32;
+const MS_BIND: u64 = 4096;
+const O_NOCTTY: i32 = 0o400;
 const EINTR: i32 = 4;
 const EBUSY: i32 = 16;
 const EEXIST: i32 = 17;
@@ -943,6 +1212,20 @@ struct Termios {
 }
 
 #[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: i32,
+}
+
+#[repr(C)]
+#[derive(Default, Clone, Copy)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+#[repr(C)]
 struct Winsize {
     rows: u16,
     cols: u16,
@@ -959,6 +1242,7 @@ extern "C" {
         data: *const u8,
     ) -> i32;
     fn reboot(how: i32) -> i32;
+    fn prctl(option: i32, ...) -> i32;
     fn sync();
     fn syscall(number: i64, ...) -> i64;
     fn sethostname(name: *const u8, len: usize) -> i32;

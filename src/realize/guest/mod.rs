@@ -3,8 +3,10 @@
 //! initramfs that packs them with the kernel modules the init loads.
 pub mod cpio;
 pub mod initramfs;
+pub mod layout;
 pub mod rootfs;
 pub mod spec;
+pub mod status;
 
 /// The static guest init, built from `guest/init.rs` by `build.rs`.
 pub fn init_binary() -> &'static [u8] {

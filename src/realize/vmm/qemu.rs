@@ -5,11 +5,12 @@
 //! frame filter socket, and three serial ports: the kernel console and init
 //! log (ttyS0, to a file), the agent's terminal (ttyS1, qemu's stdio, which
 //! bottle joins to the user's terminal), the status port (ttyS2, a file
-//! where the init writes `exit N`) and the control port (ttyS3, a socket
-//! where bottle sends the terminal's new size when it changes).
+//! where the init writes `exit TOKEN N`, judged by `guest::status`) and the
+//! control port (ttyS3, a socket where bottle sends the terminal's new size
+//! when it changes).
 use super::Accel;
 use std::ffi::OsString;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// One VM's inputs.
 pub struct Machine<'a> {
@@ -20,6 +21,8 @@ pub struct Machine<'a> {
     pub initramfs: &'a Path,
     /// The frame filter's socket qemu connects its network card to.
     pub network: &'a Path,
+    /// The network card's address (the stored DHCP lease's).
+    pub mac: crate::lower::network::Mac,
     pub console_log: &'a Path,
     pub status: &'a Path,
     /// The control port's socket (qemu listens; bottle connects).
@@ -101,7 +104,7 @@ pub fn args(m: &Machine<'_>) -> Vec<OsString> {
     ]);
     a.extend([
         "-device".into(),
-        "virtio-net-pci,netdev=net0,romfile=".into(),
+        format!("virtio-net-pci,netdev=net0,romfile=,mac={}", m.mac).into(),
     ]);
     if let Some(disk) = m.root_disk {
         // Read-only: many runs share one store image; writes go to the
@@ -114,22 +117,4 @@ pub fn args(m: &Machine<'_>) -> Vec<OsString> {
         ]);
     }
     a
-}
-
-/// The exit code the init reported on the status port: `Ok(code)` for
-/// `exit N`, `Err(message)` for `fail MESSAGE` or nothing at all.
-pub fn read_status(path: &PathBuf) -> Result<i32, String> {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let line = text
-        .lines()
-        .rev()
-        .find(|l| l.starts_with("exit ") || l.starts_with("fail "));
-    match line {
-        Some(l) if l.starts_with("exit ") => l[5..]
-            .trim()
-            .parse()
-            .map_err(|_| format!("bad status line `{l}`")),
-        Some(l) => Err(l[5..].trim().to_string()),
-        None => Err("the guest ended without reporting an exit code".into()),
-    }
 }
