@@ -526,3 +526,28 @@ skopeo inspect --tls-verify=false --format '{{{{.Digest}}}}' docker://127.0.0.1:
     assert!(all.contains("pulling docker://"), "{all}");
     assert!(store_files(&dir.path().join("store-tampered"), "-oci").is_empty());
 }
+
+/// The flagship: `bottle run examples/claude-code.bottle -- claude --version`
+/// prints Claude Code's version from inside the guest (a Debian root with
+/// the npm platform package's binary). The Debian tree and the package are
+/// shared with the other tests through BOTTLE_CACHE.
+#[test]
+fn the_claude_code_example_runs_claude_in_its_guest() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = bottle(&dir.path().join("runs"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env(
+            "BOTTLE_CACHE",
+            concat!(env!("CARGO_TARGET_TMPDIR"), "/bottle-cache"),
+        )
+        .env("ANTHROPIC_API_KEY", "sk-test-not-a-real-key")
+        .args(["run", "examples/claude-code.bottle", "--store"])
+        .arg(dir.path().join("store"))
+        .args(["--", "claude", "--version"])
+        .output()
+        .unwrap();
+    let all = text(&output);
+    assert_eq!(output.status.code(), Some(0), "{all}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("(Claude Code)"), "{all}");
+}
