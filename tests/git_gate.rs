@@ -261,7 +261,7 @@ fn an_https_style_upstream_with_basic_auth_through_the_gate() {
     let mut origin = remote(&upstream_url);
     origin.credentials = Some(Credentials {
         username: USER.into(),
-        secret: SecretRef::Env(TOKEN_VAR.into()),
+        secret: SecretRef::env(TOKEN_VAR),
     });
     let gate = gate(root, BTreeMap::from([("origin".to_string(), origin)]));
 
@@ -755,7 +755,7 @@ fn figures() {
     let mut origin = remote(&upstream_url);
     origin.credentials = Some(Credentials {
         username: USER.into(),
-        secret: SecretRef::Env(TOKEN_VAR.into()),
+        secret: SecretRef::env(TOKEN_VAR),
     });
     let gate = gate(root, BTreeMap::from([("origin".to_string(), origin)]));
     let gate_url = format!("{}/origin.git", gate.url);
@@ -841,7 +841,7 @@ fn a_missing_credential_is_named() {
     let mut origin = remote("https://git.example.invalid/repo.git");
     origin.credentials = Some(Credentials {
         username: USER.into(),
-        secret: SecretRef::Env("BOTTLE_TEST_GIT_GATE_UNSET".into()),
+        secret: SecretRef::env("BOTTLE_TEST_GIT_GATE_UNSET"),
     });
     let policy = Policy {
         version: 1,
@@ -915,7 +915,7 @@ fn recipes_name_remotes_by_url_or_host_path() {
     assert_eq!(policy.user.email, "n@example.com");
     assert_eq!(
         origin.credentials.as_ref().unwrap().secret,
-        SecretRef::Env(TOKEN_VAR.into())
+        SecretRef::env(TOKEN_VAR)
     );
     assert_eq!(
         contains_anywhere(&dir.join("store"), TOKEN.as_bytes()),

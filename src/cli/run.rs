@@ -73,10 +73,18 @@ pub fn run(args: RunArgs) -> miette::Result<ExitCode> {
         .prefix("bottle-rootfs-")
         .tempdir()
         .map_err(|e| miette::miette!("cannot make a temporary directory: {e}"))?;
+    let mut root_disk = None;
     let rootfs = match (&args.rootfs, &plan.image) {
         (Some(dir), _) => dir.clone(),
         (None, ManifestImage::Busybox) => {
             realize::image::busybox_rootfs(assembled.path(), &plan.user)?;
+            let files = crate::lower::bottle::Manifest::load(&bottle_dir)?.files;
+            realize::image::place_files(assembled.path(), store.root(), &files)?;
+            assembled.path().to_path_buf()
+        }
+        // Built by bottle: attached read-only, the guest files are in it.
+        (None, ManifestImage::Root(name)) => {
+            root_disk = Some(store.root().join(name));
             assembled.path().to_path_buf()
         }
         (None, ManifestImage::Oci(reference)) => {
@@ -100,6 +108,7 @@ pub fn run(args: RunArgs) -> miette::Result<ExitCode> {
         name: args.name,
         accel: args.accel,
         rootfs,
+        root_disk,
         verbose: args.verbose,
     };
     let outcome = realize::run(&plan, &options);

@@ -23,6 +23,8 @@ pub struct Facts<'a> {
     pub guest_params: Vec<String>,
     /// PEM certificates the guest must trust (the egress proxy's CA).
     pub ca_certificates: Vec<String>,
+    /// The root image on this host (a store path), attached read-only.
+    pub root_disk: Option<&'a Path>,
 }
 
 /// Files of a run directory, by role.
@@ -83,7 +85,14 @@ pub fn launch(plan: &Plan, facts: &Facts<'_>) -> Launch {
         console_log: &console_log,
         status: &status,
         control: &control,
-        guest_params: facts.guest_params.clone(),
+        guest_params: {
+            let mut params = facts.guest_params.clone();
+            if facts.root_disk.is_some() {
+                params.push(format!("bottle.root={}", super::guest::ROOT_DEVICE));
+            }
+            params
+        },
+        root_disk: facts.root_disk,
     });
     Launch {
         sidecars: plan.sidecars.clone(),

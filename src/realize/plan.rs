@@ -64,12 +64,8 @@ impl Plan {
 
     /// The plan of a loaded manifest: its outputs are read from `store`.
     pub fn from_manifest(manifest: &Manifest, store: &Path) -> Result<Plan, PlanError> {
-        if !manifest.files.is_empty() {
-            let paths = manifest.files.keys().cloned().collect::<Vec<_>>();
-            return Err(PlanError::GuestFiles {
-                paths: paths.join(", "),
-            });
-        }
+        // Guest files are in the root image, or (busybox) copied into the
+        // assembled root by `bottle run`.
         let output = |link: &str| {
             manifest
                 .output(store, link)
@@ -186,11 +182,6 @@ pub enum PlanError {
         "rebuild it with this version of bottle, whose checker says what to remove"
     ))]
     SidecarNotAvailable { name: String },
-    #[error("the bottle places files in the guest ({paths}), which `bottle run` cannot do yet")]
-    #[diagnostic(help(
-        "rebuild it with this version of bottle, whose checker says what to remove"
-    ))]
-    GuestFiles { paths: String },
     #[error("the bottle's manifest is not usable: {reason}")]
     #[diagnostic(help("rebuild the bottle with this version of bottle"))]
     Manifest { reason: String },

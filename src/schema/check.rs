@@ -317,7 +317,16 @@ mod fields {
         "files", "type",
     ];
     pub const AGENT: &[&str] = &["command", "user", "workdir", "env"];
-    pub const IMAGE: &[&str] = &["oci", "busybox"];
+    pub const IMAGE: &[&str] = &[
+        "oci",
+        "busybox",
+        "dir",
+        "oci-layout",
+        "oci-archive",
+        "tag",
+        "debian",
+    ];
+    pub const DEBIAN: &[&str] = &["suite", "packages", "mirror"];
     pub const SECRET: &[&str] = &["env", "file", "type"];
     pub const EGRESS: &[&str] = &["routes"];
     pub const ROUTE: &[&str] = &[
@@ -356,7 +365,14 @@ pub fn field_paths() -> Vec<String> {
     for top in fields::BOTTLE {
         match *top {
             "agent" => out.extend(under("agent.", fields::AGENT)),
-            "image" => out.extend(under("image.", fields::IMAGE)),
+            "image" => {
+                for f in fields::IMAGE {
+                    match *f {
+                        "debian" => out.extend(under("image.debian.", fields::DEBIAN)),
+                        _ => out.push(format!("image.{f}")),
+                    }
+                }
+            }
             "secrets" => out.extend(under("secrets.<name>.", fields::SECRET)),
             "egress" => {
                 for f in fields::EGRESS.iter().filter(|f| **f != "routes") {
@@ -643,8 +659,8 @@ impl Checker {
             .required(&mut f, "image", "{ busybox = true; }")
             .and_then(|(n, p)| {
                 let image = self.image(n, &p)?;
-                if matches!(image, Image::Oci(_)) {
-                    self.not_yet(Feature::OciImage, n, &p);
+                if matches!(&image, Image::Oci(r) if !r.contains("@sha256:")) {
+                    self.not_yet(Feature::OciTag, n, &p);
                 }
                 Some(image)
             });
@@ -695,11 +711,7 @@ impl Checker {
             None => Some(Sidecars::default()),
         };
         let files = match f.get("files") {
-            Some((n, p)) => self.files(n, &p).inspect(|files| {
-                if !files.is_empty() {
-                    self.not_yet(Feature::GuestFiles, n, &p);
-                }
-            }),
+            Some((n, p)) => self.files(n, &p),
             None => Some(BTreeMap::new()),
         };
         // `type` is how `lib.bottle` marks a bottle; it carries no data.
@@ -793,6 +805,137 @@ impl Checker {
         Some(p)
     }
 
+    /// `{ dir = ./rootfs; }` and `{ debian = { suite; packages; mirror; }; }`.
+    fn image_source(&mut self, node: &Node, path: &str) -> Option<Image> {
+        let mut f = self.attrs(node, path)?;
+        for format in ["oci-layout", "oci-archive"] {
+            let Some((n, p)) = f.get(format) else {
+                continue;
+            };
+            let reference = f.get("tag").and_then(|(n, p)| self.string(n, &p));
+            let image = match &n.value {
+                NodeValue::Path(file) => match crate::image::tree::hash_tree(file) {
+                    Ok(tree) if (format == "oci-layout") == file.is_dir() => {
+                        Some(Image::OciLocal {
+                            format: format.to_string(),
+                            path: file.clone(),
+                            tree,
+                            reference,
+                        })
+                    }
+                    Ok(_) => {
+                        let want = if format == "oci-layout" {
+                            "an OCI image layout directory"
+                        } else {
+                            "an OCI archive (a tar file)"
+                        };
+                        self.push(n, &p, format!("{} is not {want}", file.display()), Some("`oci-layout` names a directory with `index.json`; `oci-archive` a `.tar` of one".into()));
+                        None
+                    }
+                    Err(e) => {
+                        self.push(
+                            n,
+                            &p,
+                            format!("cannot read {}: {e}", file.display()),
+                            Some("every file of the image must be readable by bottle".into()),
+                        );
+                        None
+                    }
+                },
+                _ => {
+                    self.expected(n, &p, "a path such as `./image`");
+                    None
+                }
+            };
+            f.finish(self, &[format, "tag"]); // of fields::IMAGE
+            return image;
+        }
+        let image = match (f.get("dir"), f.get("debian")) {
+            (Some((n, p)), None) => {
+                match &n.value {
+                    NodeValue::Path(dir) => {
+                        match crate::image::tree::hash_tree(dir) {
+                            Ok(tree) if dir.is_dir() => Some(Image::Dir {
+                                path: dir.clone(),
+                                tree,
+                            }),
+                            Ok(_) => {
+                                self.push(n, &p, format!("{} is not a directory", dir.display()), Some("`dir` names the root file system's directory, e.g. `./rootfs`".into()));
+                                None
+                            }
+                            Err(e) => {
+                                self.push(n, &p, format!("cannot read {}: {e}", dir.display()), Some("every file in an image directory must be readable by bottle".into()));
+                                None
+                            }
+                        }
+                    }
+                    _ => {
+                        self.expected(n, &p, "a path such as `./rootfs`");
+                        None
+                    }
+                }
+            }
+            (None, Some((n, p))) => {
+                let mut d = self.attrs(n, &p)?;
+                let suite_given = d.map.contains_key("suite");
+                let suite = d.get("suite").and_then(|(n, p)| self.string(n, &p));
+                let packages = match d.get("packages") {
+                    Some((n, p)) => self.strings(n, &p),
+                    None => Some(Vec::new()),
+                };
+                let mirror = match d.get("mirror") {
+                    Some((n, p)) => self.string(n, &p),
+                    None => Some(crate::image::debian::DEFAULT_MIRROR.to_string()),
+                };
+                d.finish(self, fields::DEBIAN);
+                let name_ok = |s: &str| {
+                    !s.is_empty()
+                        && s.chars()
+                            .all(|c| c.is_ascii_alphanumeric() || "+-._:=~".contains(c))
+                };
+                match (suite, packages, mirror) {
+                    (Some(suite), Some(packages), Some(mirror)) => {
+                        if let Some(bad) = std::iter::once(&suite)
+                            .chain(&packages)
+                            .find(|s| !name_ok(s))
+                        {
+                            self.push(n, &p, format!("`{bad}` is not a Debian suite or package name"), Some("e.g. `debian = { suite = \"bookworm\"; packages = [ \"git\" ]; };`".into()));
+                            None
+                        } else {
+                            Some(Image::Debian {
+                                suite,
+                                packages,
+                                mirror,
+                            })
+                        }
+                    }
+                    _ => {
+                        if !suite_given {
+                            self.push(
+                                n,
+                                &p,
+                                "a Debian image needs `suite`".into(),
+                                Some("e.g. `suite = \"bookworm\";`".into()),
+                            );
+                        }
+                        None
+                    }
+                }
+            }
+            _ => {
+                self.push(
+                    node,
+                    path,
+                    "an image is exactly one of `oci`, `busybox`, `dir`, `debian`, `oci-layout` or `oci-archive`".into(),
+                    Some("e.g. `image = { dir = ./rootfs; };`".into()),
+                );
+                None
+            }
+        };
+        f.finish(self, &["dir", "debian"]);
+        image
+    }
+
     fn image(&mut self, node: &Node, path: &str) -> Option<Image> {
         let oci = |cx: &mut Checker, n: &Node, p: &str| -> Option<Image> {
             let r = cx.string(n, p)?;
@@ -809,6 +952,13 @@ impl Checker {
         };
         match &node.value {
             NodeValue::Str(..) => oci(self, node, path),
+            NodeValue::Attrs(map)
+                if ["dir", "debian", "oci-layout", "oci-archive"]
+                    .iter()
+                    .any(|k| map.contains_key(*k)) =>
+            {
+                self.image_source(node, path)
+            }
             NodeValue::Attrs(_) => {
                 let mut f = self.attrs(node, path)?;
                 let image = match (f.get("oci"), f.get("busybox")) {
@@ -1397,7 +1547,14 @@ impl Checker {
                         None
                     }
                 },
-                _ => self.string(value, &at).map(GuestFile::Text),
+                // A string that is a store path, or a path inside one
+                // (`"${pkg}/bin/tool"`), places that output, not its name as text.
+                _ => self.string(value, &at).map(|s| {
+                    match crate::lower::image::owner_of(&self.refs, &s) {
+                        Some(_) if !s.contains(char::is_whitespace) => GuestFile::Store(s),
+                        _ => GuestFile::Text(s),
+                    }
+                }),
             };
             match file {
                 Some(file) => {

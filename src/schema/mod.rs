@@ -123,6 +123,27 @@ pub enum Image {
     /// A minimal root filesystem the realizer assembles from the host's
     /// static busybox: a shell and coreutils, nothing else.
     Busybox,
+    /// A directory on the host (`{ dir = ./rootfs; }`), by content: `tree`
+    /// is its content hash, read when the recipe was checked.
+    Dir {
+        path: std::path::PathBuf,
+        tree: String,
+    },
+    /// A local OCI image: `format` is `oci-layout` (a directory) or
+    /// `oci-archive` (a tar); `tree` is its content hash; `reference` picks
+    /// one image by its tag when the layout holds several.
+    OciLocal {
+        format: String,
+        path: std::path::PathBuf,
+        tree: String,
+        reference: Option<String>,
+    },
+    /// Debian packages (`{ debian = { suite; packages; mirror; }; }`).
+    Debian {
+        suite: String,
+        packages: Vec<String>,
+        mirror: String,
+    },
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
