@@ -4,7 +4,8 @@
 //! The modules follow the pipeline, in the order data flows:
 //! `syntax` (parse) → `eval` (lazy evaluation) → `schema` (typed bottle) →
 //! `lower` (derivations) → `store` (content-addressed outputs) →
-//! `realize` (the running VM) with its `sidecar`s. `diagnostics` turns every
+//! `realize` (the running VM) with its `sidecar`s, and `supervise` (a person
+//! in the loop). `diagnostics` turns every
 //! user-facing error into one report shape; `cli` is one file per subcommand.
 
 pub mod cli;
@@ -15,4 +16,5 @@ pub mod realize;
 pub mod schema;
 pub mod sidecar;
 pub mod store;
+pub mod supervise;
 pub mod syntax;

@@ -2,6 +2,7 @@
 //! maps outcomes to exit codes (0 success, 1 the recipe or run failed, 2 usage,
 //! 125 a run whose agent's exit status cannot be trusted).
 
+mod approve;
 mod build;
 mod doctor;
 mod eval;
@@ -12,6 +13,7 @@ mod show_derivation;
 mod sidecar;
 mod stop;
 mod store;
+mod supervise;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -34,6 +36,9 @@ enum Command {
     Run(run::RunArgs),
     Ps(ps::PsArgs),
     Stop(stop::StopArgs),
+    Approve(approve::ApproveArgs),
+    Deny(approve::DenyArgs),
+    Supervise(supervise::SuperviseArgs),
     Doctor(doctor::DoctorArgs),
     /// Run one sidecar on its own (e.g. `bottle sidecar egress`).
     Sidecar(sidecar::SidecarArgs),
@@ -62,6 +67,9 @@ pub fn main() -> ExitCode {
         Command::Run(args) => reported(run::run(args)),
         Command::Ps(args) => reported(ps::run(args)),
         Command::Stop(args) => reported(stop::run(args)),
+        Command::Approve(args) => reported(approve::approve(args)),
+        Command::Deny(args) => reported(approve::deny(args)),
+        Command::Supervise(args) => reported(supervise::run(args)),
         Command::Doctor(args) => reported(doctor::run(args)),
         Command::Sidecar(args) => sidecar::run(args),
     }

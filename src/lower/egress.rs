@@ -39,6 +39,7 @@ pub fn lower(bottle: &Bottle) -> Arc<Derivation> {
                             .expect("schema: route addresses are checked to be IP addresses")
                     })
                     .collect(),
+                approve: r.approve,
             })
             .collect(),
         secrets: bottle

@@ -960,6 +960,10 @@ impl Checker {
             }),
             None => Some(Vec::new()),
         };
+        let approve = match f.get("approve") {
+            Some((n, p)) => self.bool(n, &p),
+            None => Some(false),
+        };
         f.finish(
             self,
             &[
@@ -970,6 +974,7 @@ impl Checker {
                 "paths",
                 "headers",
                 "addresses",
+                "approve",
             ],
         );
         Some(Route {
@@ -980,6 +985,7 @@ impl Checker {
             paths,
             headers: headers?,
             addresses: addresses?,
+            approve: approve?,
         })
     }
 

@@ -140,6 +140,9 @@ pub struct Route {
     /// the proxy's SSRF refusal.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub addresses: Vec<String>,
+    /// Hold each new connection until a person allows it (`bottle supervise`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub approve: bool,
 }
 
 fn default_ports() -> Vec<u16> {

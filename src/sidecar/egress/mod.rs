@@ -12,6 +12,7 @@
 //! handling), `listen` (sockets). `bottle run` calls [`Egress::new`] and
 //! [`serve`]; `bottle sidecar egress` does the same from the command line.
 
+pub mod approval;
 pub mod audit;
 pub mod inspect;
 pub mod listen;
@@ -75,6 +76,8 @@ pub struct EgressOptions {
     /// For tests, which point names like `allowed.test` at loopback servers;
     /// `bottle run` leaves it empty.
     pub resolve_overrides: HashMap<String, Vec<IpAddr>>,
+    /// Who decides connections on `approve` routes; without one they are denied.
+    pub approver: Option<Arc<dyn approval::Approver>>,
 }
 
 /// A policy ready to enforce: compiled routes, loaded secrets, the per-run CA.

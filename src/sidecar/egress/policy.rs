@@ -52,6 +52,10 @@ pub struct Route {
     /// Private or loopback addresses this route may resolve to (SSRF exemption).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub addresses: Vec<IpAddr>,
+    /// Hold each new connection on this route until a person allows it
+    /// (`bottle supervise`, `bottle approve`); denied after a timeout.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub approve: bool,
 }
 
 /// A header the proxy sets on requests of a route, its value taken from a secret.
