@@ -95,6 +95,7 @@ async fn supervise(
         timeout,
         Some(run.file(EVENTS)),
         options.approved_file.clone(),
+        policy.routes.clone(),
     ));
     let listener = tokio::net::UnixListener::bind(run.file(CONTROL_SOCKET))
         .map_err(|e| format!("binding the control socket: {e}"))?;

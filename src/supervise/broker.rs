@@ -4,6 +4,7 @@
 //! denial. "For this run" and "always" are remembered for the run's life;
 //! "always" also writes the route into the recipe's `approved.bottle`.
 use crate::sidecar::egress::approval::{Answer, Approver, Question};
+use crate::sidecar::egress::policy::Route;
 use serde::Serialize;
 use std::collections::HashSet;
 use std::future::Future;
@@ -60,6 +61,9 @@ pub struct Pending {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
     pub rule: String,
+    /// The asking route's index in the policy.
+    #[serde(default)]
+    pub route: usize,
     /// Seconds since the epoch when it was first asked.
     pub asked: u64,
     /// Requests waiting on it.
@@ -90,6 +94,8 @@ pub struct Broker {
     events: Option<PathBuf>,
     /// Where "always" writes routes (`approved.bottle` beside the recipe).
     approved_file: Option<PathBuf>,
+    /// The policy's routes, which "always" copies (without `approve`).
+    routes: Vec<Route>,
 }
 
 impl std::fmt::Debug for Broker {
@@ -106,6 +112,7 @@ impl Broker {
         timeout: Duration,
         events: Option<PathBuf>,
         approved_file: Option<PathBuf>,
+        routes: Vec<Route>,
     ) -> Broker {
         Broker {
             run: run.to_string(),
@@ -117,6 +124,7 @@ impl Broker {
             changed: watch::channel(0).0,
             events,
             approved_file,
+            routes,
         }
     }
 
@@ -164,7 +172,11 @@ impl Broker {
         let p = &held.pending;
         if verdict == Verdict::Always {
             if let Some(file) = &self.approved_file {
-                if let Err(e) = append_route(file, &p.host, p.port) {
+                let written = match self.routes.get(p.route) {
+                    Some(route) => append_route(file, route, &p.host, p.port),
+                    None => Err(format!("the policy has no routes[{}]", p.route)),
+                };
+                if let Err(e) = written {
                     self.event("write-failed", p, Some(&e));
                 }
             }
@@ -229,6 +241,7 @@ impl Broker {
                         method: q.method.clone(),
                         path: q.path.clone(),
                         rule: q.rule.clone(),
+                        route: q.route,
                         asked: now(),
                         waiting: 1,
                     };
@@ -324,8 +337,14 @@ const APPROVED_HEADER: &str =
 # bottle appends to this list; review it like any change to the recipe, which imports it:\n\
 #   egress.routes = import ./approved.bottle ++ [ ... ];\n";
 
-/// Add a route for `host:port` to the list in `file` (created if missing).
-pub fn append_route(file: &std::path::Path, host: &str, port: u16) -> Result<(), String> {
+/// Add to the list in `file` (created if missing) a copy of `route` for
+/// `host:port` alone, without `approve`.
+pub fn append_route(
+    file: &std::path::Path,
+    route: &Route,
+    host: &str,
+    port: u16,
+) -> Result<(), String> {
     let text = match std::fs::read_to_string(file) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => format!("{APPROVED_HEADER}[\n]\n"),
@@ -337,10 +356,48 @@ pub fn append_route(file: &std::path::Path, host: &str, port: u16) -> Result<(),
             file.display()
         )
     })?;
-    let quoted = serde_json::to_string(host).expect("a string serializes");
-    let entry = format!("  {{ host = {quoted}; ports = [ {port} ]; }}\n");
+    let entry = format!("  {}\n", route_text(route, host, port));
     let updated = format!("{}{entry}{}", &text[..close], &text[close..]);
     std::fs::write(file, updated).map_err(|e| format!("cannot write {}: {e}", file.display()))
+}
+
+/// A route as recipe text, e.g. `{ host = "a.example"; ports = [ 443 ]; }`.
+fn route_text(route: &Route, host: &str, port: u16) -> String {
+    let quote = |s: &str| serde_json::to_string(s).expect("a string serializes");
+    let strings = |items: &[String]| {
+        let quoted: Vec<String> = items.iter().map(|s| quote(s)).collect();
+        format!("[ {} ]", quoted.join(" "))
+    };
+    let mut text = format!("{{ host = {}; ports = [ {port} ];", quote(host));
+    if route.inspect {
+        text.push_str(" inspect = true;");
+    }
+    if let Some(methods) = &route.methods {
+        text.push_str(&format!(" methods = {};", strings(methods)));
+    }
+    if let Some(paths) = &route.paths {
+        text.push_str(&format!(" paths = {};", strings(paths)));
+    }
+    if !route.headers.is_empty() {
+        let headers: Vec<String> = route
+            .headers
+            .iter()
+            .map(|h| {
+                format!(
+                    "{{ name = {}; secret = {}; }}",
+                    quote(&h.name),
+                    quote(&h.secret)
+                )
+            })
+            .collect();
+        text.push_str(&format!(" headers = [ {} ];", headers.join(" ")));
+    }
+    if !route.addresses.is_empty() {
+        let addresses: Vec<String> = route.addresses.iter().map(|a| a.to_string()).collect();
+        text.push_str(&format!(" addresses = {};", strings(&addresses)));
+    }
+    text.push_str(" }");
+    text
 }
 
 #[cfg(test)]
@@ -351,11 +408,14 @@ mod tests {
     fn append_route_creates_then_extends_the_list() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("approved.bottle");
-        append_route(&file, "a.example", 443).unwrap();
-        append_route(&file, "b.example", 8443).unwrap();
+        let route = |yaml: &str| -> Route { serde_yaml::from_str(yaml).unwrap() };
+        let plain = route("host: '*.example'\nports: [443, 8443]\napprove: true\n");
+        append_route(&file, &plain, "a.example", 443).unwrap();
+        let local = route("host: 127.0.0.1\nports: [80]\ninspect: true\nmethods: [GET]\naddresses: [127.0.0.1]\napprove: true\n");
+        append_route(&file, &local, "127.0.0.1", 80).unwrap();
         let text = std::fs::read_to_string(&file).unwrap();
         assert!(text.ends_with(
-            "[\n  { host = \"a.example\"; ports = [ 443 ]; }\n  { host = \"b.example\"; ports = [ 8443 ]; }\n]\n"
-        ));
+            "[\n  { host = \"a.example\"; ports = [ 443 ]; }\n  { host = \"127.0.0.1\"; ports = [ 80 ]; inspect = true; methods = [ \"GET\" ]; addresses = [ \"127.0.0.1\" ]; }\n]\n"
+        ), "{text}");
     }
 }

@@ -15,7 +15,9 @@ pub struct Question {
     pub port: u16,
     pub method: Option<String>,
     pub path: Option<String>,
-    /// The route that asked, as audit lines name it (`routes[i] host`).
+    /// The route that asked: its index in the policy, and its name in audit
+    /// lines (`routes[i] host`).
+    pub route: usize,
     pub rule: String,
 }
 

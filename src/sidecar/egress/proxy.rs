@@ -319,6 +319,7 @@ async fn approved(
             .path
             .as_deref()
             .map(|p| p.split('?').next().unwrap_or(p).to_string()),
+        route: route.index,
         rule: route.label(),
     };
     match approver.ask(question).await {
