@@ -24,7 +24,7 @@ fn guest_rootfs(dir: &Path) -> PathBuf {
         .find(|p| Path::new(p).exists())
         .expect("busybox-static is installed (scripts/setup)");
     std::fs::copy(busybox, root.join("bin/busybox")).unwrap();
-    for applet in ["sh", "cat", "echo", "sleep", "true"] {
+    for applet in ["sh", "cat", "echo", "sleep", "true", "tr"] {
         std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
     }
     let ldd = Command::new("ldd").arg("/usr/bin/curl").output().unwrap();
@@ -216,16 +216,21 @@ fn asking(port: u16) -> String {
     )
 }
 
-/// Guest shell: fetch `http://127.0.0.1:PORT/PATH` through the proxy, print `LABEL: body code`.
+/// Guest shell: fetch `http://127.0.0.1:PORT/PATH` through the proxy, print
+/// `LABEL: body code` on one line.
 fn fetch(label: &str, port: u16, path: &str) -> String {
     format!(
-        "echo \"{label}: $(curl --noproxy '' -s -m 90 -w ' %{{http_code}}' http://127.0.0.1:{port}/{path})\""
+        "echo \"{label}: $(curl --noproxy '' -s -m 90 -w ' %{{http_code}}' http://127.0.0.1:{port}/{path} | tr '\\n' ' ')\""
     )
 }
 
 #[test]
 fn held_requests_are_allowed_denied_coalesced_or_time_out() {
-    let (a, b, c) = (http_server("a-ok"), http_server("b-ok"), http_server("c-ok"));
+    let (a, b, c) = (
+        http_server("a-ok"),
+        http_server("b-ok"),
+        http_server("c-ok"),
+    );
     let script = [
         fetch("A", a, "first"),
         format!("({}) > b1 &", fetch("B1", b, "one")),
@@ -267,7 +272,10 @@ fn held_requests_are_allowed_denied_coalesced_or_time_out() {
     // C is never answered: after the (6 s) timeout, a 403.
     setup.wait_for_question("held", c, |_| true);
     let (stdout, stderr) = finish(child);
-    assert!(stdout.contains("A: a-ok 200"), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(
+        stdout.contains("A: a-ok 200"),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
     for label in ["B1", "B2"] {
         let line = stdout
             .lines()
@@ -275,7 +283,10 @@ fn held_requests_are_allowed_denied_coalesced_or_time_out() {
             .unwrap_or_else(|| panic!("no {label} line:\n{stdout}\n{stderr}"));
         assert!(line.ends_with(" 403"), "{line}");
         assert!(line.contains("use the mirror instead"), "{line}");
-        assert!(line.contains(&format!("port {b}")), "says what to allow: {line}");
+        assert!(
+            line.contains(&format!("port {b}")),
+            "says what to allow: {line}"
+        );
     }
     let c_line = stdout.lines().find(|l| l.starts_with("C:")).unwrap();
     assert!(c_line.ends_with(" 403"), "{c_line}");
@@ -306,7 +317,10 @@ fn always_writes_the_import_file_and_the_rebuilt_bottle_does_not_ask() {
     // The next build differs, and nothing asks (a question would time out in 3 s).
     let child = setup.start(3);
     let (stdout, second) = finish(child);
-    assert!(stdout.contains("A: a-ok 200"), "stdout:\n{stdout}\n{second}");
+    assert!(
+        stdout.contains("A: a-ok 200"),
+        "stdout:\n{stdout}\n{second}"
+    );
     let store_path = |stderr: &str| {
         stderr
             .lines()
@@ -404,7 +418,7 @@ fn the_interactive_view_allows_for_the_run_and_denies_with_a_message() {
     let tmux = Tmux::start(
         "viewed",
         &format!(
-            "env BOTTLE_RUNTIME_DIR={} {} supervise viewed",
+            "env BOTTLE_RUNTIME_DIR={} {} supervise viewed; sleep 60",
             shell_quote(&setup.runs),
             env!("CARGO_BIN_EXE_bottle")
         ),
@@ -419,10 +433,19 @@ fn the_interactive_view_allows_for_the_run_and_denies_with_a_message() {
     tmux.keys(&["Enter"]);
     tmux.wait_for("deny: 127.0.0.1");
     let (stdout, stderr) = finish(child);
-    assert!(stdout.contains("A1: a-ok 200"), "stdout:\n{stdout}\n{stderr}");
-    assert!(stdout.contains("A2: a-ok 200"), "stdout:\n{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("A1: a-ok 200"),
+        "stdout:\n{stdout}\n{stderr}"
+    );
+    assert!(
+        stdout.contains("A2: a-ok 200"),
+        "stdout:\n{stdout}\n{stderr}"
+    );
     let b_line = stdout.lines().find(|l| l.starts_with("B:")).unwrap();
-    assert!(b_line.contains("not today") && b_line.ends_with(" 403"), "{b_line}");
+    assert!(
+        b_line.contains("not today") && b_line.ends_with(" 403"),
+        "{b_line}"
+    );
     tmux.wait_for("has ended");
 }
 
@@ -447,7 +470,10 @@ fn the_preflight_answered_no_starts_nothing_and_leaves_nothing() {
     );
     tmux.keys(&["n", "Enter"]);
     let screen = tmux.wait_for("EXIT=");
-    assert!(screen.contains("not started") && screen.contains("EXIT=1"), "{screen}");
+    assert!(
+        screen.contains("not started") && screen.contains("EXIT=1"),
+        "{screen}"
+    );
     let runs: Vec<_> = std::fs::read_dir(&setup.runs)
         .map(|d| d.flatten().map(|e| e.file_name()).collect())
         .unwrap_or_default();

@@ -207,8 +207,8 @@ impl Broker {
             _ => String::new(),
         };
         format!(
-            "a person denied {}:{}{said}. To reach it, a person must allow it \
-             (`bottle approve {} <id>` while it waits) or add a route for host \
+            "a person denied {}:{}{said}. It can be reached only if a person allows it \
+             when it is asked again (`bottle supervise {}`) or adds a route for host \
              \"{}\" port {} to the bottle's recipe",
             p.host, p.port, self.run, p.host, p.port
         )
@@ -281,13 +281,12 @@ impl Broker {
                 }
                 self.changed.send_modify(|n| *n += 1);
                 Answer::Deny(format!(
-                    "no person answered within {} s whether {}:{} may be reached. A person \
-                     must allow it with `bottle approve {} <id>` (`bottle supervise {}` shows \
-                     the questions) or add a route for host \"{}\" port {} to the bottle's recipe",
+                    "no person answered within {} s whether {}:{} may be reached. It can be \
+                     reached only if a person allows it when it is asked (`bottle supervise {}`) \
+                     or adds a route for host \"{}\" port {} to the bottle's recipe",
                     self.timeout.as_secs(),
                     q.host,
                     q.port,
-                    self.run,
                     self.run,
                     q.host,
                     q.port
