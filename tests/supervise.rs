@@ -4,6 +4,8 @@
 //! approve`, `bottle deny` and `bottle supervise` (driven in a real terminal
 //! with tmux); and the preflight. Every test has its own runs root, store and
 //! tmux server.
+mod egress_support;
+
 use bottle::supervise::broker::Pending;
 use bottle::supervise::control::{Client, Reply, Request};
 use std::io::{Read, Write};
@@ -495,4 +497,75 @@ fn the_preflight_answered_no_starts_nothing_and_leaves_nothing() {
     assert_eq!(plan["routes"]["127.0.0.1"][0]["approve"], true, "{plan}");
     assert_eq!(plan["command"], serde_json::json!(["sh", "-c", "true"]));
     assert!(!setup.runs.exists() || std::fs::read_dir(&setup.runs).unwrap().next().is_none());
+}
+
+/// One plain-HTTP request through the proxy on a new connection; its latency.
+async fn timed_request(proxy: std::net::SocketAddr, port: u16) -> Duration {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let started = Instant::now();
+    let mut stream = tokio::net::TcpStream::connect(proxy).await.unwrap();
+    stream.set_nodelay(true).unwrap();
+    let request = format!(
+        "GET http://127.0.0.1:{port}/bench HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.unwrap();
+    assert!(response.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&response));
+    started.elapsed()
+}
+
+/// The figure of docs/supervise.md: a request on a route allowed for the run
+/// (after one question) costs the same as one on an allowed route.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "a benchmark: cargo test --release --test supervise -- --ignored --nocapture latency"]
+async fn latency_of_a_route_approved_for_the_run_vs_an_allowed_route() {
+    use bottle::supervise::{Broker, Verdict};
+    use std::sync::Arc;
+    let (allowed, _a) = egress_support::echo_server(None).await;
+    let (asked, _b) = egress_support::echo_server(None).await;
+    let policy = format!(
+        "version: 1\nbottle: bench\nroutes:\n  - host: 127.0.0.1\n    ports: [{}]\n    addresses: [127.0.0.1]\n  - host: 127.0.0.1\n    ports: [{}]\n    addresses: [127.0.0.1]\n    approve: true\n",
+        allowed.port(),
+        asked.port()
+    );
+    let broker = Arc::new(Broker::new("bench", Duration::from_secs(60), None, None, vec![]));
+    let mut options = egress_support::options(None);
+    options.approver = Some(broker.clone());
+    let proxy = egress_support::Proxy::start(&policy, options).await;
+    // The first request asks; allow it for the run.
+    let first = tokio::spawn(timed_request(proxy.addr, asked.port()));
+    let id = loop {
+        if let Some(p) = broker.pending().first() {
+            break p.id;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    broker.decide(id, Verdict::Run, None).unwrap();
+    first.await.unwrap();
+    let (rounds, per_round) = (20, 200);
+    let mut times: [Vec<Duration>; 2] = [Vec::new(), Vec::new()];
+    for round in 0..rounds {
+        // Alternate which goes first, so drift on a shared host falls on both.
+        let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+        for which in order {
+            let port = [allowed.port(), asked.port()][which];
+            for _ in 0..per_round {
+                times[which].push(timed_request(proxy.addr, port).await);
+            }
+        }
+    }
+    let stats = |t: &mut Vec<Duration>| {
+        t.sort();
+        let mean = t.iter().sum::<Duration>() / t.len() as u32;
+        (t[t.len() / 2], mean, t[t.len() * 99 / 100])
+    };
+    let (a_median, a_mean, a_p99) = stats(&mut times[0]);
+    let (b_median, b_mean, b_p99) = stats(&mut times[1]);
+    println!(
+        "{} requests each, a new connection per request, plain HTTP through the proxy to a loopback server:\n  allowed route:          median {a_median:?}, mean {a_mean:?}, p99 {a_p99:?}\n  approved for the run:   median {b_median:?}, mean {b_mean:?}, p99 {b_p99:?}\n  median ratio {:.3}",
+        rounds * per_round,
+        b_median.as_secs_f64() / a_median.as_secs_f64()
+    );
+    assert!(broker.pending().is_empty(), "nothing asked after the run approval");
 }
