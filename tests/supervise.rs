@@ -273,7 +273,36 @@ fn held_requests_are_allowed_denied_coalesced_or_time_out() {
 
     // C is never answered: after the (6 s) timeout, a 403.
     setup.wait_for_question("held", c, |_| true);
+    // The run's events so far: its start, the proxy's decisions, the answers.
+    let events = setup.cli(&["events", "held", "--json"]);
+    let events: Vec<serde_json::Value> = String::from_utf8_lossy(&events.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let has = |f: &dyn Fn(&serde_json::Value) -> bool| events.iter().any(f);
+    assert!(
+        has(&|e| e["source"] == "run"
+            && e["message"].as_str().unwrap_or("").starts_with("started in")),
+        "{events:#?}"
+    );
+    assert!(
+        has(&|e| e["source"] == "egress" && e["decision"] == "allow" && e["port"] == a),
+        "{events:#?}"
+    );
+    assert!(
+        has(&|e| e["source"] == "supervise" && e["event"] == "denied" && e["port"] == b),
+        "{events:#?}"
+    );
+    let follower = setup
+        .bottle()
+        .args(["events", "held", "--follow"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
     let (stdout, stderr) = finish(child);
+    let (followed, _) = finish(follower);
+    assert!(followed.contains("supervise  timed-out #"), "{followed}");
+    assert!(followed.trim_end().ends_with("the run `held` has ended"), "{followed}");
     assert!(
         stdout.contains("A: a-ok 200"),
         "stdout:\n{stdout}\nstderr:\n{stderr}"
@@ -511,7 +540,11 @@ async fn timed_request(proxy: std::net::SocketAddr, port: u16) -> Duration {
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut response = Vec::new();
     stream.read_to_end(&mut response).await.unwrap();
-    assert!(response.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&response));
+    assert!(
+        response.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&response)
+    );
     started.elapsed()
 }
 
@@ -529,7 +562,13 @@ async fn latency_of_a_route_approved_for_the_run_vs_an_allowed_route() {
         allowed.port(),
         asked.port()
     );
-    let broker = Arc::new(Broker::new("bench", Duration::from_secs(60), None, None, vec![]));
+    let broker = Arc::new(Broker::new(
+        "bench",
+        Duration::from_secs(60),
+        None,
+        None,
+        vec![],
+    ));
     let mut options = egress_support::options(None);
     options.approver = Some(broker.clone());
     let proxy = egress_support::Proxy::start(&policy, options).await;
@@ -567,5 +606,8 @@ async fn latency_of_a_route_approved_for_the_run_vs_an_allowed_route() {
         rounds * per_round,
         b_median.as_secs_f64() / a_median.as_secs_f64()
     );
-    assert!(broker.pending().is_empty(), "nothing asked after the run approval");
+    assert!(
+        broker.pending().is_empty(),
+        "nothing asked after the run approval"
+    );
 }

@@ -6,6 +6,7 @@ mod approve;
 mod build;
 mod doctor;
 mod eval;
+mod events;
 mod gc;
 mod ps;
 mod run;
@@ -39,6 +40,7 @@ enum Command {
     Approve(approve::ApproveArgs),
     Deny(approve::DenyArgs),
     Supervise(supervise::SuperviseArgs),
+    Events(events::EventsArgs),
     Doctor(doctor::DoctorArgs),
     /// Run one sidecar on its own (e.g. `bottle sidecar egress`).
     Sidecar(sidecar::SidecarArgs),
@@ -70,6 +72,7 @@ pub fn main() -> ExitCode {
         Command::Approve(args) => reported(approve::approve(args)),
         Command::Deny(args) => reported(approve::deny(args)),
         Command::Supervise(args) => reported(supervise::run(args)),
+        Command::Events(args) => reported(events::run(args)),
         Command::Doctor(args) => reported(doctor::run(args)),
         Command::Sidecar(args) => sidecar::run(args),
     }
