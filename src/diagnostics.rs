@@ -1,6 +1,6 @@
 //! One path from any user-facing error to what the user sees: a miette report
-//! with the source line, a labelled span and a `help:`. Also the "did you
-//! mean" suggestions every part of bottle uses.
+//! with the source line, a labelled span and a `help:`. ("Did you mean"
+//! suggestions are computed in `crate::suggest`.)
 
 pub use miette::Report;
 
@@ -9,31 +9,6 @@ pub use miette::Report;
 pub fn print(report: Report) {
     use std::io::Write;
     let _ = writeln!(std::io::stderr(), "{report:?}");
-}
-
-/// The candidates closest to `wanted` (by edit distance), phrased as a help line.
-pub fn did_you_mean<'a>(
-    wanted: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-) -> Option<String> {
-    let mut scored: Vec<(usize, &str)> = candidates
-        .into_iter()
-        .filter(|c| *c != wanted)
-        .map(|c| (strsim::damerau_levenshtein(wanted, c), c))
-        .filter(|(d, c)| *d <= (wanted.len().max(c.len()) / 3).max(1))
-        .collect();
-    scored.sort();
-    scored.dedup_by(|a, b| a.1 == b.1);
-    let names: Vec<String> = scored
-        .iter()
-        .take(3)
-        .map(|(_, c)| format!("`{c}`"))
-        .collect();
-    match names.len() {
-        0 => None,
-        1 => Some(format!("did you mean {}?", names[0])),
-        _ => Some(format!("did you mean one of {}?", names.join(", "))),
-    }
 }
 
 use crate::eval::EvalError;

@@ -5,8 +5,9 @@
 //! `syntax` (parse) → `eval` (lazy evaluation) → `schema` (typed bottle) →
 //! `lower` (derivations) → `store` (content-addressed outputs) →
 //! `realize` (the running VM) with its `sidecar`s, and `supervise` (a person
-//! in the loop). `diagnostics` turns every
-//! user-facing error into one report shape; `cli` is one file per subcommand.
+//! in the loop). `diagnostics` turns every user-facing error into one report
+//! shape, and `suggest` finds the "did you mean" for it; `cli` is one file
+//! per subcommand.
 
 pub mod cli;
 pub mod diagnostics;
@@ -16,5 +17,6 @@ pub mod realize;
 pub mod schema;
 pub mod sidecar;
 pub mod store;
+pub mod suggest;
 pub mod supervise;
 pub mod syntax;

@@ -62,12 +62,24 @@ fn write_text_is_a_derivation_that_interpolates_to_its_guest_path() {
 
 #[test]
 fn a_file_mentioning_another_depends_on_it() {
-    let (_, context) = eval_string(
-        r#"let inner = builtins.writeText "inner" "x"; outer = builtins.writeText "outer" "see ${inner}"; in "${outer}""#,
-    );
-    let outer = bottle::store::derivation::by_guest_path(&context[0]).unwrap();
+    let mut ev = Evaluator::new(Vec::new());
+    let v = ev
+        .eval_source(
+            "test",
+            r#"let inner = builtins.writeText "inner" "x"; outer = builtins.writeText "outer" "see ${inner}"; in "${outer}""#,
+        )
+        .unwrap_or_else(|e| panic!("{}", e.message()));
+    let Value::String(s) = v else {
+        panic!("not a string")
+    };
+    let path = s.context.iter().next().unwrap().to_string();
+    let outer = ev.derivation_at(&path).unwrap();
     assert_eq!(outer.deps().len(), 1);
     assert_eq!(outer.deps()[0].name(), "inner");
+    assert!(
+        Evaluator::new(Vec::new()).derivation_at(&path).is_none(),
+        "an evaluation's derivations belong to it, not to the process"
+    );
 }
 
 #[test]

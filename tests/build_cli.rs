@@ -64,22 +64,20 @@ fn base(path: &str) -> String {
         .into_owned()
 }
 
-/// claude-code.bottle with attributes reordered, different whitespace and comments.
-const CLAUDE_REORDERED: &str = r#"
+/// tests/recipes/model-api.bottle with attributes reordered, different
+/// whitespace and comments.
+const MODEL_API_REORDERED: &str = r#"
 # Same bottle, written differently.
 let   lib = import <bottle/lib.bottle> ;
+    e = lib.egress;
 in lib.bottle {
-  files."/home/agent/.claude/settings.json" = builtins.toJSON {
-    includeCoAuthoredBy = true;   /* order of keys is irrelevant */
-    permissions.defaultMode = "acceptEdits";
-  };
-  sidecars.supervise = true;
-  git.origin = { push = [ "refs/heads/claude/*" ]; url = "https://github.com/example/project.git"; };
-  egress.routes = lib.egress.pypi ++ lib.egress.crates-io ++ lib.egress.github-readonly;
+  egress.routes = e.anthropic ++ e.npm ++ e.pypi ++ e.crates-io ++ e.github-readonly;
+  secrets = { anthropic = builtins.secret { env = "ANTHROPIC_API_KEY"; }; };
   env.TERM = "xterm-256color";
-  memory = 4096; cpus = 4;
-  uses = [ lib.agents.claude-code ];
-  name = "claude-code";
+  memory = 4096; cpus = 4;   /* order of keys is irrelevant */
+  agent = { env.ANTHROPIC_API_KEY = "bottle-injects-this-on-egress"; command = [ "sh" ]; };
+  image.busybox = true;
+  name = "model-api";
 }
 "#;
 
@@ -87,10 +85,10 @@ in lib.bottle {
 fn same_recipe_same_hashes_and_bytes_anywhere() {
     let dir = tempfile::tempdir().unwrap();
     let reordered = dir.path().join("reordered.bottle");
-    fs::write(&reordered, CLAUDE_REORDERED).unwrap();
+    fs::write(&reordered, MODEL_API_REORDERED).unwrap();
 
     let a_store = dir.path().join("a/store");
-    let a = build_json(Path::new("examples/claude-code.bottle"), &a_store, &[]);
+    let a = build_json(Path::new("tests/recipes/model-api.bottle"), &a_store, &[]);
 
     let b_store = dir.path().join("elsewhere/b-store");
     let out = bottle()
@@ -127,7 +125,7 @@ fn same_recipe_same_hashes_and_bytes_anywhere() {
         n
     };
     assert_eq!(names(&a), names(&b));
-    assert_eq!(names(&a).len(), 7);
+    assert_eq!(names(&a).len(), 5);
     // The stdlib's presets make a policy the egress sidecar accepts.
     let egress = Path::new(a["outputs"]["egress.yaml"].as_str().unwrap());
     bottle::sidecar::egress::policy::Policy::load(egress).unwrap();
@@ -146,13 +144,17 @@ fn a_secrets_value_never_reaches_the_store() {
     let store = dir.path().join("store");
     let value = format!("sk-ant-test-{}", std::process::id());
     let out = bottle()
-        .args(["build", "examples/claude-code.bottle", "--store"])
+        .args(["build", "tests/recipes/model-api.bottle", "--store"])
         .arg(&store)
         .env("ANTHROPIC_API_KEY", &value)
         .env("OPENAI_API_KEY_HEADER", &value)
         .output()
         .unwrap();
-    assert!(out.status.success());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(!String::from_utf8_lossy(&out.stdout).contains(&value));
     assert!(!String::from_utf8_lossy(&out.stderr).contains(&value));
     let mut checked = 0;
@@ -306,7 +308,7 @@ fn a_killed_build_leaves_only_whole_paths() {
 fn examples_have_golden_hashes() {
     let dir = tempfile::tempdir().unwrap();
     let mut lines = Vec::new();
-    for example in ["minimal", "claude-code", "fleet"] {
+    for example in ["minimal", "fleet"] {
         let out = bottle()
             .args(["build", "--dry-run", "--json", "--store"])
             .arg(dir.path())
@@ -344,7 +346,7 @@ fn result_links_are_gc_roots_and_show_derivation_reads_them() {
         .assert()
         .success();
     bottle()
-        .args(["build", "examples/claude-code.bottle", "--store"])
+        .args(["build", "tests/recipes/model-api.bottle", "--store"])
         .arg(&store)
         .assert()
         .success();
@@ -384,12 +386,13 @@ fn result_links_are_gc_roots_and_show_derivation_reads_them() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     assert!(
-        !left.iter().any(|n| n.ends_with("-claude-code")),
+        !left.iter().any(|n| n.ends_with("-model-api")),
         "the unrooted bottle is collected"
     );
 }
 
 #[test]
+#[ignore = "bottle run cannot place files or store paths in the guest yet, so the checker refuses them (src/schema/unrealized.rs); un-ignore when those lines go"]
 fn file_derivations_compose_through_string_context() {
     let dir = tempfile::tempdir().unwrap();
     let v = build_json(Path::new("tests/recipes/files.bottle"), dir.path(), &[]);
@@ -451,6 +454,7 @@ fn bad_recipes_get_diagnostics_at_their_spans() {
         "dead-route",
         "header-secret",
         "wrong-type",
+        "not-yet",
     ] {
         let dir = tempfile::tempdir().unwrap();
         let out = bottle()

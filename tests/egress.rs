@@ -305,29 +305,6 @@ async fn inspected_upstream_with_an_untrusted_certificate_is_refused() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn plain_http_routes_enforce_rules_and_inject_too() {
-    bounded(async {
-        let (http, _h) = echo_server(None).await;
-        let port = http.port();
-        let var = "BOTTLE_EGRESS_TEST_PLAIN_KEY";
-        std::env::set_var(var, SECRET);
-        let policy = format!(
-            "version: 1\nbottle: b\nroutes:\n  - host: allowed.test\n    ports: [{port}]\n    methods: [get]\n    paths: ['/ok/*']\n    headers: [{{name: authorization, secret: k}}]\n    addresses: [127.0.0.1]\nsecrets:\n  k: {{ env: {var} }}\n"
-        );
-        let proxy = Proxy::start(&policy, options(None)).await;
-        let ok = curl(&["-x", &proxy.url(), &format!("http://allowed.test:{port}/ok/1")]).await;
-        assert_eq!(ok.status, 200, "{ok:?}");
-        let echoed: serde_json::Value = serde_json::from_str(&ok.body).unwrap();
-        assert_eq!(echoed["headers"]["authorization"], SECRET);
-        let bad_path = curl(&["-x", &proxy.url(), &format!("http://allowed.test:{port}/no")]).await;
-        assert_eq!(bad_path.status, 403);
-        let bad_method = curl(&["-x", &proxy.url(), "-X", "DELETE", &format!("http://allowed.test:{port}/ok/1")]).await;
-        assert_eq!(bad_method.status, 403);
-    })
-    .await
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn names_resolving_to_internal_addresses_are_refused_unless_listed() {
     bounded(async {
         let (http, _h) = echo_server(None).await;
@@ -542,7 +519,7 @@ async fn the_cli_runs_the_sidecar_and_rejects_bad_policies() {
         let bin = env!("CARGO_BIN_EXE_bottle");
 
         let bad = dir.path().join("bad.yaml");
-        std::fs::write(&bad, "version: 1\nbottle: b\nroutes:\n  - host: a.test\n    ports: [80]\n    headers: [{name: x-k, secret: missing}]\n").unwrap();
+        std::fs::write(&bad, "version: 1\nbottle: b\nroutes:\n  - host: a.test\n    ports: [80]\n    inspect: true\n    headers: [{name: x-k, secret: missing}]\n").unwrap();
         let out = tokio::process::Command::new(bin)
             .args(["sidecar", "egress", "--policy", bad.to_str().unwrap(), "--listen", "127.0.0.1:0"])
             .output()
@@ -634,6 +611,457 @@ async fn a_tunnel_carries_bulk_data_both_ways_and_the_audit_counts_it() {
         assert_eq!(line["bytes_up"], size as u64);
         assert_eq!(line["bytes_down"], size as u64);
         assert_eq!(line["decision"], "allow");
+    })
+    .await
+}
+
+// ---- Hardening (issue 9): each attack against a live proxy whose upstreams
+// record the raw bytes they receive.
+
+/// A policy with one inspected route to `inspected.test:port` that adds the
+/// `x-api-key` secret, allows GET and POST and paths under `/v1/`.
+fn secret_policy(port: u16, secret_file: &std::path::Path, ca: &std::path::Path) -> String {
+    format!(
+        "version: 1
+bottle: hardening
+routes:
+  - host: inspected.test
+    ports: [{port}]
+    inspect: true
+    methods: [GET, POST]
+    paths: [\"/v1/*\"]
+    headers:
+      - name: x-api-key
+        secret: api
+    addresses: [127.0.0.1]
+secrets:
+  api: {{ file: {} }}
+upstream_ca: {}
+",
+        secret_file.display(),
+        ca.display()
+    )
+}
+
+/// Send raw bytes on a fresh connection to the proxy, half-close, and read
+/// the whole answer.
+async fn raw_exchange(proxy: std::net::SocketAddr, bytes: &[u8]) -> String {
+    let mut stream = tokio::net::TcpStream::connect(proxy).await.unwrap();
+    stream.write_all(bytes).await.unwrap();
+    let _ = stream.shutdown().await;
+    let mut reply = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut reply)).await;
+    String::from_utf8_lossy(&reply).to_string()
+}
+
+async fn wait_for_audit(
+    audit: &std::path::Path,
+    want: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    for _ in 0..150 {
+        if let Some(line) = audit_lines(audit).into_iter().find(|l| want(l)) {
+            return line;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!(
+        "no such audit line in {}",
+        std::fs::read_to_string(audit).unwrap_or_default()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secret_header_only_ever_travels_over_verified_tls() {
+    bounded(async {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = TestCa::new(dir.path());
+        let secret_file = dir.path().join("api-key");
+        std::fs::write(&secret_file, format!("{SECRET}\n")).unwrap();
+        let audit = dir.path().join("audit.jsonl");
+        // The route's TLS port, where a plaintext server listens and records.
+        let (tls_port, cleartext, _c) = recording_server(None).await;
+        let proxy = Proxy::start(
+            &secret_policy(tls_port.port(), &secret_file, &ca.pem_path),
+            options(Some(audit.clone())),
+        )
+        .await;
+        let port = tls_port.port();
+
+        // A plain absolute-form request to the inspected route.
+        let plain = curl(&["-x", &proxy.url(), &format!("http://inspected.test:{port}/v1/ok")]).await;
+        assert_eq!(plain.status, 403, "{plain:?}");
+        assert!(plain.body.contains("only ever sent over verified TLS"), "{plain:?}");
+        let reply = raw_exchange(
+            proxy.addr,
+            format!("POST http://INSPECTED.test.:{port}/v1/ok HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n").as_bytes(),
+        )
+        .await;
+        assert!(reply.starts_with("HTTP/1.1 403"), "{reply}");
+        // CONNECT: the proxy's TLS to the plaintext port fails, so nothing is sent.
+        let (status, body, _) = connect(proxy.addr, &format!("inspected.test:{port}")).await;
+        assert_eq!(status, 502, "{body}");
+
+        assert!(!cleartext.contains(SECRET.as_bytes()), "the secret reached a plaintext socket");
+        assert!(!cleartext.contains(b"/v1/ok"), "a request reached the TLS port in clear: {}", cleartext.text());
+        let denied = wait_for_audit(&audit, |l| l["path"] == "/v1/ok" && l["decision"] == "deny").await;
+        assert_eq!(denied["status"], 403);
+        assert!(denied["reason"].as_str().unwrap().contains("verified TLS"), "{denied}");
+
+        // Over TLS the same route works, and the upstream gets the secret.
+        let (tls_upstream, decrypted, _t) =
+            recording_server(Some(ca.server_config(&["inspected.test"]))).await;
+        let proxy = Proxy::start(
+            &secret_policy(tls_upstream.port(), &secret_file, &ca.pem_path),
+            options(None),
+        )
+        .await;
+        let (status, body) = https_request(
+            proxy.addr,
+            "inspected.test",
+            tls_upstream.port(),
+            &proxy.egress.ca_certificate_pem(),
+            "GET",
+            "/v1/ok",
+            &[],
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        assert!(decrypted.text().contains(&format!("x-api-key: {SECRET}")), "{}", decrypted.text());
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn method_and_path_rules_without_inspect_are_refused_when_the_policy_loads() {
+    bounded(async {
+        let dir = tempfile::tempdir().unwrap();
+        let bin = env!("CARGO_BIN_EXE_bottle");
+        for rule in ["methods: [GET]", "paths: ['/v1/*']"] {
+            let policy = dir.path().join("egress.yaml");
+            std::fs::write(
+                &policy,
+                format!("version: 1\nbottle: b\nroutes:\n  - host: api.test\n    ports: [443]\n    {rule}\n"),
+            )
+            .unwrap();
+            let out = tokio::process::Command::new(bin)
+                .args(["sidecar", "egress", "--policy", policy.to_str().unwrap(), "--listen", "127.0.0.1:0"])
+                .output()
+                .await
+                .unwrap();
+            assert_eq!(out.status.code(), Some(1));
+            let text = flat(&out.stderr);
+            let field = rule.split(':').next().unwrap();
+            assert!(
+                text.contains(&format!("routes[0] (api.test): `{field}` can only be enforced on an inspected route")),
+                "{text}"
+            );
+            assert!(text.contains("add `inspect: true`"), "{text}");
+        }
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn segments_that_servers_normalize_to_dot_segments_are_refused() {
+    bounded(async {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = TestCa::new(dir.path());
+        let secret_file = dir.path().join("k");
+        std::fs::write(&secret_file, SECRET).unwrap();
+        let (upstream, recorded, _u) =
+            recording_server(Some(ca.server_config(&["inspected.test"]))).await;
+        let proxy = Proxy::start(
+            &secret_policy(upstream.port(), &secret_file, &ca.pem_path),
+            options(None),
+        )
+        .await;
+        let bottle_ca = proxy.egress.ca_certificate_pem();
+        for path in [
+            "/v1/..;/admin",
+            "/v1/.;/admin",
+            "/v1/..;jsessionid=0/admin",
+            "/v1/%2e%2e;/admin",
+            "/v1/..%3b/admin",
+            "/v1/%2E%2E%3B/admin",
+            "/v1/%252e%252e/admin",
+        ] {
+            let (status, body) = https_request(
+                proxy.addr,
+                "inspected.test",
+                upstream.port(),
+                &bottle_ca,
+                "GET",
+                path,
+                &[],
+            )
+            .await;
+            assert_eq!(status, 403, "{path}: {body}");
+            assert!(
+                body.contains("which servers read as `.` or `..`"),
+                "{path}: {body}"
+            );
+        }
+        let (status, body) = https_request(
+            proxy.addr,
+            "inspected.test",
+            upstream.port(),
+            &bottle_ca,
+            "GET",
+            "/v1/ok;v=1",
+            &[],
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        assert!(!recorded.text().contains("admin"), "{}", recorded.text());
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn method_override_headers_must_name_an_allowed_method() {
+    bounded(async {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = TestCa::new(dir.path());
+        let secret_file = dir.path().join("k");
+        std::fs::write(&secret_file, SECRET).unwrap();
+        let (upstream, recorded, _u) =
+            recording_server(Some(ca.server_config(&["inspected.test"]))).await;
+        let proxy = Proxy::start(
+            &secret_policy(upstream.port(), &secret_file, &ca.pem_path),
+            options(None),
+        )
+        .await;
+        let bottle_ca = proxy.egress.ca_certificate_pem();
+        for (name, value) in [
+            ("X-HTTP-Method-Override", "DELETE"),
+            ("x-http-method", "delete"),
+            ("X-Method-Override", "PUT"),
+            ("X-HTTP-Method-Override", "GET, DELETE"),
+        ] {
+            let (status, body) = https_request(
+                proxy.addr,
+                "inspected.test",
+                upstream.port(),
+                &bottle_ca,
+                "POST",
+                "/v1/x",
+                &[(name, value)],
+            )
+            .await;
+            assert_eq!(status, 403, "{name}: {value}: {body}");
+            assert!(body.contains("which is not in GET, POST"), "{body}");
+        }
+        let (status, body) = https_request(
+            proxy.addr,
+            "inspected.test",
+            upstream.port(),
+            &bottle_ca,
+            "POST",
+            "/v1/x",
+            &[("X-HTTP-Method-Override", "get")],
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        let seen = recorded.text().to_ascii_uppercase();
+        assert!(!seen.contains("DELETE") && !seen.contains("PUT"), "{seen}");
+    })
+    .await
+}
+
+/// Send a request with no body on `stream` and read its answer.
+async fn ask<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    stream: &mut S,
+    request: &str,
+) -> Option<(u16, String)> {
+    stream.write_all(request.as_bytes()).await.unwrap();
+    stream.flush().await.unwrap();
+    read_response(stream).await
+}
+
+/// The head-limit checks on one connection type: `open` gives a connection
+/// on which `target` requests are served after a first request succeeded.
+async fn check_head_limits<S, F, Fut>(open: F, target: &str, host: &str)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = S>,
+{
+    let request = |path: &str, extra: &str| {
+        format!("GET {target}{path} HTTP/1.1\r\nHost: {host}\r\n{extra}\r\n")
+    };
+    // A second head over the limit.
+    let mut conn = open().await;
+    let first = ask(&mut conn, &request("/v1/one", "")).await;
+    assert_eq!(first.as_ref().map(|r| r.0), Some(200), "{first:?}");
+    let big = format!("X-Big: {}\r\n", "a".repeat(70 * 1024));
+    let second = ask(&mut conn, &request("/v1/two", &big)).await;
+    assert_eq!(second.as_ref().map(|r| r.0), Some(431), "{second:?}");
+
+    // A second head that never completes.
+    let mut conn = open().await;
+    let first = ask(&mut conn, &request("/v1/one", "")).await;
+    assert_eq!(first.as_ref().map(|r| r.0), Some(200), "{first:?}");
+    conn.write_all(format!("GET {target}/v1/slow HTTP/1.1\r\nX-Slow: ").as_bytes())
+        .await
+        .unwrap();
+    conn.flush().await.unwrap();
+    let started = std::time::Instant::now();
+    let slow = tokio::time::timeout(Duration::from_secs(10), read_response(&mut conn))
+        .await
+        .unwrap();
+    let (status, text) = slow.expect("a 408 answer");
+    assert_eq!(status, 408, "{text}");
+    assert!(
+        text.contains("no complete request head within 1s"),
+        "{text}"
+    );
+    assert!(started.elapsed() >= Duration::from_millis(900));
+
+    // An idle kept-alive connection is closed without an answer.
+    let mut conn = open().await;
+    let first = ask(&mut conn, &request("/v1/one", "")).await;
+    assert_eq!(first.as_ref().map(|r| r.0), Some(200), "{first:?}");
+    let idle = tokio::time::timeout(Duration::from_secs(10), read_response(&mut conn))
+        .await
+        .unwrap();
+    assert!(idle.is_none(), "{idle:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_request_head_has_the_same_limits_and_answers() {
+    bounded(async {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = TestCa::new(dir.path());
+        let audit = dir.path().join("audit.jsonl");
+        let (plain, _p, _pg) = recording_server(None).await;
+        let (tls, _t, _tg) = recording_server(Some(ca.server_config(&["inspected.test"]))).await;
+        let policy = format!(
+            "version: 1\nbottle: limits\nroutes:\n  - host: allowed.test\n    ports: [{}]\n    addresses: [127.0.0.1]\n  - host: inspected.test\n    ports: [{}]\n    inspect: true\n    addresses: [127.0.0.1]\nupstream_ca: {}\n",
+            plain.port(),
+            tls.port(),
+            ca.pem_path.display()
+        );
+        let mut options = options(Some(audit.clone()));
+        options.limits.header_timeout = Duration::from_secs(1);
+        let proxy = Proxy::start(&policy, options).await;
+        let addr = proxy.addr;
+
+        // Kept-alive plain connections.
+        let target = format!("http://allowed.test:{}", plain.port());
+        check_head_limits(
+            || async move { tokio::net::TcpStream::connect(addr).await.unwrap() },
+            &target,
+            &format!("allowed.test:{}", plain.port()),
+        )
+        .await;
+
+        // Requests inside an inspected tunnel.
+        let bottle_ca = proxy.egress.ca_certificate_pem();
+        let authority = format!("inspected.test:{}", tls.port());
+        let (ca_text, authority_for) = (bottle_ca.clone(), authority.clone());
+        check_head_limits(
+            move || {
+                let (ca_text, authority) = (ca_text.clone(), authority_for.clone());
+                async move {
+                    let (status, head, stream) = connect(addr, &authority).await;
+                    assert_eq!(status, 200, "{head}");
+                    tls_client(stream, "inspected.test", &ca_text).await
+                }
+            },
+            "",
+            "inspected.test",
+        )
+        .await;
+
+        wait_for_audit(&audit, |_| audit_lines(&audit).iter().filter(|l| l["rule"] == "header size limit").count() == 2).await;
+        let lines = audit_lines(&audit);
+        let timeouts: Vec<_> = lines.iter().filter(|l| l["rule"] == "header timeout").collect();
+        assert_eq!(timeouts.len(), 2, "one 408 per slow head, none for idle connections: {lines:?}");
+        assert!(timeouts.iter().all(|l| l["status"] == 408 && l["decision"] == "deny"));
+        assert!(timeouts.iter().any(|l| l["host"] == "inspected.test"), "{timeouts:?}");
+        let too_large = lines.iter().filter(|l| l["rule"] == "header size limit").count();
+        assert_eq!(too_large, 2, "{lines:?}");
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hosts_own_addresses_and_special_ranges_are_refused_and_addresses_pin() {
+    bounded(async {
+        let (upstream, recorded, _u) = recording_server_on("0.0.0.0:0", None).await;
+        let port = upstream.port();
+        let own = bottle::sidecar::egress::ssrf::HostAddresses::read()
+            .addresses()
+            .find(|ip| ip.is_ipv4() && !ip.is_loopback());
+        let own_text = own.map_or("127.0.0.1".to_string(), |ip| ip.to_string());
+        let policy = format!(
+            "version: 1\nbottle: b\nroutes:\n  - host: self.test\n    ports: [{port}]\n  - host: '*.special.test'\n    ports: [{port}]\n  - host: pinned.test\n    ports: [{port}]\n    addresses: [127.0.0.1]\n  - host: own.test\n    ports: [{port}]\n    addresses: [{own_text}]\n  - host: '*.wild.test'\n    ports: [{port}]\n    addresses: [127.0.0.1]\n"
+        );
+        let mut options = options(None);
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        for (name, addr) in [
+            ("doc1.special.test", "192.0.2.10"),
+            ("doc2.special.test", "198.51.100.10"),
+            ("doc3.special.test", "203.0.113.10"),
+            ("bench.special.test", "198.18.0.10"),
+            ("cgnat.special.test", "100.64.0.10"),
+            ("zero.special.test", "0.1.2.3"),
+            ("future.special.test", "240.0.0.1"),
+            ("multicast.special.test", "224.0.0.251"),
+            ("nat64.special.test", "64:ff9b::7f00:1"),
+            ("sixtofour.special.test", "2002:7f00:1::1"),
+            ("teredo.special.test", "2001:0:4136:e378:8000:63bf:3fff:fdd2"),
+            ("v6doc.special.test", "2001:db8::1"),
+        ] {
+            options.resolve_overrides.insert(name.into(), vec![ip(addr)]);
+        }
+        if let Some(own) = own {
+            options.resolve_overrides.insert("self.test".into(), vec![own]);
+        }
+        let proxy = Proxy::start(&policy, options).await;
+
+        if let Some(own) = own {
+            let got = curl(&["-x", &proxy.url(), &format!("http://self.test:{port}/x")]).await;
+            assert_eq!(got.status, 403, "{got:?}");
+            assert!(got.body.contains(&format!("{own}, an address of this host")), "{got:?}");
+            let (status, body, _) = connect(proxy.addr, &format!("self.test:{port}")).await;
+            assert_eq!(status, 403, "{body}");
+            // Named by the route: allowed, and connected to without a resolver.
+            let named = curl(&["-x", &proxy.url(), &format!("http://own.test:{port}/own")]).await;
+            assert_eq!(named.status, 200, "{named:?}");
+        } else {
+            eprintln!("no non-loopback IPv4 address on this host: own-address case skipped");
+        }
+        for name in [
+            "doc1", "doc2", "doc3", "bench", "cgnat", "zero", "future", "multicast", "nat64",
+            "sixtofour", "teredo", "v6doc",
+        ] {
+            let (status, body, _) = connect(proxy.addr, &format!("{name}.special.test:{port}")).await;
+            assert_eq!(status, 403, "{name}: {body}");
+            assert!(body.contains("a route must list it in `addresses`"), "{name}: {body}");
+        }
+
+        // `addresses` is what the proxy connects to: pinned.test resolves nowhere.
+        let pinned = curl(&["-x", &proxy.url(), &format!("http://pinned.test:{port}/pinned")]).await;
+        assert_eq!(pinned.status, 200, "{pinned:?}");
+        assert!(recorded.text().contains("GET /pinned"), "{}", recorded.text());
+
+        // Malformed names under a wildcard never match (so never reach a resolver).
+        let ok = curl(&["-x", &proxy.url(), &format!("http://api.wild.test:{port}/fine")]).await;
+        assert_eq!(ok.status, 200, "{ok:?}");
+        for bad in ["a..b.wild.test", "-.wild.test", "a-.wild.test", "a_b.wild.test", "a:b.wild.test"] {
+            let (status, body, _) = connect(proxy.addr, &format!("{bad}:{port}")).await;
+            assert_eq!(status, 403, "{bad}: {body}");
+            assert!(body.contains("is not a well-formed host name"), "{bad}: {body}");
+            let reply = raw_exchange(
+                proxy.addr,
+                format!("GET http://{bad}:{port}/x HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes(),
+            )
+            .await;
+            // hyper refuses `a:b` in a URL's authority before the route table sees it.
+            assert!(reply.starts_with("HTTP/1.1 403") || reply.starts_with("HTTP/1.1 400"), "{bad}: {reply}");
+        }
+        assert!(!recorded.text().contains("GET /x"), "{}", recorded.text());
     })
     .await
 }

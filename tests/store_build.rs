@@ -2,7 +2,7 @@
 //! cached, reproducible, atomic under concurrency, verifiable and collectable,
 //! and the rendered configs parse with the tools' own rules.
 
-use bottle::schema::{check, Bottle, Node};
+use bottle::schema::Bottle;
 use bottle::store::{Status, Store};
 use serde_json::json;
 use std::fs;
@@ -12,25 +12,27 @@ fn claude_like() -> serde_json::Value {
     json!({
         "name": "claude",
         "agent": { "command": ["claude", "--dangerously-skip-permissions"], "env": { "ANTHROPIC_API_KEY": "bottle-placeholder" } },
-        "image": "docker.io/library/node:22-slim",
+        "image": { "oci": "docker.io/library/node:22-slim" },
         "cpus": 4,
         "memory": 4096,
         "env": { "TERM": "xterm-256color" },
         "secrets": { "anthropic": { "env": "ANTHROPIC_API_KEY" } },
         "egress": { "routes": [
-            { "host": "api.anthropic.com", "inspect": true, "methods": ["GET", "POST"], "paths": ["/v1/*"],
+            { "host": "api.anthropic.com", "ports": [443], "inspect": true, "methods": ["GET", "POST"], "paths": ["/v1/*"],
               "headers": [ { "name": "x-api-key", "secret": "anthropic" } ] },
-            { "host": "registry.npmjs.org" },
+            { "host": "registry.npmjs.org", "ports": [443] },
             { "host": "*.github.com", "ports": [443, 80] }
         ] },
         "git": { "origin": { "url": "https://github.com/example/repo.git", "push": ["refs/heads/agent/*"] } },
         "sidecars": { "supervise": true },
-        "files": { "/home/agent/.claude/settings.json": "{\"theme\": \"dark\"}\n" }
+        "files": { "/home/agent/.claude/settings.json": { "text": "{\"theme\": \"dark\"}\n" } }
     })
 }
 
+/// A bottle in the typed (serde) form: lowering is tested for every feature,
+/// including those the checker refuses until `bottle run` realizes them.
 fn bottle(v: serde_json::Value) -> Bottle {
-    check(&Node::from_json(&v)).unwrap_or_else(|e| panic!("{e:#?}"))
+    serde_json::from_value(v).unwrap_or_else(|e| panic!("{e:#?}"))
 }
 
 fn build(
@@ -83,6 +85,59 @@ fn build_then_rebuild_is_all_cache_hits() {
         );
     }
     assert!(store.verify().unwrap().problems.is_empty());
+}
+
+/// The derivation a recipe expression makes, through the evaluator (whose
+/// registry maps a string's context back to derivations).
+fn derivation_of(expr: &str) -> Arc<bottle::store::Derivation> {
+    let mut ev = bottle::eval::Evaluator::new(Vec::new());
+    let v = ev
+        .eval_source("test", expr)
+        .unwrap_or_else(|e| panic!("{}", e.message()));
+    match bottle::schema::Node::from_value(&mut ev, &v, None)
+        .unwrap_or_else(|e| panic!("{}", e.message()))
+        .value
+    {
+        bottle::schema::NodeValue::Derivation(d) => d,
+        other => panic!("not a derivation: {other:?}"),
+    }
+}
+
+#[test]
+fn derivations_a_bottle_mentions_are_built_and_in_its_guest_store() {
+    let run = derivation_of(
+        r##"let helper = builtins.writeText "helper.sh" "echo helping\n"; in
+           builtins.writeText "run.sh" "#!/bin/sh\n. ${helper}\n""##,
+    );
+    let mut b = bottle(json!({
+        "name": "composed",
+        "agent": { "command": ["sh", run.guest_path()] },
+        "image": "busybox",
+    }));
+    b.refs = vec![run.clone()];
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().join("store")).unwrap();
+    let (drv, _) = build(&store, &b);
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&fs::read(store.path_of(&drv).join("manifest.json")).unwrap())
+            .unwrap();
+    let mut guest_store: Vec<&str> = manifest["guest_store"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    guest_store.sort();
+    let helper = run.deps()[0].store_name();
+    let run_name = run.store_name();
+    let mut expected = vec![helper.as_str(), run_name.as_str()];
+    expected.sort();
+    assert_eq!(
+        guest_store, expected,
+        "a file mentioned by another is in the guest too"
+    );
+    let text = fs::read_to_string(store.path_of(&run)).unwrap();
+    assert!(text.contains(&format!("/bottle/store/{helper}")), "{text}");
 }
 
 #[test]

@@ -282,7 +282,10 @@ fn held_requests_are_allowed_denied_coalesced_or_time_out() {
     let has = |f: &dyn Fn(&serde_json::Value) -> bool| events.iter().any(f);
     assert!(
         has(&|e| e["source"] == "run"
-            && e["message"].as_str().unwrap_or("").starts_with("started in")),
+            && e["message"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("started in")),
         "{events:#?}"
     );
     assert!(
@@ -302,7 +305,10 @@ fn held_requests_are_allowed_denied_coalesced_or_time_out() {
     let (stdout, stderr) = finish(child);
     let (followed, _) = finish(follower);
     assert!(followed.contains("supervise  timed-out #"), "{followed}");
-    assert!(followed.trim_end().ends_with("the run `held` has ended"), "{followed}");
+    assert!(
+        followed.trim_end().ends_with("the run `held` has ended"),
+        "{followed}"
+    );
     assert!(
         stdout.contains("A: a-ok 200"),
         "stdout:\n{stdout}\nstderr:\n{stderr}"

@@ -43,7 +43,7 @@ pub struct RecipeArgs {
 /// were built and which were already in the store.
 #[derive(Args)]
 #[command(
-    after_help = "Examples:\n  bottle build examples/claude-code.bottle -o result\n  bottle build examples/fleet.bottle -A reviewer-3 --json\n  bottle build examples/minimal.bottle --dry-run"
+    after_help = "Examples:\n  bottle build examples/minimal.bottle -o result\n  bottle build examples/fleet.bottle -A reviewer-3 --json\n  bottle build examples/fleet.bottle --dry-run"
 )]
 pub struct BuildArgs {
     #[command(flatten)]
@@ -113,11 +113,7 @@ fn check_recipe(
     }
 }
 
-pub fn run(args: BuildArgs) -> ExitCode {
-    super::reported(build(args))
-}
-
-fn build(args: BuildArgs) -> miette::Result<ExitCode> {
+pub fn run(args: BuildArgs) -> miette::Result<ExitCode> {
     let bottles = load(&args.recipe)?;
     let store = args.store.open()?;
     let roots: Vec<Arc<crate::store::Derivation>> =

@@ -33,7 +33,7 @@ pub struct EvalArgs {
     pub include: Vec<String>,
 }
 
-pub fn run(args: EvalArgs) -> ExitCode {
+pub fn run(args: EvalArgs) -> miette::Result<ExitCode> {
     let search_path = super::search_path(&args.include);
     let EvalArgs {
         file,
@@ -49,12 +49,11 @@ pub fn run(args: EvalArgs) -> ExitCode {
                 use std::io::Write;
                 // A reader that stops early (`| head`) is not an error.
                 let _ = writeln!(std::io::stdout(), "{rendered}");
-                ExitCode::SUCCESS
+                Ok(ExitCode::SUCCESS)
             }
-            Err(e) => {
-                crate::diagnostics::print(crate::diagnostics::eval_report(&ev.sources, &e));
-                ExitCode::from(super::EXIT_FAILURE)
-            }
+            // The report needs the evaluator's sources, so it is made here;
+            // printing it is the CLI's one exit path.
+            Err(e) => Err(crate::diagnostics::eval_report(&ev.sources, &e)),
         }
     })
 }

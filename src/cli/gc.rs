@@ -10,11 +10,7 @@ pub struct GcArgs {
     pub store: StoreArg,
 }
 
-pub fn run(args: GcArgs) -> ExitCode {
-    super::reported(execute(args))
-}
-
-fn execute(args: GcArgs) -> miette::Result<ExitCode> {
+pub fn run(args: GcArgs) -> miette::Result<ExitCode> {
     let store = args.store.open()?;
     let report = store.gc()?;
     for name in &report.removed {

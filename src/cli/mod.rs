@@ -60,26 +60,24 @@ pub fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    match cli.command {
+    // Every subcommand returns its outcome; this is the one place a failure
+    // becomes a printed diagnostic and an exit code.
+    let outcome = match cli.command {
         Command::Eval(args) => eval::run(args),
         Command::Build(args) => build::run(args),
         Command::ShowDerivation(args) => show_derivation::run(args),
         Command::Store(args) => store::run(args),
         Command::Gc(args) => gc::run(args),
-        Command::Run(args) => reported(run::run(args)),
-        Command::Ps(args) => reported(ps::run(args)),
-        Command::Stop(args) => reported(stop::run(args)),
-        Command::Approve(args) => reported(approve::approve(args)),
-        Command::Deny(args) => reported(approve::deny(args)),
-        Command::Supervise(args) => reported(supervise::run(args)),
-        Command::Events(args) => reported(events::run(args)),
-        Command::Doctor(args) => reported(doctor::run(args)),
+        Command::Run(args) => run::run(args),
+        Command::Ps(args) => ps::run(args),
+        Command::Stop(args) => stop::run(args),
+        Command::Doctor(args) => doctor::run(args),
+        Command::Approve(args) => approve::approve(args),
+        Command::Deny(args) => approve::deny(args),
+        Command::Supervise(args) => supervise::run(args),
+        Command::Events(args) => events::run(args),
         Command::Sidecar(args) => sidecar::run(args),
-    }
-}
-
-/// A subcommand's outcome as an exit code, printing its diagnostic if it failed.
-fn reported(outcome: miette::Result<ExitCode>) -> ExitCode {
+    };
     outcome.unwrap_or_else(|report| {
         let code = report
             .downcast_ref::<crate::realize::RunError>()

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 /// Print derivations as JSON, from a store path or a recipe.
 #[derive(Args)]
 #[command(
-    after_help = "FILE may also be a store path, or a `-o` result link to one: then its record is printed.\n\nExamples:\n  bottle show-derivation examples/claude-code.bottle\n  bottle show-derivation ./result"
+    after_help = "FILE may also be a store path, or a `-o` result link to one: then its record is printed.\n\nExamples:\n  bottle show-derivation examples/minimal.bottle\n  bottle show-derivation ./result"
 )]
 pub struct ShowDerivationArgs {
     #[command(flatten)]
@@ -17,11 +17,7 @@ pub struct ShowDerivationArgs {
     pub store: StoreArg,
 }
 
-pub fn run(args: ShowDerivationArgs) -> ExitCode {
-    super::reported(execute(args))
-}
-
-fn execute(args: ShowDerivationArgs) -> miette::Result<ExitCode> {
+pub fn run(args: ShowDerivationArgs) -> miette::Result<ExitCode> {
     let store = args.store.open()?;
     let path = &args.recipe.file;
     if let Ok(name) = store.store_name_of(path) {

@@ -40,16 +40,9 @@ pub struct EgressArgs {
     pub workers: Option<u16>,
 }
 
-pub fn run(args: SidecarArgs) -> ExitCode {
-    let outcome = match args.sidecar {
+pub fn run(args: SidecarArgs) -> miette::Result<ExitCode> {
+    match args.sidecar {
         SidecarCommand::Egress(args) => run_egress(args),
-    };
-    match outcome {
-        Ok(code) => code,
-        Err(report) => {
-            crate::diagnostics::print(report);
-            ExitCode::from(super::EXIT_FAILURE)
-        }
     }
 }
 

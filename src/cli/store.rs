@@ -19,11 +19,7 @@ pub enum StoreCommand {
     },
 }
 
-pub fn run(args: StoreArgs) -> ExitCode {
-    super::reported(execute(args))
-}
-
-fn execute(args: StoreArgs) -> miette::Result<ExitCode> {
+pub fn run(args: StoreArgs) -> miette::Result<ExitCode> {
     match args.command {
         StoreCommand::Verify { store } => {
             let store = store.open()?;

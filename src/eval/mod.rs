@@ -71,6 +71,11 @@ pub struct Evaluator {
     depth: usize,
     /// Compiled regular expressions of `match` and `split`, by pattern.
     pub(crate) regex_cache: HashMap<String, regex::Regex>,
+    /// Every derivation this evaluation made, by guest path: strings carry
+    /// only the paths they mention (their context), and this maps a path
+    /// back to its derivation. It lives and dies with the evaluation, so two
+    /// evaluations (two tests, a long-lived tool) never see each other's.
+    derivations: HashMap<String, Arc<crate::store::Derivation>>,
 }
 
 impl Default for Evaluator {
@@ -96,7 +101,22 @@ impl Evaluator {
             global_names,
             depth: 0,
             regex_cache: HashMap::new(),
+            derivations: HashMap::new(),
         }
+    }
+
+    /// Remember a derivation this evaluation made, so a string that mentions
+    /// its path leads back to it ([`Evaluator::derivation_at`]). Content
+    /// addressing keeps this consistent: one path, one derivation.
+    pub fn remember_derivation(&mut self, drv: &Arc<crate::store::Derivation>) {
+        self.derivations
+            .entry(drv.guest_path())
+            .or_insert_with(|| drv.clone());
+    }
+
+    /// The derivation whose output `path` names, if this evaluation made it.
+    pub fn derivation_at(&self, path: &str) -> Option<Arc<crate::store::Derivation>> {
+        self.derivations.get(path).cloned()
     }
 
     pub fn io(&self) -> &dyn EvalIO {
@@ -166,7 +186,7 @@ impl Evaluator {
                 ));
             };
             let Some(attr) = attrs.get(name) else {
-                let help = crate::diagnostics::did_you_mean(name, attrs.names())
+                let help = crate::suggest::did_you_mean(name, attrs.names())
                     .unwrap_or_else(|| available(attrs));
                 return Err(EvalError::fatal(
                     format!("attribute `{name}` in `-A {path}` does not exist"),
@@ -426,8 +446,7 @@ impl Evaluator {
                     }
                     frame = e.parent.as_ref();
                 }
-                let help =
-                    crate::diagnostics::did_you_mean(&var.name, seen.iter().map(String::as_str));
+                let help = crate::suggest::did_you_mean(&var.name, seen.iter().map(String::as_str));
                 Err(
                     EvalError::fatal(format!("undefined variable `{}`", var.name), span)
                         .with_help_opt(help),
@@ -562,7 +581,7 @@ impl Evaluator {
                     if let Some(d) = default {
                         return self.eval(d, env);
                     }
-                    let help = crate::diagnostics::did_you_mean(&name, attrs.names());
+                    let help = crate::suggest::did_you_mean(&name, attrs.names());
                     return Err(EvalError::fatal(
                         format!("attribute `{name}` missing"),
                         key.span(),
@@ -713,10 +732,8 @@ impl Evaluator {
                         .names()
                         .find(|n| !formals.iter().any(|f| &*f.name == *n))
                     {
-                        let help = crate::diagnostics::did_you_mean(
-                            extra,
-                            formals.iter().map(|f| &*f.name),
-                        );
+                        let help =
+                            crate::suggest::did_you_mean(extra, formals.iter().map(|f| &*f.name));
                         return Err(EvalError::fatal(
                             format!("function called with unexpected argument `{extra}`"),
                             span,

@@ -85,7 +85,7 @@ pub fn lower(bottle: &Bottle) -> Arc<Derivation> {
     let mut cidrs = Vec::new();
     for route in &bottle.egress.routes {
         match HostPattern::parse(&route.host) {
-            Ok(HostPattern::Ip(ip)) => {
+            Ok(HostPattern::Address(ip)) => {
                 cidrs.push(format!("{ip}/{}", if ip.is_ipv4() { 32 } else { 128 }))
             }
             _ => hosts.push(route.host.clone()),

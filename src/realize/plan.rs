@@ -8,12 +8,10 @@ use crate::lower::bottle::{Manifest, ManifestImage};
 use crate::lower::gvproxy::GvproxyConfig;
 use crate::lower::network::Network;
 use crate::lower::smolfile::Smolfile;
+use crate::schema::{MIN_CPUS, MIN_MEMORY};
 use miette::Diagnostic;
 use std::path::{Path, PathBuf};
 use thiserror::Error;
-
-/// The smallest VM that boots bottle's guest.
-pub const MIN_MEMORY_MIB: u32 = 128;
 
 /// A run, fully decided.
 #[derive(Debug, Clone, PartialEq)]
@@ -139,7 +137,7 @@ impl Plan {
         if self.command.is_empty() {
             return Err(PlanError::NoCommand);
         }
-        if self.cpus == 0 || self.memory_mib < MIN_MEMORY_MIB {
+        if self.cpus < MIN_CPUS || self.memory_mib < MIN_MEMORY {
             return Err(PlanError::TooSmall {
                 cpus: self.cpus,
                 memory_mib: self.memory_mib,
@@ -167,7 +165,7 @@ pub enum PlanError {
     #[diagnostic(help("give one after `--`, e.g. `bottle run result -- sh`"))]
     NoCommand,
     #[error("a VM with {cpus} cpus and {memory_mib} MiB cannot boot")]
-    #[diagnostic(help("give at least 1 cpu and 128 MiB"))]
+    #[diagnostic(help("rebuild it: the recipe checker says what the minimums are"))]
     TooSmall { cpus: u32, memory_mib: u32 },
     #[error("guest port {port} is used twice (or is 0)")]
     #[diagnostic(help("give every sidecar its own port between 1 and 65535"))]
@@ -228,7 +226,7 @@ mod tests {
             Err(PlanError::PortTwice { port: 3128 })
         ));
         let mut small = plan();
-        small.memory_mib = MIN_MEMORY_MIB - 1;
+        small.memory_mib = MIN_MEMORY - 1;
         assert!(matches!(small.validate(), Err(PlanError::TooSmall { .. })));
         plan().validate().unwrap();
     }

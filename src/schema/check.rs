@@ -6,9 +6,13 @@
 //! proxy cannot see without inspection, a header naming an unknown secret,
 //! and above all a secret written inline: secrets are references, and a
 //! value here would be hashed into the store.
+//!
+//! It also refuses what `bottle run` on this version cannot realize (the
+//! minimums of a VM that boots, and the features listed in
+//! [`super::unrealized`]), so a bottle that builds is a bottle that runs.
 
-use super::host::HostPattern;
 use super::node::{Node, NodeValue, Span};
+use super::unrealized::{not_yet, Feature};
 use super::*;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -124,8 +128,7 @@ pub fn check_all(node: &Node, attr: Option<&str>) -> Result<Vec<Bottle>, Vec<Che
         match map.get(key) {
             Some(next) => node = next,
             None => {
-                let help = suggest(key, map.keys().map(String::as_str))
-                    .map(|s| format!("did you mean `{s}`?"))
+                let help = crate::suggest::did_you_mean(key, map.keys().map(String::as_str))
                     .or_else(|| Some(format!("the recipe has: {}", list_keys(map.keys()))));
                 return Err(vec![error(
                     node,
@@ -224,16 +227,6 @@ fn error(node: &Node, path: &str, message: String, help: Option<String>) -> Chec
     }
 }
 
-/// The closest known word to `word`, if one is close enough to be a typo.
-pub(crate) fn suggest<'a>(word: &str, known: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    known
-        .into_iter()
-        .map(|k| (strsim::damerau_levenshtein(word, k), k))
-        .filter(|(d, k)| *d <= (k.len().max(word.len()) / 3).max(1))
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, k)| k)
-}
-
 #[derive(Default)]
 struct Checker {
     errors: Vec<CheckError>,
@@ -260,8 +253,8 @@ impl<'a> Fields<'a> {
             if known.contains(&key.as_str()) {
                 continue;
             }
-            let help = match suggest(key, known.iter().copied()) {
-                Some(s) => format!("did you mean `{s}`?"),
+            let help = match crate::suggest::did_you_mean(key, known.iter().copied()) {
+                Some(hint) => hint,
                 None => format!(
                     "known fields here: {}",
                     known
@@ -316,6 +309,67 @@ fn looks_like_credential(text: &str) -> Option<&'static str> {
         .map(|(_, kind)| *kind)
 }
 
+/// The fields the checker accepts, level by level: what `finish` reports
+/// unknown fields against, and what [`field_paths`] lists.
+mod fields {
+    pub const BOTTLE: &[&str] = &[
+        "name", "agent", "image", "cpus", "memory", "env", "secrets", "egress", "git", "sidecars",
+        "files", "type",
+    ];
+    pub const AGENT: &[&str] = &["command", "user", "workdir", "env"];
+    pub const IMAGE: &[&str] = &["oci", "busybox"];
+    pub const SECRET: &[&str] = &["env", "file", "type"];
+    pub const EGRESS: &[&str] = &["routes"];
+    pub const ROUTE: &[&str] = &[
+        "host",
+        "ports",
+        "inspect",
+        "methods",
+        "paths",
+        "headers",
+        "addresses",
+        "approve",
+    ];
+    pub const HEADER: &[&str] = &["name", "secret"];
+    pub const REMOTE: &[&str] = &["url", "fetch", "push"];
+    pub const SIDECARS: &[&str] = &["supervise", "egress", "git-gate"];
+}
+
+/// Every field path a recipe may set, e.g. `agent.user`,
+/// `egress.routes[].headers[].secret`, `git.<remote>.push`: what the
+/// checker accepts, for tests that hold each field to the contract that it
+/// either runs or is refused at build time.
+pub fn field_paths() -> Vec<String> {
+    let under = |prefix: &str, names: &[&str]| -> Vec<String> {
+        names.iter().map(|n| format!("{prefix}{n}")).collect()
+    };
+    let mut out = Vec::new();
+    for top in fields::BOTTLE {
+        match *top {
+            "agent" => out.extend(under("agent.", fields::AGENT)),
+            "image" => out.extend(under("image.", fields::IMAGE)),
+            "secrets" => out.extend(under("secrets.<name>.", fields::SECRET)),
+            "egress" => {
+                for f in fields::EGRESS.iter().filter(|f| **f != "routes") {
+                    out.push(format!("egress.{f}"));
+                }
+                for f in fields::ROUTE {
+                    match *f {
+                        "headers" => {
+                            out.extend(under("egress.routes[].headers[].", fields::HEADER))
+                        }
+                        _ => out.push(format!("egress.routes[].{f}")),
+                    }
+                }
+            }
+            "git" => out.extend(under("git.<remote>.", fields::REMOTE)),
+            "sidecars" => out.extend(under("sidecars.", fields::SIDECARS)),
+            other => out.push(other.to_string()),
+        }
+    }
+    out
+}
+
 const METHODS: &[&str] = &[
     "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE",
 ];
@@ -323,6 +377,19 @@ const METHODS: &[&str] = &[
 impl Checker {
     fn push(&mut self, node: &Node, path: &str, message: String, help: Option<String>) {
         self.errors.push(error(node, path, message, help));
+    }
+
+    /// Refuse `feature` at `node` if this version of `bottle run` cannot
+    /// realize it (see [`super::unrealized`]).
+    fn not_yet(&mut self, feature: Feature, node: &Node, path: &str) {
+        if let Some(refusal) = not_yet(feature) {
+            self.push(
+                node,
+                path,
+                refusal.message.to_string(),
+                Some(refusal.help.to_string()),
+            );
+        }
     }
 
     fn expected(&mut self, node: &Node, path: &str, what: &str) {
@@ -381,10 +448,14 @@ impl Checker {
                     }
                     return None;
                 }
+                if !context.is_empty() {
+                    self.not_yet(Feature::StorePaths, node, path);
+                }
                 self.refs.extend(context.iter().cloned());
                 Some(s.clone())
             }
             NodeValue::Derivation(d) => {
+                self.not_yet(Feature::StorePaths, node, path);
                 self.refs.push(d.clone());
                 Some(d.guest_path())
             }
@@ -557,16 +628,35 @@ impl Checker {
             .required(&mut f, "agent", "{ command = [ \"…\" ]; }")
             .and_then(|(n, p)| self.agent(n, &p));
         let image = self
-            .required(&mut f, "image", "\"docker.io/library/alpine:3\"")
-            .and_then(|(n, p)| self.image(n, &p));
+            .required(&mut f, "image", "{ busybox = true; }")
+            .and_then(|(n, p)| {
+                let image = self.image(n, &p)?;
+                if matches!(image, Image::Oci(_)) {
+                    self.not_yet(Feature::OciImage, n, &p);
+                }
+                Some(image)
+            });
         let cpus = match f.get("cpus") {
-            Some((n, p)) => self.int(n, &p, "cpus", 1..=64).map(|i| i as u32),
+            Some((n, p)) => self
+                .int(n, &p, "cpus", MIN_CPUS.into()..=MAX_CPUS.into())
+                .map(|i| i as u32),
             None => Some(DEFAULT_CPUS),
         };
         let memory = match f.get("memory") {
-            Some((n, p)) => self
-                .int(n, &p, "memory (MiB)", 64..=1 << 20)
-                .map(|i| i as u32),
+            Some((n, p)) => match n.value {
+                NodeValue::Int(i) if (0..MIN_MEMORY.into()).contains(&i) => {
+                    self.push(
+                        n,
+                        &p,
+                        format!("{i} MiB is less memory than bottle's guest needs to boot"),
+                        Some(format!("give at least `memory = {MIN_MEMORY};` (MiB)")),
+                    );
+                    None
+                }
+                _ => self
+                    .int(n, &p, "memory (MiB)", MIN_MEMORY.into()..=MAX_MEMORY.into())
+                    .map(|i| i as u32),
+            },
             None => Some(DEFAULT_MEMORY),
         };
         let env = match f.get("env") {
@@ -582,7 +672,11 @@ impl Checker {
             None => Some(Egress::default()),
         };
         let git = match f.get("git") {
-            Some((n, p)) => self.git(n, &p),
+            Some((n, p)) => self.git(n, &p).inspect(|git| {
+                if !git.is_empty() {
+                    self.not_yet(Feature::GitRemotes, n, &p);
+                }
+            }),
             None => Some(BTreeMap::new()),
         };
         let sidecars = match f.get("sidecars") {
@@ -590,18 +684,16 @@ impl Checker {
             None => Some(Sidecars::default()),
         };
         let files = match f.get("files") {
-            Some((n, p)) => self.files(n, &p),
+            Some((n, p)) => self.files(n, &p).inspect(|files| {
+                if !files.is_empty() {
+                    self.not_yet(Feature::GuestFiles, n, &p);
+                }
+            }),
             None => Some(BTreeMap::new()),
         };
         // `type` is how `lib.bottle` marks a bottle; it carries no data.
         f.get("type");
-        f.finish(
-            self,
-            &[
-                "name", "agent", "image", "cpus", "memory", "env", "secrets", "egress", "git",
-                "sidecars", "files", "type",
-            ],
-        );
+        f.finish(self, fields::BOTTLE);
 
         if self.errors.len() > errors_before {
             return None;
@@ -665,7 +757,7 @@ impl Checker {
             Some((n, p)) => self.env(n, &p),
             None => Some(BTreeMap::new()),
         };
-        f.finish(self, &["command", "user", "workdir", "env"]);
+        f.finish(self, fields::AGENT);
         Some(Agent {
             command: command?,
             user: user?,
@@ -726,7 +818,7 @@ impl Checker {
                         None
                     }
                 };
-                f.finish(self, &["oci", "busybox"]);
+                f.finish(self, fields::IMAGE);
                 image
             }
             _ => {
@@ -777,7 +869,10 @@ impl Checker {
         let mut f = self.attrs(node, path)?;
         f.get("type");
         let secret = match (f.get("env"), f.get("file")) {
-            (Some((n, p)), None) => self.string(n, &p).map(SecretRef::Env),
+            (Some((n, p)), None) => self.string(n, &p).map(|env| SecretRef {
+                env: Some(env),
+                file: None,
+            }),
             (None, Some((n, p))) => self.string(n, &p).and_then(|file| {
                 if !file.starts_with('/') {
                     self.push(
@@ -791,7 +886,10 @@ impl Checker {
                     );
                     return None;
                 }
-                Some(SecretRef::File(file))
+                Some(SecretRef {
+                    env: None,
+                    file: Some(file.into()),
+                })
             }),
             _ => {
                 self.push(
@@ -806,7 +904,7 @@ impl Checker {
                 None
             }
         };
-        f.finish(self, &["env", "file", "type"]);
+        f.finish(self, fields::SECRET);
         secret
     }
 
@@ -828,7 +926,7 @@ impl Checker {
             }
             None => Some(Vec::new()),
         };
-        f.finish(self, &["routes"]);
+        f.finish(self, fields::EGRESS);
         Some(Egress { routes: routes? })
     }
 
@@ -843,13 +941,27 @@ impl Checker {
             .required(&mut f, "host", "\"api.example.com\"")
             .and_then(|(n, p)| {
                 let host = self.string(n, &p)?;
-                match HostPattern::parse(&host) {
-                    Ok(_) => Some(host),
+                // Checked by parsing into the pattern the egress sidecar
+                // matches with; then only its one spelling is accepted, so
+                // one route has one policy and one hash.
+                let pattern = match HostPattern::parse(&host) {
+                    Ok(pattern) => pattern,
                     Err(e) => {
                         self.push(n, &p, e.message, Some(e.help));
-                        None
+                        return None;
                     }
+                };
+                let canonical = pattern.to_string();
+                if canonical != host {
+                    let message = if host.chars().any(|c| c.is_ascii_uppercase()) {
+                        format!("`{host}` has capital letters; write host patterns in lowercase, the one spelling the policy and its hash use")
+                    } else {
+                        format!("`{host}` is not written the one way the policy and its hash use")
+                    };
+                    self.push(n, &p, message, Some(format!("write `{canonical}`")));
+                    return None;
                 }
+                Some(host)
             });
         let ports = match f.get("ports") {
             Some((n, p)) => self.list(n, &p, "ports").and_then(|items| {
@@ -868,115 +980,129 @@ impl Checker {
                     .collect();
                 ports.into_iter().collect()
             }),
-            None => Some(vec![443]),
+            None => Some(DEFAULT_PORTS.to_vec()),
         };
         let inspect = match f.get("inspect") {
             Some((n, p)) => self.bool(n, &p),
             None => Some(false),
         };
-        let needs_inspect = |cx: &mut Checker, n: &Node, p: &str, what: &str| {
-            if inspect == Some(false) {
-                cx.push(
+        let methods = match f.get("methods") {
+            Some((n, p)) => self.list(n, &p, "methods").and_then(|items| {
+                let methods: Vec<Option<String>> = items
+                    .into_iter()
+                    .map(|(n, p)| {
+                        let m = self.string(n, &p)?;
+                        if METHODS.contains(&m.as_str()) {
+                            return Some(m);
+                        }
+                        let upper = m.to_ascii_uppercase();
+                        let help = if METHODS.contains(&upper.as_str()) {
+                            format!("methods are uppercase: `\"{upper}\"`")
+                        } else {
+                            match crate::suggest::closest(&upper, METHODS.iter().copied()).first() {
+                                Some(s) => format!("did you mean `\"{s}\"`?"),
+                                None => format!("one of {}", METHODS.join(", ")),
+                            }
+                        };
+                        self.push(n, &p, format!("`{m}` is not an HTTP method"), Some(help));
+                        None
+                    })
+                    .collect();
+                methods.into_iter().collect::<Option<Vec<_>>>()
+            }),
+            None => None,
+        };
+        let paths = match f.get("paths") {
+            Some((n, p)) => self.strings(n, &p).and_then(|paths| {
+                if let Some(bad) = paths.iter().find(|p| !p.starts_with('/')) {
+                    self.push(
+                        n,
+                        &p,
+                        format!(
+                            "path pattern `{bad}` does not start with `/`, so it can never match"
+                        ),
+                        Some(format!("write `\"/{}\"`", bad.trim_start_matches('/'))),
+                    );
+                    return None;
+                }
+                Some(paths)
+            }),
+            None => None,
+        };
+        let headers = match f.get("headers") {
+            Some((n, p)) => self.list(n, &p, "headers").and_then(|items| {
+                let headers: Vec<Option<HeaderInjection>> = items
+                    .into_iter()
+                    .map(|(n, p)| self.header(n, &p, secrets))
+                    .collect();
+                headers.into_iter().collect::<Option<Vec<_>>>()
+            }),
+            None => Some(Vec::new()),
+        };
+        let addresses = match f.get("addresses") {
+            Some((n, p)) => self.strings(n, &p).and_then(|addrs| {
+                let mut out = Vec::with_capacity(addrs.len());
+                for a in &addrs {
+                    match a.parse::<std::net::IpAddr>() {
+                        Ok(ip) => out.push(ip),
+                        Err(_) => {
+                            let help = match a.split_once('/') {
+                                Some((ip, _)) => format!(
+                                    "list addresses one by one (the proxy exempts exact addresses), e.g. `\"{ip}\"`"
+                                ),
+                                None => "write an IP address, e.g. `\"10.1.2.3\"` or `\"::1\"`".to_string(),
+                            };
+                            self.push(n, &p, format!("`{a}` is not an IP address"), Some(help));
+                            return None;
+                        }
+                    }
+                }
+                Some(out)
+            }),
+            None => Some(Vec::new()),
+        };
+        // The proxy's own rule, in one place: what an opaque tunnel cannot
+        // enforce needs `inspect`. A field present but invalid still counts.
+        use crate::sidecar::egress::policy as egress_policy;
+        let given = |f: &mut Fields, key| f.get(key).is_some().then(Vec::new);
+        let rule = egress_policy::Route {
+            host: host.clone().unwrap_or_default(),
+            ports: ports.clone().unwrap_or_default(),
+            inspect: inspect.unwrap_or(true),
+            methods: methods.clone().or_else(|| given(&mut f, "methods")),
+            paths: paths.clone().or_else(|| given(&mut f, "paths")),
+            headers: match &headers {
+                Some(hs) => hs.clone(),
+                None => given(&mut f, "headers")
+                    .map(|_| {
+                        vec![egress_policy::HeaderInjection {
+                            name: String::new(),
+                            secret: String::new(),
+                        }]
+                    })
+                    .unwrap_or_default(),
+            },
+            addresses: Vec::new(),
+            approve: false,
+        };
+        if let Err(err @ egress_policy::RouteError::NeedsInspect { field }) = rule.check() {
+            if let Some((n, p)) = f.get(field.key()) {
+                self.push(
                     n,
-                    p,
-                    format!("{what} can only be enforced on an inspected route"),
+                    &p,
+                    err.to_string(),
                     Some(
                         "add `inspect = true;` so the proxy terminates TLS and sees requests"
                             .into(),
                     ),
                 );
             }
-        };
-        let methods = match f.get("methods") {
-            Some((n, p)) => {
-                needs_inspect(self, n, &p, "methods");
-                self.list(n, &p, "methods").and_then(|items| {
-                    let methods: Vec<Option<String>> = items
-                        .into_iter()
-                        .map(|(n, p)| {
-                            let m = self.string(n, &p)?;
-                            if METHODS.contains(&m.as_str()) {
-                                return Some(m);
-                            }
-                            let upper = m.to_ascii_uppercase();
-                            let help = if METHODS.contains(&upper.as_str()) {
-                                format!("methods are uppercase: `\"{upper}\"`")
-                            } else {
-                                match suggest(&upper, METHODS.iter().copied()) {
-                                    Some(s) => format!("did you mean `\"{s}\"`?"),
-                                    None => format!("one of {}", METHODS.join(", ")),
-                                }
-                            };
-                            self.push(n, &p, format!("`{m}` is not an HTTP method"), Some(help));
-                            None
-                        })
-                        .collect();
-                    methods.into_iter().collect::<Option<Vec<_>>>()
-                })
-            }
-            None => None,
-        };
-        let paths = match f.get("paths") {
-            Some((n, p)) => {
-                needs_inspect(self, n, &p, "paths");
-                self.strings(n, &p).and_then(|paths| {
-                    if let Some(bad) = paths.iter().find(|p| !p.starts_with('/')) {
-                        self.push(n, &p, format!("path pattern `{bad}` does not start with `/`, so it can never match"), Some(format!("write `\"/{}\"`", bad.trim_start_matches('/'))));
-                        return None;
-                    }
-                    Some(paths)
-                })
-            }
-            None => None,
-        };
-        let headers = match f.get("headers") {
-            Some((n, p)) => {
-                needs_inspect(self, n, &p, "header injection");
-                self.list(n, &p, "headers").and_then(|items| {
-                    let headers: Vec<Option<HeaderInjection>> = items
-                        .into_iter()
-                        .map(|(n, p)| self.header(n, &p, secrets))
-                        .collect();
-                    headers.into_iter().collect::<Option<Vec<_>>>()
-                })
-            }
-            None => Some(Vec::new()),
-        };
-        let addresses = match f.get("addresses") {
-            Some((n, p)) => self.strings(n, &p).and_then(|addrs| {
-                for a in &addrs {
-                    if a.parse::<std::net::IpAddr>().is_err() {
-                        let help = match a.split_once('/') {
-                            Some((ip, _)) => format!(
-                                "list addresses one by one (the proxy exempts exact addresses), e.g. `\"{ip}\"`"
-                            ),
-                            None => "write an IP address, e.g. `\"10.1.2.3\"` or `\"::1\"`".to_string(),
-                        };
-                        self.push(n, &p, format!("`{a}` is not an IP address"), Some(help));
-                        return None;
-                    }
-                }
-                Some(addrs)
-            }),
-            None => Some(Vec::new()),
-        };
+        }
         let approve = match f.get("approve") {
             Some((n, p)) => self.bool(n, &p),
             None => Some(false),
         };
-        f.finish(
-            self,
-            &[
-                "host",
-                "ports",
-                "inspect",
-                "methods",
-                "paths",
-                "headers",
-                "addresses",
-                "approve",
-            ],
-        );
+        f.finish(self, fields::ROUTE);
         Some(Route {
             host: host?,
             ports: ports?,
@@ -1025,8 +1151,8 @@ impl Checker {
             let secret = self.string(n, &p)?;
             if let Some(secrets) = secrets {
                 if !secrets.contains_key(&secret) {
-                    let help = match suggest(&secret, secrets.keys().map(String::as_str)) {
-                        Some(s) => format!("did you mean `{s}`?"),
+                    let help = match crate::suggest::did_you_mean(&secret, secrets.keys().map(String::as_str)) {
+                        Some(hint) => hint,
                         None if secrets.is_empty() => format!("declare it: `secrets.{secret} = builtins.secret {{ env = \"…\"; }};`"),
                         None => format!("declared secrets: {}", list_keys(secrets.keys())),
                     };
@@ -1036,7 +1162,7 @@ impl Checker {
             }
             Some(secret)
         });
-        f.finish(self, &["name", "secret"]);
+        f.finish(self, fields::HEADER);
         Some(HeaderInjection {
             name: name?,
             secret: secret?,
@@ -1104,7 +1230,7 @@ impl Checker {
             });
         let fetch = match f.get("fetch") {
             Some((n, p)) => self.bool(n, &p),
-            None => Some(true),
+            None => Some(DEFAULT_FETCH),
         };
         let push = match f.get("push") {
             Some((n, p)) => self.strings(n, &p).and_then(|pats| {
@@ -1127,7 +1253,7 @@ impl Checker {
             }),
             None => Some(Vec::new()),
         };
-        f.finish(self, &["url", "fetch", "push"]);
+        f.finish(self, fields::REMOTE);
         Some(Remote {
             url: url?,
             fetch: fetch?,
@@ -1138,7 +1264,11 @@ impl Checker {
     fn sidecars(&mut self, node: &Node, path: &str) -> Option<Sidecars> {
         let mut f = self.attrs(node, path)?;
         let supervise = match f.get("supervise") {
-            Some((n, p)) => self.bool(n, &p),
+            Some((n, p)) => self.bool(n, &p).inspect(|on| {
+                if *on {
+                    self.not_yet(Feature::Supervise, n, &p);
+                }
+            }),
             None => Some(false),
         };
         if let Some((n, p)) = f.get("egress") {
@@ -1154,7 +1284,7 @@ impl Checker {
                 Some("add or remove remotes in `git` instead".into()),
             );
         }
-        f.finish(self, &["supervise", "egress", "git-gate"]);
+        f.finish(self, fields::SIDECARS);
         Some(Sidecars {
             supervise: supervise?,
         })
@@ -1243,6 +1373,8 @@ mod tests {
         // The serde form spells the image as the enum does.
         let mut v = minimal();
         v["image"] = json!("busybox");
+        // The serde form is the egress policy's, where a route lists its ports.
+        v["egress"]["routes"][0]["ports"] = json!(DEFAULT_PORTS);
         let parsed: Bottle = serde_json::from_value(v).unwrap();
         assert_eq!(checked, parsed);
     }
@@ -1294,6 +1426,53 @@ mod tests {
         let e = errors(v);
         assert_eq!(e.len(), 3, "{e:#?}");
         assert_eq!(e[1].path, "egress.routes[0].ports[0]");
+    }
+
+    #[test]
+    fn a_host_is_read_by_the_sidecars_parser_and_has_one_spelling() {
+        for (host, help) in [
+            ("API.example.com", "write `api.example.com`"),
+            ("example.com.", "write `example.com`"),
+            ("[::1]", "write `::1`"),
+        ] {
+            let mut v = minimal();
+            v["egress"]["routes"] = json!([{ "host": host }]);
+            let e = errors(v);
+            assert_eq!(e[0].path, "egress.routes[0].host");
+            assert_eq!(e[0].help.as_deref(), Some(help), "{host}");
+        }
+        let mut v = minimal();
+        v["egress"]["routes"] = json!([{ "host": "*.example.com", "addresses": ["10.0.0.1"] }]);
+        let b = check(&Node::from_json(&v)).unwrap();
+        assert_eq!(
+            HostPattern::parse(&b.egress.routes[0].host),
+            Ok(HostPattern::Suffix(".example.com".into()))
+        );
+        assert_eq!(
+            b.egress.routes[0].addresses,
+            ["10.0.0.1".parse::<std::net::IpAddr>().unwrap()]
+        );
+    }
+
+    #[test]
+    fn what_bottle_run_cannot_realize_is_refused_where_it_is_asked_for() {
+        let mut v = minimal();
+        v["image"] = json!("docker.io/library/alpine:3");
+        v["memory"] = json!(MIN_MEMORY - 1);
+        v["cpus"] = json!(0);
+        v["sidecars"] = json!({ "supervise": true });
+        let e = errors(v);
+        let paths: Vec<&str> = e.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            ["image", "cpus", "memory", "sidecars.supervise"],
+            "{e:#?}"
+        );
+        assert!(e.iter().all(|e| e.help.is_some()));
+        let mut v = minimal();
+        v["memory"] = json!(MIN_MEMORY);
+        v["cpus"] = json!(MIN_CPUS);
+        assert!(check(&Node::from_json(&v)).is_ok());
     }
 
     #[test]

@@ -4,20 +4,50 @@
 //! reporting each bad value at the recipe span that produced it. Everything
 //! downstream (`lower`, `store`, `realize`) works from the typed `Bottle` and
 //! never sees the recipe. The structs are serde types too, so tests and tools
-//! can write a bottle as JSON; `docs/recipes.md` describes every field.
+//! can write a bottle as JSON (there a route lists its `ports`: it is the
+//! egress policy's route); `docs/recipes.md` describes every field.
 
 mod check;
-mod host;
 pub mod node;
+pub mod unrealized;
 
-pub use check::{check, check_all, check_report, CheckError, SetChecker};
-pub use host::{HostPattern, HostPatternError};
+/// One egress model: a bottle's routes, header injections and secret
+/// references are the egress sidecar's own policy types, and a route's host
+/// is checked by parsing it into the pattern the sidecar matches with.
+pub use crate::sidecar::egress::policy::{HeaderInjection, Route, SecretRef};
+pub use crate::sidecar::egress::rules::{HostPattern, HostPatternError};
+pub use check::{check, check_all, check_report, field_paths, CheckError, SetChecker};
 pub use node::{Node, NodeValue, Span};
 
 use crate::store::Derivation;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Arc;
+
+// Every default a recipe may leave out, and every limit on a value, in one
+// place: the checker fills them in and enforces them, and lowering and the
+// realizer use these constants, never a copy of their values.
+
+/// Virtual CPUs when a recipe gives none.
+pub const DEFAULT_CPUS: u32 = 2;
+/// Guest memory (MiB) when a recipe gives none.
+pub const DEFAULT_MEMORY: u32 = 2048;
+/// The agent's user when a recipe gives none.
+pub const DEFAULT_USER: &str = "agent";
+/// The agent's working directory when a recipe gives none.
+pub const DEFAULT_WORKDIR: &str = "/work";
+/// A route's ports when it lists none.
+pub const DEFAULT_PORTS: &[u16] = &[443];
+/// Whether the agent may fetch from a git remote when the recipe does not say.
+pub const DEFAULT_FETCH: bool = true;
+/// The fewest CPUs a VM boots with.
+pub const MIN_CPUS: u32 = 1;
+/// The most CPUs a recipe may ask for.
+pub const MAX_CPUS: u32 = 64;
+/// The least memory (MiB) bottle's guest boots in; `bottle run` refuses less.
+pub const MIN_MEMORY: u32 = 128;
+/// The most memory (MiB) a recipe may ask for (1 TiB).
+pub const MAX_MEMORY: u32 = 1 << 20;
 
 /// One bottle: an agent, the VM it runs in, and everything it may reach.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -55,8 +85,6 @@ pub struct Bottle {
     pub refs: Vec<Arc<Derivation>>,
 }
 
-pub const DEFAULT_CPUS: u32 = 2;
-pub const DEFAULT_MEMORY: u32 = 2048;
 fn default_cpus() -> u32 {
     DEFAULT_CPUS
 }
@@ -78,8 +106,6 @@ pub struct Agent {
     pub env: BTreeMap<String, String>,
 }
 
-pub const DEFAULT_USER: &str = "agent";
-pub const DEFAULT_WORKDIR: &str = "/work";
 fn default_user() -> String {
     DEFAULT_USER.to_string()
 }
@@ -98,16 +124,6 @@ pub enum Image {
     Busybox,
 }
 
-/// A reference to a secret held on the host. Never the secret itself.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case", deny_unknown_fields)]
-pub enum SecretRef {
-    /// Read from this host environment variable when the bottle runs.
-    Env(String),
-    /// Read from this host file when the bottle runs.
-    File(String),
-}
-
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Egress {
@@ -116,61 +132,20 @@ pub struct Egress {
     pub routes: Vec<Route>,
 }
 
-/// One allowed destination of the egress proxy.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Route {
-    /// Exact host, `*.example.com` (any subdomain), or an IP literal.
-    pub host: String,
-    #[serde(default = "default_ports")]
-    pub ports: Vec<u16>,
-    /// Terminate TLS so methods, paths and headers can be checked and injected.
-    #[serde(default)]
-    pub inspect: bool,
-    /// Allowed methods (needs `inspect`); absent means any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub methods: Option<Vec<String>>,
-    /// Allowed path patterns, `*` matching any run of characters (needs `inspect`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub paths: Option<Vec<String>>,
-    /// Headers the proxy adds with a secret's value (needs `inspect`).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub headers: Vec<HeaderInjection>,
-    /// Private or loopback addresses this host may resolve to, exempt from
-    /// the proxy's SSRF refusal.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub addresses: Vec<String>,
-    /// Hold each new connection until a person allows it (`bottle supervise`).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub approve: bool,
-}
-
-fn default_ports() -> Vec<u16> {
-    vec![443]
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HeaderInjection {
-    pub name: String,
-    /// A key of the bottle's `secrets`.
-    pub secret: String,
-}
-
 /// An upstream git remote the agent may use through the git gate.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Remote {
     pub url: String,
-    #[serde(default = "yes")]
+    #[serde(default = "default_fetch")]
     pub fetch: bool,
     /// Ref patterns the agent may push (`refs/heads/agent/*`); empty means none.
     #[serde(default)]
     pub push: Vec<String>,
 }
 
-fn yes() -> bool {
-    true
+fn default_fetch() -> bool {
+    DEFAULT_FETCH
 }
 
 /// Optional sidecars (egress is always on; git-gate follows `git`).

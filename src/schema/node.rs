@@ -94,7 +94,7 @@ impl Node {
                 s.text.to_string(),
                 s.context
                     .iter()
-                    .filter_map(|p| crate::store::derivation::by_guest_path(p))
+                    .filter_map(|p| ev.derivation_at(p))
                     .collect(),
             ),
             Value::Path(p) => NodeValue::Path(p.as_ref().clone()),
@@ -134,7 +134,7 @@ fn derivation_of(
     };
     match (ev.force(&kind.value)?, ev.force(&out.value)?) {
         (Value::String(k), Value::String(p)) if &*k.text == "derivation" => {
-            Ok(crate::store::derivation::by_guest_path(&p.text))
+            Ok(ev.derivation_at(&p.text))
         }
         _ => Ok(None),
     }

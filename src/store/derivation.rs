@@ -192,34 +192,6 @@ impl Derivation {
     }
 }
 
-/// Every derivation made in this process, by guest path. Strings only carry
-/// the paths they mention (their context); this maps a path back to its
-/// derivation. Content addressing makes the map consistent: one path, one
-/// derivation, whoever made it.
-fn known() -> &'static std::sync::Mutex<std::collections::HashMap<String, Arc<Derivation>>> {
-    static KNOWN: std::sync::OnceLock<
-        std::sync::Mutex<std::collections::HashMap<String, Arc<Derivation>>>,
-    > = std::sync::OnceLock::new();
-    KNOWN.get_or_init(Default::default)
-}
-
-/// Remember a derivation so [`by_guest_path`] finds it.
-pub fn remember(drv: &Arc<Derivation>) {
-    let mut map = known()
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    map.entry(drv.guest_path()).or_insert_with(|| drv.clone());
-}
-
-/// The derivation whose output a string mentions by `path`, if this process made it.
-pub fn by_guest_path(path: &str) -> Option<Arc<Derivation>> {
-    known()
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-        .get(path)
-        .cloned()
-}
-
 /// The union of the closures of `roots`, each derivation once, dependencies first.
 pub fn closure_of(roots: &[Arc<Derivation>]) -> Vec<Arc<Derivation>> {
     let mut seen: BTreeMap<Hash, ()> = BTreeMap::new();

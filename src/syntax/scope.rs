@@ -65,7 +65,7 @@ fn undefined(frames: &[Frame], var: &Var, span: super::span::Span) -> SyntaxErro
         Frame::Names(n) => n.list.clone(),
         Frame::With => Vec::new(),
     });
-    let help = crate::diagnostics::did_you_mean(&var.name, names);
+    let help = crate::suggest::did_you_mean(&var.name, names);
     SyntaxError {
         span,
         message: format!("undefined variable `{}`", var.name),

@@ -346,3 +346,150 @@ pub fn audit_lines(path: &Path) -> Vec<serde_json::Value> {
         .map(|l| serde_json::from_str(l).expect("every audit line is JSON"))
         .collect()
 }
+
+/// Every byte a [`recording_server`] received, over all its connections (after
+/// TLS, for a TLS one).
+#[derive(Clone, Default)]
+pub struct Recorder(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Recorder {
+    pub fn bytes(&self) -> Vec<u8> {
+        self.0.lock().unwrap().clone()
+    }
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.bytes()).to_string()
+    }
+    pub fn contains(&self, needle: &[u8]) -> bool {
+        self.bytes().windows(needle.len()).any(|w| w == needle)
+    }
+}
+
+/// A loopback upstream that records the raw bytes it receives and answers
+/// every request head (`\r\n\r\n`) with `200 ok`; bodies are not parsed, so
+/// tests send requests without one. With `tls` it first does a TLS
+/// handshake; a plain one on a route marked `inspect` is "a TLS port that
+/// receives plaintext".
+pub async fn recording_server(
+    tls: Option<Arc<rustls::ServerConfig>>,
+) -> (SocketAddr, Recorder, Guard) {
+    recording_server_on("127.0.0.1:0", tls).await
+}
+
+/// [`recording_server`] bound to `bind` (e.g. `0.0.0.0:0`, to be reached on
+/// any of the host's addresses).
+pub async fn recording_server_on(
+    bind: &str,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) -> (SocketAddr, Recorder, Guard) {
+    let listener = TcpListener::bind(bind).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let recorder = Recorder::default();
+    let record = recorder.clone();
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let record = record.clone();
+            let tls = tls.clone();
+            tokio::spawn(async move {
+                match tls {
+                    None => answer_heads(stream, record).await,
+                    Some(config) => {
+                        if let Ok(tls) =
+                            tokio_rustls::TlsAcceptor::from(config).accept(stream).await
+                        {
+                            answer_heads(tls, record).await
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (addr, recorder, Guard(task))
+}
+
+async fn answer_heads<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    mut stream: S,
+    record: Recorder,
+) {
+    let mut pending = Vec::new();
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        record.0.lock().unwrap().extend_from_slice(&buf[..n]);
+        if pending.is_empty() && buf[0] == 0x16 {
+            // A TLS handshake at a plaintext server: answer as one would.
+            let _ = stream
+                .write_all(
+                    b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                )
+                .await;
+            return;
+        }
+        pending.extend_from_slice(&buf[..n]);
+        while let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
+            pending.drain(..end + 4);
+            let reply = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+            if stream.write_all(reply).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// A TLS client stream to `host` trusting `ca_pem`, over `stream` (e.g. a
+/// CONNECT tunnel through the proxy).
+pub async fn tls_client(
+    stream: TcpStream,
+    host: &str,
+    ca_pem: &str,
+) -> tokio_rustls::client::TlsStream<TcpStream> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pemfile::certs(&mut ca_pem.as_bytes()) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let name = rustls::pki_types::ServerName::try_from(host.to_string()).unwrap();
+    tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(name, stream)
+        .await
+        .unwrap()
+}
+
+/// Read one HTTP/1.1 response (head and `Content-Length` body) from `stream`;
+/// returns its status and text, or `None` when the stream closed first.
+pub async fn read_response<S: tokio::io::AsyncRead + Unpin>(
+    stream: &mut S,
+) -> Option<(u16, String)> {
+    let mut got = Vec::new();
+    let mut byte = [0u8; 1];
+    while !got.ends_with(b"\r\n\r\n") {
+        match stream.read(&mut byte).await {
+            Ok(1) => got.push(byte[0]),
+            _ => return None,
+        }
+    }
+    let head = String::from_utf8_lossy(&got).to_string();
+    let status = head.split(' ').nth(1)?.parse().ok()?;
+    let length: usize = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse().ok())?
+        })
+        .unwrap_or(0);
+    let mut body = vec![0u8; length];
+    stream.read_exact(&mut body).await.ok()?;
+    Some((status, head + &String::from_utf8_lossy(&body)))
+}

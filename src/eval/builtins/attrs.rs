@@ -100,7 +100,7 @@ fn get_attr(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<Value>
         }
         None => Err(
             EvalError::fatal(format!("attribute `{}` missing", name.text), span)
-                .with_help_opt(crate::diagnostics::did_you_mean(&name.text, attrs.names())),
+                .with_help_opt(crate::suggest::did_you_mean(&name.text, attrs.names())),
         ),
     }
 }

@@ -9,7 +9,7 @@ use super::Builtin;
 use crate::eval::{
     Attr, Attrs, Context, EvalError, EvalResult, Evaluator, NixString, Thunk, Value,
 };
-use crate::store::derivation::{by_guest_path, check_name, remember};
+use crate::store::derivation::check_name;
 use crate::syntax::Span;
 use std::sync::Arc;
 
@@ -49,9 +49,10 @@ fn attr(name: &str, value: Value) -> Attr {
     }
 }
 
-/// The value a recipe sees for a derivation.
-pub fn derivation_value(drv: &Arc<crate::store::Derivation>) -> Value {
-    remember(drv);
+/// The value a recipe sees for a derivation; the evaluator remembers the
+/// derivation so its path, wherever it is interpolated, leads back to it.
+pub fn derivation_value(ev: &mut Evaluator, drv: &Arc<crate::store::Derivation>) -> Value {
+    ev.remember_derivation(drv);
     let path = drv.guest_path();
     let out = NixString::with_context(path.as_str(), Context::single(path.as_str().into()));
     Value::attrs(Attrs::from_unsorted(vec![
@@ -78,11 +79,11 @@ fn write_text(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<Valu
     let deps: Vec<_> = text
         .context
         .iter()
-        .filter_map(|p| by_guest_path(p))
+        .filter_map(|p| ev.derivation_at(p))
         .collect();
     let drv = crate::lower::file::text_file(&name.text, &text.text, deps)
         .map_err(|e| EvalError::fatal(format!("`writeText`: {e}"), span))?;
-    Ok(derivation_value(&drv))
+    Ok(derivation_value(ev, &drv))
 }
 
 /// Force a value to JSON data (keys sorted, as Nix's `toJSON`), keeping the context.
@@ -146,7 +147,7 @@ fn secret(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<Value> {
         _ => {
             let unknown = names.iter().find(|n| !["env", "file"].contains(n));
             let help = unknown
-                .and_then(|n| crate::diagnostics::did_you_mean(n, ["env", "file"]))
+                .and_then(|n| crate::suggest::did_you_mean(n, ["env", "file"]))
                 .unwrap_or_else(|| usage.to_string());
             return Err(
                 EvalError::fatal("a secret names exactly one of `env` or `file`", span)

@@ -91,6 +91,8 @@ pub struct Egress {
     pub(crate) audit: audit::AuditLog,
     pub(crate) options: EgressOptions,
     pub(crate) slots: Arc<Semaphore>,
+    /// This host's interface addresses, read at start, refused by the SSRF guard.
+    pub(crate) host_addresses: ssrf::HostAddresses,
 }
 
 impl std::fmt::Debug for Egress {
@@ -139,6 +141,7 @@ impl Egress {
             upstream_tls,
             audit,
             slots: Arc::new(Semaphore::new(options.limits.max_tunnels)),
+            host_addresses: ssrf::HostAddresses::read(),
             options,
         }))
     }
@@ -152,10 +155,26 @@ impl Egress {
         &self.bottle
     }
 
-    /// Resolve `host` (test overrides first, then the system resolver).
-    pub(crate) async fn resolve(&self, host: &str, port: u16) -> std::io::Result<Vec<SocketAddr>> {
+    /// The addresses to try for `host` on `route`: the address itself for
+    /// an IP literal; the route's `addresses` when it lists any (the name
+    /// then never reaches a resolver); otherwise the test overrides, then
+    /// the system resolver.
+    pub(crate) async fn resolve(
+        &self,
+        route: &rules::CompiledRoute,
+        host: &str,
+        port: u16,
+    ) -> std::io::Result<Vec<SocketAddr>> {
         if let Some(ip) = rules::parse_ip(host) {
             return Ok(vec![SocketAddr::new(ip, port)]);
+        }
+        if !route.route.addresses.is_empty() {
+            return Ok(route
+                .route
+                .addresses
+                .iter()
+                .map(|ip| SocketAddr::new(*ip, port))
+                .collect());
         }
         if let Some(ips) = self.options.resolve_overrides.get(host) {
             return Ok(ips.iter().map(|ip| SocketAddr::new(*ip, port)).collect());

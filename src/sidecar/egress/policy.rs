@@ -35,7 +35,9 @@ pub struct Policy {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Route {
-    /// `api.example.com`, `*.example.com`, or an IP literal.
+    /// `api.example.com`, `*.example.com`, or an IP literal, as
+    /// [`super::rules::HostPattern::parse`] reads it (the recipe checker
+    /// reads it the same way).
     pub host: String,
     pub ports: Vec<u16>,
     /// Terminate TLS with the bottle's CA so methods, paths and headers apply
@@ -152,56 +154,19 @@ impl Policy {
         }
         for (i, route) in self.routes.iter().enumerate() {
             let at = format!("routes[{i}]");
-            check_host(&route.host).map_err(|why| {
-                invalid(
-                    format!("{at}: host `{}` {why}", route.host),
-                    "a host is `name.example`, `*.example` or an IP literal",
-                )
+            route.check().map_err(|err| {
+                let help = match &err {
+                    RouteError::NeedsInspect { .. } => {
+                        "add `inspect: true` so the proxy terminates TLS and sees each request, or drop the rule".to_string()
+                    }
+                    RouteError::Invalid { help, .. } => help.clone(),
+                };
+                invalid(format!("{at} ({}): {err}", route.host), &help)
             })?;
-            if route.ports.is_empty() {
-                return Err(invalid(
-                    format!("{at} ({}) lists no ports", route.host),
-                    "add e.g. `ports: [443]`",
-                ));
-            }
-            if route.ports.contains(&0) {
-                return Err(invalid(
-                    format!("{at} ({}) allows port 0", route.host),
-                    "ports are 1 to 65535",
-                ));
-            }
-            for method in route.methods.iter().flatten() {
-                if method.is_empty() || !method.bytes().all(|b| b.is_ascii_alphabetic()) {
-                    return Err(invalid(
-                        format!("{at} ({}): `{method}` is not an HTTP method", route.host),
-                        "write methods like GET, POST, PUT",
-                    ));
-                }
-            }
-            for path in route.paths.iter().flatten() {
-                if !path.starts_with('/') && path != "*" {
-                    return Err(invalid(
-                        format!(
-                            "{at} ({}): path pattern `{path}` does not start with /",
-                            route.host
-                        ),
-                        "path patterns look like `/v1/*`",
-                    ));
-                }
-            }
             for header in &route.headers {
-                if hyper::header::HeaderName::from_bytes(header.name.as_bytes()).is_err() {
-                    return Err(invalid(
-                        format!(
-                            "{at} ({}): `{}` is not a header name",
-                            route.host, header.name
-                        ),
-                        "header names are tokens like `x-api-key` or `authorization`",
-                    ));
-                }
                 if !self.secrets.contains_key(&header.secret) {
                     let known = self.secrets.keys().map(String::as_str);
-                    let help = match crate::diagnostics::did_you_mean(&header.secret, known) {
+                    let help = match crate::suggest::did_you_mean(&header.secret, known) {
                         Some(hint) => hint,
                         None => format!(
                             "declare it under `secrets:`, e.g. `{}: {{ env: NAME }}`",
@@ -234,29 +199,141 @@ impl Policy {
     }
 }
 
-/// Why a route host is unusable, if it is.
-fn check_host(host: &str) -> Result<(), &'static str> {
-    let bare = host.strip_suffix('.').unwrap_or(host);
-    if bare.is_empty() {
-        return Err("is empty");
+/// A field of a route, named as `egress.yaml` and recipes spell it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteField {
+    Host,
+    Ports,
+    Methods,
+    Paths,
+    Headers,
+}
+
+impl RouteField {
+    /// The field's key: `host`, `ports`, `methods`, `paths`, `headers`.
+    pub fn key(self) -> &'static str {
+        match self {
+            RouteField::Host => "host",
+            RouteField::Ports => "ports",
+            RouteField::Methods => "methods",
+            RouteField::Paths => "paths",
+            RouteField::Headers => "headers",
+        }
     }
-    if bare.parse::<IpAddr>().is_ok() {
-        return Ok(());
+}
+
+impl std::fmt::Display for RouteField {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "`{}`", self.key())
     }
-    let name = bare.strip_prefix("*.").unwrap_or(bare);
-    if name.is_empty() || name.contains('*') {
-        return Err("may only use `*.` as a whole first label");
+}
+
+/// What is wrong with one route, and in which field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RouteError {
+    /// A rule only an inspected route can keep. Without `inspect` the route
+    /// is reached by an opaque CONNECT tunnel, inside which any method and
+    /// path reach the upstream; a secret header would have to travel in
+    /// clear. The fix is always the same: `inspect: true` (recipes:
+    /// `inspect = true;`).
+    #[error("{}", needs_inspect_message(*.field))]
+    NeedsInspect { field: RouteField },
+    /// A value the proxy cannot use.
+    #[error("{message}")]
+    Invalid {
+        field: RouteField,
+        message: String,
+        help: String,
+    },
+}
+
+fn needs_inspect_message(field: RouteField) -> String {
+    match field {
+        RouteField::Headers => "`headers` need an inspected route: a secret header only ever travels over TLS the proxy verified".to_string(),
+        field => format!("{field} can only be enforced on an inspected route: inside an opaque CONNECT tunnel any method and path reach the upstream"),
     }
-    let labels_ok = name.split('.').all(|label| {
-        !label.is_empty()
-            && label
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    });
-    if !labels_ok {
-        return Err("is not a host name");
+}
+
+impl RouteError {
+    /// The field at fault.
+    pub fn field(&self) -> RouteField {
+        match self {
+            RouteError::NeedsInspect { field } | RouteError::Invalid { field, .. } => *field,
+        }
     }
-    Ok(())
+}
+
+impl Route {
+    /// The checks on one route that its types cannot express. The one place
+    /// the rule "method, path and header rules need `inspect`" lives: the
+    /// sidecar applies it when a policy loads, and the recipe checker calls
+    /// it so a recipe is refused at the rule's span. That rule is checked
+    /// first.
+    pub fn check(&self) -> Result<(), RouteError> {
+        if !self.inspect {
+            let field = if self.methods.is_some() {
+                Some(RouteField::Methods)
+            } else if self.paths.is_some() {
+                Some(RouteField::Paths)
+            } else if !self.headers.is_empty() {
+                Some(RouteField::Headers)
+            } else {
+                None
+            };
+            if let Some(field) = field {
+                return Err(RouteError::NeedsInspect { field });
+            }
+        }
+        let invalid = |field, message: String, help: &str| RouteError::Invalid {
+            field,
+            message,
+            help: help.to_string(),
+        };
+        super::rules::HostPattern::parse(&self.host)
+            .map_err(|why| invalid(RouteField::Host, why.message, &why.help))?;
+        if self.ports.is_empty() {
+            return Err(invalid(
+                RouteField::Ports,
+                "lists no ports".into(),
+                "add e.g. `ports: [443]`",
+            ));
+        }
+        if self.ports.contains(&0) {
+            return Err(invalid(
+                RouteField::Ports,
+                "allows port 0".into(),
+                "ports are 1 to 65535",
+            ));
+        }
+        for method in self.methods.iter().flatten() {
+            if method.is_empty() || !method.bytes().all(|b| b.is_ascii_alphabetic()) {
+                return Err(invalid(
+                    RouteField::Methods,
+                    format!("`{method}` is not an HTTP method"),
+                    "write methods like GET, POST, PUT",
+                ));
+            }
+        }
+        for path in self.paths.iter().flatten() {
+            if !path.starts_with('/') && path != "*" {
+                return Err(invalid(
+                    RouteField::Paths,
+                    format!("path pattern `{path}` does not start with /"),
+                    "path patterns look like `/v1/*`",
+                ));
+            }
+        }
+        for header in &self.headers {
+            if hyper::header::HeaderName::from_bytes(header.name.as_bytes()).is_err() {
+                return Err(invalid(
+                    RouteField::Headers,
+                    format!("`{}` is not a header name", header.name),
+                    "header names are tokens like `x-api-key` or `authorization`",
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -291,13 +368,13 @@ mod tests {
         .contains("colour"));
         assert!(
             error_of("version: 1\nbottle: b\nroutes:\n  - host: ''\n    ports: [443]\n")
-                .contains("is empty")
+                .contains("empty host")
         );
         assert!(
             error_of("version: 1\nbottle: b\nroutes:\n  - host: a.test\n    ports: [0]\n")
                 .contains("port 0")
         );
-        let undeclared = error_of("version: 1\nbottle: b\nroutes:\n  - host: a.test\n    ports: [443]\n    headers: [{name: x-k, secret: anthropc}]\nsecrets:\n  anthropic: { env: K }\n");
+        let undeclared = error_of("version: 1\nbottle: b\nroutes:\n  - host: a.test\n    ports: [443]\n    inspect: true\n    headers: [{name: x-k, secret: anthropc}]\nsecrets:\n  anthropic: { env: K }\n");
         assert!(
             undeclared.contains("not declared") && undeclared.contains("did you mean `anthropic`")
         );
@@ -306,5 +383,38 @@ mod tests {
                 .contains("exactly one")
         );
         assert!(error_of("version: 2\nbottle: b\n").contains("version 2"));
+    }
+
+    #[test]
+    fn rules_an_opaque_tunnel_cannot_enforce_are_refused() {
+        for (rule, field) in [
+            ("methods: [GET]", RouteField::Methods),
+            ("paths: ['/v1/*']", RouteField::Paths),
+            ("headers: [{name: x-k, secret: k}]", RouteField::Headers),
+        ] {
+            let yaml = format!("version: 1\nbottle: b\nroutes:\n  - host: a.test\n    ports: [443]\n    {rule}\nsecrets:\n  k: {{ env: K }}\n");
+            let text = error_of(&yaml);
+            assert!(text.contains("inspected route"), "{text}");
+            assert!(text.contains("add `inspect: true`"), "{text}");
+            let policy: Policy = serde_yaml::from_str(&yaml).unwrap();
+            assert_eq!(
+                policy.routes[0].check(),
+                Err(RouteError::NeedsInspect { field })
+            );
+            assert!(Policy::from_yaml(
+                &yaml.replace("ports: [443]", "ports: [443]\n    inspect: true")
+            )
+            .is_ok());
+        }
+        let bad_port = Route {
+            host: "a.test".into(),
+            ports: vec![0],
+            inspect: false,
+            methods: None,
+            paths: None,
+            headers: vec![],
+            addresses: vec![],
+        };
+        assert_eq!(bad_port.check().unwrap_err().field(), RouteField::Ports);
     }
 }

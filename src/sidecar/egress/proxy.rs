@@ -7,9 +7,9 @@
 use super::audit::Entry;
 use super::listen::Listener;
 use super::request::{parse_absolute, parse_authority, parse_head, Head, HeadParse, Target};
-use super::rules::{normalize_host, CompiledRoute};
+use super::rules::{is_dns_name, normalize_host, parse_ip, CompiledRoute, METHOD_OVERRIDE_HEADERS};
 use super::ssrf;
-use super::stream::{bounded, relay, Activity, Io, Metered, Rewind};
+use super::stream::{bounded, relay, Activity, Counters, Io, Metered, Rewind, Shared};
 use super::Egress;
 use bytes::{Bytes, BytesMut};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
@@ -85,7 +85,12 @@ impl Refusal {
     fn no_route(egress: &Egress, target: &Target) -> Refusal {
         let shown = show_host(&target.host);
         let mut reason = format!("no route allows {shown}:{}", target.port);
-        if egress.table.host_known(&target.host) {
+        if parse_ip(&target.host).is_none() && !is_dns_name(&target.host) {
+            reason.push_str(&format!(
+                " (`{}` is not a well-formed host name)",
+                target.host
+            ));
+        } else if egress.table.host_known(&target.host) {
             reason.push_str(&format!(" (routes allow {shown} on other ports only)"));
         }
         Refusal::deny(StatusCode::FORBIDDEN, "default deny".into(), reason)
@@ -98,6 +103,22 @@ impl Refusal {
             rule: route.label(),
             reason,
         }
+    }
+
+    fn head_too_large(max: usize) -> Refusal {
+        Refusal::deny(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "header size limit".into(),
+            format!("the request head is larger than {max} bytes"),
+        )
+    }
+
+    fn head_timeout(limit: std::time::Duration) -> Refusal {
+        Refusal::deny(
+            StatusCode::REQUEST_TIMEOUT,
+            "header timeout".into(),
+            format!("no complete request head within {limit:?}"),
+        )
     }
 
     fn malformed(reason: String) -> Refusal {
@@ -141,24 +162,29 @@ impl Refusal {
             body.len()
         );
         let _ = client.write_all(text.as_bytes()).await;
-        let _ = client.shutdown().await;
-        // Closing with unread input makes the kernel send a reset, which can
-        // destroy the answer before the client reads it: read and discard
-        // what the client still sends, briefly and boundedly, then close.
-        let mut sink = vec![0u8; 16 * 1024];
-        let drain = async {
-            let mut total = 0;
-            while total < (1 << 20) {
-                match client.read(&mut sink).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => total += n,
-                }
-            }
-        };
-        // Long enough for a client on a loaded host to finish sending; a
-        // client that half-closes (as HTTP clients do) ends it at once.
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), drain).await;
+        close_after_answer(client).await;
     }
+}
+
+/// Close a client stream that has had its answer. Closing with unread input
+/// makes the kernel send a reset, which can destroy the answer before the
+/// client reads it: read and discard what the client still sends, briefly
+/// and boundedly, then close.
+async fn close_after_answer<S: Io>(client: &mut S) {
+    let _ = client.shutdown().await;
+    let mut sink = vec![0u8; 16 * 1024];
+    let drain = async {
+        let mut total = 0;
+        while total < (1 << 20) {
+            match client.read(&mut sink).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => total += n,
+            }
+        }
+    };
+    // Long enough for a client on a loaded host to finish sending; a
+    // client that half-closes (as HTTP clients do) ends it at once.
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), drain).await;
 }
 
 fn show_host(host: &str) -> String {
@@ -232,25 +258,11 @@ async fn handle<S: Io>(egress: Arc<Egress>, mut client: S, peer: String) {
             return;
         }
         Ok(Err(HeadError::Closed)) => return,
-        Ok(Err(HeadError::TooLarge)) => Refusal::deny(
-            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            "header size limit".into(),
-            format!(
-                "the request head is larger than {} bytes",
-                limits.max_header_bytes
-            ),
-        ),
+        Ok(Err(HeadError::TooLarge)) => Refusal::head_too_large(limits.max_header_bytes),
         Ok(Err(HeadError::Malformed(why))) => {
             Refusal::malformed(format!("malformed request: {why}"))
         }
-        Err(_) => Refusal::deny(
-            StatusCode::REQUEST_TIMEOUT,
-            "header timeout".into(),
-            format!(
-                "no complete request head within {:?}",
-                limits.header_timeout
-            ),
-        ),
+        Err(_) => Refusal::head_timeout(limits.header_timeout),
     };
     refusal.record(&egress, Entry::new(&peer, "-", "-", 0, None));
     refusal.write_to(&mut client).await;
@@ -338,7 +350,7 @@ async fn dial(
     let shown = format!("{}:{}", show_host(&target.host), target.port);
     let attempt = async {
         let addrs = egress
-            .resolve(&target.host, target.port)
+            .resolve(route, &target.host, target.port)
             .await
             .map_err(|e| {
                 Refusal::upstream(
@@ -347,7 +359,7 @@ async fn dial(
                     format!("cannot resolve {shown}: {e}"),
                 )
             })?;
-        let addrs = ssrf::screen(route, &target.host, addrs)
+        let addrs = ssrf::screen(route, &target.host, addrs, &egress.host_addresses)
             .map_err(|why| Refusal::deny(StatusCode::FORBIDDEN, route.label(), why))?;
         let mut last = None;
         for addr in addrs {
@@ -477,9 +489,16 @@ async fn tunnel<S: Io>(
                     Ok(config) => config,
                     Err(why) => return Some(format!("cannot mint a certificate: {why}")),
                 };
-                let tls = match tokio_rustls::TlsAcceptor::from(config).accept(client).await {
-                    Ok(tls) => tls,
-                    Err(err) => return Some(format!("TLS with the client failed: {err}")),
+                let accept = tokio_rustls::TlsAcceptor::from(config).accept(client);
+                let tls = match tokio::time::timeout(limits.header_timeout, accept).await {
+                    Ok(Ok(tls)) => tls,
+                    Ok(Err(err)) => return Some(format!("TLS with the client failed: {err}")),
+                    Err(_) => {
+                        return Some(format!(
+                            "TLS with the client did not finish within {:?}",
+                            limits.header_timeout
+                        ))
+                    }
                 };
                 if let Some(sni) = tls.get_ref().1.server_name() {
                     if normalize_host(sni) != opened.target.host {
@@ -499,8 +518,7 @@ async fn tunnel<S: Io>(
                     origin,
                     Some(Upstream::new(&opened.target, sender)),
                 )
-                .await;
-                None
+                .await
             };
             let mut failure = None;
             let end = bounded(
@@ -564,39 +582,140 @@ struct Exchange {
     /// Requests on one connection are served one at a time, so one upstream
     /// connection is kept and reused while it stays open.
     upstream: tokio::sync::Mutex<Option<Upstream>>,
+    /// Bytes read from the client, and how many had been read when the last
+    /// response ended: more since then means a next request head began.
+    counters: Arc<Counters>,
+    answered_at: Arc<AtomicU64>,
 }
 
+/// Serve HTTP/1.1 requests on `io` until the client or a limit ends it.
+/// Every request head, the first or a later one on a kept-alive connection,
+/// in a plain connection or inside an inspected tunnel, has the same limits
+/// as the first head of a connection: at most `max_header_bytes` (`431`)
+/// and complete within `header_timeout` of the previous response (`408`),
+/// each with an audit line. A connection idle between requests for that
+/// long is closed without an answer. Returns why the proxy closed it, if
+/// it did.
 async fn serve_http<S: Io>(
     egress: Arc<Egress>,
     io: S,
     peer: String,
     origin: Origin,
     upstream: Option<Upstream>,
-) {
+) -> Option<String> {
     let limits = egress.options.limits.clone();
     let activity = Activity::new();
     let io = Metered::new(io, activity.clone());
+    let counters = io.counters.clone();
+    let io = Shared::new(io);
+    let answer_on = io.handle();
+    let answered_at = Arc::new(AtomicU64::new(0));
     let exchange = Arc::new(Exchange {
-        egress,
-        peer,
-        origin,
+        egress: egress.clone(),
+        peer: peer.clone(),
+        origin: origin.clone(),
         upstream: tokio::sync::Mutex::new(upstream),
+        counters: counters.clone(),
+        answered_at: answered_at.clone(),
     });
     let service = hyper::service::service_fn(move |req| {
         let exchange = exchange.clone();
-        async move { Ok::<_, Infallible>(exchange.handle(req).await) }
+        async move {
+            let mark = AnsweredMark {
+                counters: exchange.counters.clone(),
+                answered_at: exchange.answered_at.clone(),
+            };
+            let response = exchange.handle(req).await;
+            Ok::<_, Infallible>(response.map(|body| Marked { body, _mark: mark }))
+        }
     });
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout)
+        .max_header_size(limits.max_header_bytes)
         // A client that half-closes after its request still gets the answer.
         .half_close(true)
         .max_buf_size(limits.max_header_bytes.max(8192));
     let conn = builder
         .serve_connection(TokioIo::new(io), service)
         .with_upgrades();
-    bounded(conn, &activity, limits.tunnel_idle, limits.tunnel_total).await;
+    let mut outcome = None;
+    let end = bounded(
+        async { outcome = Some(conn.await) },
+        &activity,
+        limits.tunnel_idle,
+        limits.tunnel_total,
+    )
+    .await;
+    let (host, port) = match &origin {
+        Origin::Plain => ("-".to_string(), 0),
+        Origin::Inspected { target, .. } => (target.host.clone(), target.port),
+    };
+    let entry = Entry::new(&peer, "-", &host, port, None);
+    match outcome {
+        Some(Err(err)) if err.is_timeout() => {
+            if counters.read.load(Ordering::Relaxed) <= answered_at.load(Ordering::Relaxed) {
+                return Some(format!(
+                    "closed: no request within {:?}",
+                    limits.header_timeout
+                ));
+            }
+            let refusal = Refusal::head_timeout(limits.header_timeout);
+            refusal.record(&egress, entry);
+            if let Some(mut client) = answer_on.into_inner() {
+                refusal.write_to(&mut client).await;
+            }
+            None
+        }
+        Some(Err(err)) if err.is_parse_too_large() => {
+            // hyper has answered 431 already; the decision is logged here.
+            Refusal::head_too_large(limits.max_header_bytes).record(&egress, entry);
+            if let Some(mut client) = answer_on.into_inner() {
+                close_after_answer(&mut client).await;
+            }
+            None
+        }
+        _ => end.reason(),
+    }
+}
+
+/// Notes, when a response is done (its body dropped), how many bytes the
+/// client had sent by then.
+struct AnsweredMark {
+    counters: Arc<Counters>,
+    answered_at: Arc<AtomicU64>,
+}
+
+impl Drop for AnsweredMark {
+    fn drop(&mut self) {
+        let read = self.counters.read.load(Ordering::Relaxed);
+        self.answered_at.store(read, Ordering::Relaxed);
+    }
+}
+
+/// A response body that sets its connection's [`AnsweredMark`] when done.
+struct Marked {
+    body: RespBody,
+    _mark: AnsweredMark,
+}
+
+impl Body for Marked {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
 }
 
 impl Exchange {
@@ -737,7 +856,27 @@ impl Exchange {
             target.port,
             Some(bare_path),
         );
-        if let Err(why) = route.admits(&method, &path) {
+        let injections = &egress.injections[route.index];
+        let verdict = if !tls && (route.inspect || !injections.is_empty()) {
+            // A secret header only ever travels over TLS the proxy verified;
+            // an inspected route is TLS, so plain HTTP to it is a mistake
+            // at best (and cleartext to a TLS port).
+            Err(if injections.is_empty() {
+                "the route is inspected, so it is reached over TLS only: use https:// (CONNECT), not a plain http:// request".to_string()
+            } else {
+                "the route adds a secret header, which is only ever sent over verified TLS: use https:// (CONNECT), not a plain http:// request".to_string()
+            })
+        } else {
+            route.admits(&method, &path).and_then(|()| {
+                METHOD_OVERRIDE_HEADERS.iter().try_for_each(|name| {
+                    req.headers()
+                        .get_all(*name)
+                        .iter()
+                        .try_for_each(|value| route.admits_override(name, value.as_bytes()))
+                })
+            })
+        };
+        if let Err(why) = verdict {
             let shown = format!("{}:{}", show_host(&target.host), target.port);
             let refusal = Refusal::deny(
                 StatusCode::FORBIDDEN,
@@ -755,8 +894,10 @@ impl Exchange {
 
         let (mut parts, body) = req.into_parts();
         strip_hop_by_hop(&mut parts.headers);
-        for (name, value) in &egress.injections[route.index] {
-            parts.headers.insert(name.clone(), value.clone());
+        if tls {
+            for (name, value) in injections {
+                parts.headers.insert(name.clone(), value.clone());
+            }
         }
         let default_port = if tls { 443 } else { 80 };
         let authority = match target.port {

@@ -6,41 +6,166 @@
 use super::policy::{Policy, Route};
 use std::net::IpAddr;
 
-/// How a route's host is matched.
+/// A route's host: the one type that both reads a host pattern (for the
+/// recipe checker and for the policy at load) and matches requests with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HostPattern {
     /// `api.example.com`: that name only.
     Exact(String),
-    /// `*.example.com`: any name ending in `.example.com` (not the apex).
+    /// `*.example.com`: any name ending in `.example.com` (not the apex);
+    /// holds the suffix with its leading dot.
     Suffix(String),
     /// An IP literal: requests naming that address.
     Address(IpAddr),
 }
 
+/// Why a host pattern can never match, with the pattern to use instead when
+/// there is an obvious one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostPatternError {
+    pub message: String,
+    pub help: String,
+}
+
+impl std::fmt::Display for HostPatternError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for HostPatternError {}
+
+fn refused(message: impl Into<String>, help: impl Into<String>) -> HostPatternError {
+    HostPatternError {
+        message: message.into(),
+        help: help.into(),
+    }
+}
+
 impl HostPattern {
-    pub fn parse(host: &str) -> HostPattern {
-        let host = normalize_host(host);
-        if let Ok(ip) = host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse::<IpAddr>()
-        {
-            return HostPattern::Address(ip);
+    /// Read a host pattern: an exact DNS name, `*.` followed by a DNS name
+    /// (any subdomain of it, not the name itself), or an IP literal. Case, a
+    /// trailing dot and IPv6 brackets do not matter (see [`normalize_host`]).
+    /// A pattern that could never match a request (a URL, a port, a `*`
+    /// elsewhere, an empty label) is refused with the fix, since a silently
+    /// dead route is a bug the user only finds when the agent is denied.
+    pub fn parse(text: &str) -> Result<HostPattern, HostPatternError> {
+        if text.is_empty() {
+            return Err(refused(
+                "an empty host matches nothing",
+                "write a host name such as `api.example.com`",
+            ));
         }
-        match host.strip_prefix("*.") {
-            Some(rest) => HostPattern::Suffix(format!(".{rest}")),
-            None => HostPattern::Exact(host),
+        if let Some((scheme, rest)) = text.split_once("://") {
+            let host = rest.split(['/', ':']).next().unwrap_or(rest);
+            return Err(refused(
+                format!("`{text}` is a URL, and routes match host names, so it can never match"),
+                format!("write `host = \"{host}\";` and put the port in `ports` (`{scheme}` is implied by the port)"),
+            ));
         }
+        let host = normalize_host(text);
+        if let Some(ip) = parse_ip(&host) {
+            return Ok(HostPattern::Address(ip));
+        }
+        if let Some((name, port)) = text.rsplit_once(':') {
+            if port.chars().all(|c| c.is_ascii_digit()) && !name.contains(':') {
+                return Err(refused(
+                    format!("`{text}` includes a port, and host patterns never do, so it can never match"),
+                    format!("write `host = \"{name}\"; ports = [ {port} ];`"),
+                ));
+            }
+        }
+        if text.contains('/') {
+            let name = text.split('/').next().unwrap_or_default();
+            return Err(refused(
+                format!("`{text}` includes a path, and host patterns never do, so it can never match"),
+                format!("write `host = \"{name}\";` and put the path in `paths` (with `inspect = true`)"),
+            ));
+        }
+        let (wildcard, name) = match host.strip_prefix("*.") {
+            Some(rest) => (true, rest),
+            None => (false, host.as_str()),
+        };
+        if name.contains('*') {
+            return Err(refused(
+                format!("`{text}` has a `*` that is not a leading `*.`, so it can never match"),
+                "a wildcard is only allowed as `*.example.com`, meaning any subdomain of example.com",
+            ));
+        }
+        if name.len() > 253 {
+            return Err(refused(
+                format!("`{text}` is longer than a DNS name can be (253 characters)"),
+                "shorten it",
+            ));
+        }
+        for label in name.split('.') {
+            if label.is_empty() {
+                return Err(refused(
+                    format!(
+                        "`{text}` has an empty label (two dots in a row, or a dot at the start)"
+                    ),
+                    "DNS names are labels separated by single dots, e.g. `api.example.com`",
+                ));
+            }
+            if label.len() > 63 {
+                return Err(refused(
+                    format!("`{text}` has a label longer than 63 characters"),
+                    "no DNS name has one",
+                ));
+            }
+            if let Some(bad) = label
+                .chars()
+                .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_'))
+            {
+                return Err(refused(
+                    format!(
+                        "`{text}` has `{bad}`, which no DNS name contains, so it can never match"
+                    ),
+                    "host names use letters, digits, `-` and dots",
+                ));
+            }
+            if label.starts_with('-') || label.ends_with('-') {
+                return Err(refused(
+                    format!("`{text}` has a label that starts or ends with `-`"),
+                    "no DNS name has one",
+                ));
+            }
+        }
+        if wildcard && !name.contains('.') {
+            return Err(refused(
+                format!("`{text}` would allow every host under the top-level domain `{name}`"),
+                "name the domain you mean, e.g. `*.example.com`",
+            ));
+        }
+        Ok(if wildcard {
+            HostPattern::Suffix(format!(".{name}"))
+        } else {
+            HostPattern::Exact(name.to_string())
+        })
     }
 
     /// Does this pattern admit `host` (already normalized)?
     pub fn matches(&self, host: &str) -> bool {
         match self {
             HostPattern::Exact(name) => name == host,
+            // The labels a wildcard admits must be a well-formed DNS name, so
+            // `a..b.`, `-.`, `_x.` or `a:b.` never reach a resolver.
             HostPattern::Suffix(suffix) => {
-                host.len() > suffix.len() && host.ends_with(suffix.as_str())
+                host.len() > suffix.len() && host.ends_with(suffix.as_str()) && is_dns_name(host)
             }
             HostPattern::Address(ip) => parse_ip(host) == Some(*ip),
+        }
+    }
+}
+
+/// The pattern's one canonical spelling: lowercase, no trailing dot, no
+/// brackets; what a recipe should write, so one route has one hash.
+impl std::fmt::Display for HostPattern {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HostPattern::Exact(name) => f.write_str(name),
+            HostPattern::Suffix(suffix) => write!(f, "*{suffix}"),
+            HostPattern::Address(ip) => write!(f, "{ip}"),
         }
     }
 }
@@ -55,6 +180,29 @@ pub fn normalize_host(host: &str) -> String {
         .unwrap_or(host);
     host.to_ascii_lowercase()
 }
+
+/// Is `host` (normalized) a well-formed DNS name: at most 253 characters,
+/// labels of 1 to 63 letters, digits and inner hyphens?
+pub fn is_dns_name(host: &str) -> bool {
+    host.len() <= 253
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+}
+
+/// The headers some frameworks (Rails, Laravel, Spring's filter, Express
+/// middleware, ...) read as the request's real method.
+pub const METHOD_OVERRIDE_HEADERS: [&str; 3] = [
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+];
 
 /// The address a normalized host names, when it is an IP literal.
 pub fn parse_ip(host: &str) -> Option<IpAddr> {
@@ -88,13 +236,37 @@ impl CompiledRoute {
             }
         }
         if let Some(globs) = &self.paths {
-            if has_dot_segment(path) {
-                return Err(format!("path {path} has `.` or `..` segments"));
+            if let Some(segment) = dot_segment(path) {
+                return Err(format!(
+                    "path {path} has the segment `{segment}`, which servers read as `.` or `..`"
+                ));
             }
             let bare = path.split(['?', '#']).next().unwrap_or(path);
             if !globs.iter().any(|g| g.matches(bare)) {
                 let listed: Vec<&str> = globs.iter().map(|g| g.pattern.as_str()).collect();
                 return Err(format!("path {bare} matches none of {}", listed.join(", ")));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether a method-override header (`name: value`, see
+    /// [`METHOD_OVERRIDE_HEADERS`]) is allowed: on a route with method rules
+    /// every method it names must be one of them, since the upstream may
+    /// act on it instead of the request's own method.
+    pub fn admits_override(&self, name: &str, value: &[u8]) -> Result<(), String> {
+        let Some(methods) = &self.methods else {
+            return Ok(());
+        };
+        let text = String::from_utf8_lossy(value);
+        for named in text.split(',').map(str::trim) {
+            let upper = named.to_ascii_uppercase();
+            if !methods.contains(&upper) {
+                let shown: String = named.chars().take(40).collect();
+                return Err(format!(
+                    "header {name} names method `{shown}`, which is not in {}",
+                    methods.join(", ")
+                ));
             }
         }
         Ok(())
@@ -116,7 +288,8 @@ impl RouteTable {
             .enumerate()
             .map(|(index, route)| CompiledRoute {
                 index,
-                host: HostPattern::parse(&route.host),
+                host: HostPattern::parse(&route.host)
+                    .expect("Policy::check parsed every route's host"),
                 ports: route.ports.clone(),
                 inspect: route.inspect,
                 methods: route
@@ -190,19 +363,53 @@ impl Glob {
     }
 }
 
-/// A path with `.`/`..` segments (also percent-encoded) could mean a
-/// different resource once the upstream normalizes it, so path rules refuse it.
-fn has_dot_segment(path: &str) -> bool {
+/// The first segment of `path` that an upstream could resolve as `.` or
+/// `..`, if any; path rules refuse such paths, since the upstream would
+/// serve a resource the rules never saw. Besides plain `.` and `..` this
+/// catches their percent-encoded forms (also double-encoded), backslash and
+/// encoded-slash separators, and dot segments with matrix parameters
+/// (`..;`, `.;x=1`, `..;/`), which Tomcat, Jetty and Spring strip before
+/// resolving the path.
+fn dot_segment(path: &str) -> Option<String> {
     let bare = path.split(['?', '#']).next().unwrap_or(path);
-    let decoded = bare
-        .replace("%2e", ".")
-        .replace("%2E", ".")
-        .replace("%2f", "/")
-        .replace("%2F", "/")
-        .replace("%5c", "/")
-        .replace("%5C", "/")
-        .replace('\\', "/");
-    decoded.split('/').any(|seg| seg == "." || seg == "..")
+    // Decode until nothing changes, so `%252e` is seen as `.` too.
+    let mut decoded = bare.as_bytes().to_vec();
+    for _ in 0..4 {
+        let next = percent_decode(&decoded);
+        if next == decoded {
+            break;
+        }
+        decoded = next;
+    }
+    let decoded = String::from_utf8_lossy(&decoded).replace('\\', "/");
+    decoded
+        .split('/')
+        .find(|segment| {
+            // A matrix parameter (`;...`) is not part of the segment's name.
+            let name = segment.split(';').next().unwrap_or(segment);
+            // Some servers also ignore trailing NULs and whitespace.
+            let name = name.trim_end_matches(['\0', ' ', '\t']);
+            name == "." || name == ".."
+        })
+        .map(str::to_string)
+}
+
+fn percent_decode(bytes: &[u8]) -> Vec<u8> {
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                out.push(h << 4 | l);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    out
 }
 
 #[cfg(test)]
@@ -211,14 +418,40 @@ mod tests {
 
     #[test]
     fn host_patterns() {
-        let exact = HostPattern::parse("API.Example.com.");
+        let exact = HostPattern::parse("API.Example.com.").unwrap();
         assert!(exact.matches(&normalize_host("api.example.COM.")));
         assert!(!exact.matches("x.api.example.com"));
-        let wild = HostPattern::parse("*.example.com");
+        assert_eq!(exact.to_string(), "api.example.com");
+        let wild = HostPattern::parse("*.example.com").unwrap();
         assert!(wild.matches("a.example.com") && wild.matches("a.b.example.com"));
         assert!(!wild.matches("example.com") && !wild.matches("badexample.com"));
-        let ip = HostPattern::parse("::1");
+        assert_eq!(wild.to_string(), "*.example.com");
+        let ip = HostPattern::parse("::1").unwrap();
         assert!(ip.matches(&normalize_host("[::1]")));
+        assert_eq!(HostPattern::parse("[::1]"), Ok(ip));
+        assert!(matches!(
+            HostPattern::parse("127.0.0.1"),
+            Ok(HostPattern::Address(_))
+        ));
+    }
+
+    #[test]
+    fn host_patterns_that_never_match_are_refused() {
+        for bad in [
+            "",
+            "https://api.example.com/v1",
+            "api.example.com:443",
+            "api.*.com",
+            "*example.com",
+            "a..b",
+            ".",
+            "example.com/x",
+            "*.com",
+            "exa mple.com",
+            "-a.example.com",
+        ] {
+            assert!(HostPattern::parse(bad).is_err(), "{bad} was accepted");
+        }
     }
 
     #[test]
@@ -233,8 +466,72 @@ mod tests {
 
     #[test]
     fn dot_segments_are_refused_by_path_rules() {
-        assert!(has_dot_segment("/v1/../admin"));
-        assert!(has_dot_segment("/v1/%2E%2e/admin"));
-        assert!(!has_dot_segment("/v1/file.txt?x=../y"));
+        for path in [
+            "/v1/../admin",
+            "/v1/%2E%2e/admin",
+            "/v1/..;/admin",
+            "/v1/.;/admin",
+            "/v1/..;jsessionid=x/admin",
+            "/v1/.;a=b/x",
+            "/v1/%2e%2e%3b/admin",
+            "/v1/%2e%2e;/admin",
+            "/v1/%252e%252e/admin",
+            "/v1%2f..%2fadmin",
+            "/v1\\..\\admin",
+            "/v1/..%00/admin",
+            "/v1/..",
+        ] {
+            assert!(dot_segment(path).is_some(), "{path} passed");
+        }
+        for path in [
+            "/v1/file.txt?x=../y",
+            "/v1/...",
+            "/v1/..a",
+            "/v1/a;b=..",
+            "/v1/.well-known",
+            "/v1/%zz",
+            "/v1/%2",
+        ] {
+            assert_eq!(dot_segment(path), None, "{path} refused");
+        }
+    }
+
+    #[test]
+    fn method_overrides_must_name_allowed_methods() {
+        let policy = Policy::from_yaml(
+            "version: 1\nbottle: b\nroutes:\n  - host: a.test\n    ports: [443]\n    inspect: true\n    methods: [GET, post]\n  - host: b.test\n    ports: [443]\n",
+        )
+        .unwrap();
+        let table = RouteTable::new(&policy);
+        let ruled = table.find("a.test", 443).unwrap();
+        assert!(ruled
+            .admits_override("x-http-method-override", b"post")
+            .is_ok());
+        assert!(ruled.admits_override("x-http-method", b"GET, POST").is_ok());
+        let err = ruled
+            .admits_override("x-method-override", b"DELETE")
+            .unwrap_err();
+        assert!(err.contains("`DELETE`"), "{err}");
+        assert!(ruled.admits_override("x-http-method", b"GET, PUT").is_err());
+        assert!(ruled.admits_override("x-http-method", b"").is_err());
+        let open = table.find("b.test", 443).unwrap();
+        assert!(open.admits_override("x-http-method", b"DELETE").is_ok());
+    }
+
+    #[test]
+    fn wildcards_admit_well_formed_names_only() {
+        let wild = HostPattern::parse("*.wild.test").unwrap();
+        assert!(wild.matches("a.wild.test") && wild.matches("a-b.c.wild.test"));
+        for bad in [
+            "a..b.wild.test",
+            "-.wild.test",
+            "a-.wild.test",
+            "a_b.wild.test",
+            "a:b.wild.test",
+            ".wild.test",
+        ] {
+            assert!(!wild.matches(bad), "{bad} matched");
+        }
+        assert!(!wild.matches(&format!("{}.wild.test", "a".repeat(64))));
     }
 }

@@ -140,6 +140,74 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Rewind<S> {
     }
 }
 
+/// A stream hyper serves while the proxy keeps a second handle: when hyper
+/// gives up on a connection (a request head too slow) it drops its handle
+/// without answering, and the proxy still writes its `408` on the stream.
+/// The lock is only held for the length of one poll, so it is never
+/// contended while hyper owns the connection.
+pub struct Shared<S>(Arc<std::sync::Mutex<S>>);
+
+impl<S> Shared<S> {
+    pub fn new(inner: S) -> Shared<S> {
+        Shared(Arc::new(std::sync::Mutex::new(inner)))
+    }
+
+    /// A second handle on the same stream.
+    pub fn handle(&self) -> Shared<S> {
+        Shared(self.0.clone())
+    }
+
+    /// The stream, once every other handle is gone.
+    pub fn into_inner(self) -> Option<S> {
+        Arc::try_unwrap(self.0)
+            .ok()
+            .map(|m| m.into_inner().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut S) -> R) -> R {
+        let mut guard = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut guard)
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Shared<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        self.with(|s| Pin::new(s).poll_read(cx, buf))
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Shared<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.with(|s| Pin::new(s).poll_write(cx, buf))
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.with(|s| Pin::new(s).poll_flush(cx))
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.with(|s| Pin::new(s).poll_shutdown(cx))
+    }
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.with(|s| Pin::new(s).poll_write_vectored(cx, bufs))
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.with(|s| s.is_write_vectored())
+    }
+}
+
+impl<S: Io> Io for Shared<S> {}
+
 /// When a tunnel last moved a byte, shared by both directions.
 #[derive(Debug)]
 pub struct Activity {
