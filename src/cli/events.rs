@@ -3,7 +3,7 @@
 //! `--follow`, what it does next, until the run ends.
 use crate::realize::rundir;
 use clap::Args;
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -34,25 +34,26 @@ const SOURCES: &[(&str, &str)] = &[
 struct Follower {
     source: &'static str,
     path: PathBuf,
-    offset: u64,
+    /// Kept open once it exists: the run removes its directory as it ends,
+    /// and the last lines are still read from the open file.
+    file: Option<std::fs::File>,
     partial: String,
 }
 
 impl Follower {
     /// The complete lines added since the last call.
     fn read(&mut self) -> Vec<String> {
-        let Ok(mut file) = std::fs::File::open(&self.path) else {
+        if self.file.is_none() {
+            self.file = std::fs::File::open(&self.path).ok();
+        }
+        let Some(file) = &mut self.file else {
             return Vec::new();
         };
-        let mut text = String::new();
-        if file.seek(SeekFrom::Start(self.offset)).is_err() {
+        let mut bytes = Vec::new();
+        if file.read_to_end(&mut bytes).is_err() {
             return Vec::new();
         }
-        let Ok(n) = file.read_to_string(&mut text) else {
-            return Vec::new();
-        };
-        self.offset += n as u64;
-        self.partial.push_str(&text);
+        self.partial.push_str(&String::from_utf8_lossy(&bytes));
         let Some(end) = self.partial.rfind('\n') else {
             return Vec::new();
         };
@@ -71,12 +72,16 @@ pub fn run(args: EventsArgs) -> miette::Result<ExitCode> {
         .map(|(source, file)| Follower {
             source,
             path: dir.join(file),
-            offset: 0,
+            file: None,
             partial: String::new(),
         })
         .collect();
     let mut out = std::io::stdout().lock();
+    let mut ending = false;
     loop {
+        // Whether the run has ended is learnt before the last read, so
+        // nothing written before it ended is missed.
+        let gone = args.follow && !dir.join("run.json").is_file();
         for follower in &mut followers {
             for line in follower.read() {
                 let shown = show(follower.source, &line, args.json);
@@ -89,10 +94,11 @@ pub fn run(args: EventsArgs) -> miette::Result<ExitCode> {
         if !args.follow {
             return Ok(ExitCode::SUCCESS);
         }
-        if !dir.join("run.json").is_file() {
+        if ending {
             let _ = writeln!(out, "{}", ended(&args.name, args.json));
             return Ok(ExitCode::SUCCESS);
         }
+        ending = gone;
         std::thread::sleep(Duration::from_millis(200));
     }
 }

@@ -414,6 +414,7 @@ mod tests {
             paths: None,
             headers: vec![],
             addresses: vec![],
+            approve: false,
         };
         assert_eq!(bad_port.check().unwrap_err().field(), RouteField::Ports);
     }
