@@ -138,6 +138,11 @@ const CASES: &[Case] = &[
         outcome: Runs,
     },
     Case {
+        fields: &["egress.routes[].approve"],
+        set: r#"egress.routes = [ { host = "registry.npmjs.org"; approve = true; } ];"#,
+        outcome: Runs,
+    },
+    Case {
         fields: &["egress.routes[].host"],
         set: r#"egress.routes = [ { host = "API.example.com"; } ];"#,
         outcome: Refused("has capital letters"),
