@@ -138,6 +138,16 @@ const CASES: &[Case] = &[
         outcome: Runs,
     },
     Case {
+        fields: &["egress.default"],
+        set: r#"egress.default = "ask";"#,
+        outcome: Runs,
+    },
+    Case {
+        fields: &["egress.default"],
+        set: r#"egress.default = "allow";"#,
+        outcome: Refused("is not a default for undeclared hosts"),
+    },
+    Case {
         fields: &["egress.routes[].approve"],
         set: r#"egress.routes = [ { host = "registry.npmjs.org"; approve = true; } ];"#,
         outcome: Runs,

@@ -331,6 +331,53 @@ fn held_requests_are_allowed_denied_coalesced_or_time_out() {
 }
 
 #[test]
+fn undeclared_hosts_ask_when_the_default_is_ask() {
+    let (u, v) = (http_server("u"), http_server("v"));
+    let script = [fetch("U", u, "x"), fetch("V", v, "y")].join("\n");
+    let setup = setup("undeclared", "[ ]", &script);
+    let recipe = std::fs::read_to_string(&setup.recipe).unwrap();
+    std::fs::write(
+        &setup.recipe,
+        recipe.replace(
+            "egress.routes = [ ];",
+            "egress.routes = [ ]; egress.default = \"ask\";",
+        ),
+    )
+    .unwrap();
+    let child = setup.start(60);
+    let question = setup.wait_for_question("undeclared", u, |_| true);
+    assert_eq!(question.rule, "routes[0] (default: ask)");
+    setup.cli(&[
+        "deny",
+        "undeclared",
+        &question.id.to_string(),
+        "-m",
+        "not that one",
+    ]);
+    // Allowed by a person, the request still meets the SSRF guard: an
+    // undeclared host gets no exemption, so loopback stays refused.
+    let question = setup.wait_for_question("undeclared", v, |_| true);
+    setup.cli(&["approve", "undeclared", &question.id.to_string()]);
+    let (stdout, stderr) = finish(child);
+    let line = |label: &str| {
+        stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("{label}:")))
+            .unwrap_or_else(|| panic!("no {label} line:\n{stdout}\n{stderr}"))
+            .to_string()
+    };
+    let (u_line, v_line) = (line("U"), line("V"));
+    assert!(
+        u_line.contains("not that one") && u_line.ends_with(" 403"),
+        "{u_line}"
+    );
+    assert!(
+        v_line.contains("loopback") && v_line.ends_with(" 403"),
+        "{v_line}"
+    );
+}
+
+#[test]
 fn always_writes_the_import_file_and_the_rebuilt_bottle_does_not_ask() {
     let a = http_server("a-ok");
     let routes = format!("import ./approved.bottle ++ [ {} ]", asking(a));

@@ -74,7 +74,8 @@ pub async fn start(
     Ok(running)
 }
 
-/// When the policy has routes a person must allow: the run's approval broker
+/// When the policy has routes a person must allow (or asks for undeclared
+/// hosts): the run's approval broker
 /// and its control socket (`crate::supervise`), a best-effort part.
 async fn supervise(
     policy: &Policy,
@@ -83,7 +84,8 @@ async fn supervise(
     options: &super::RunOptions,
 ) -> Result<Option<Arc<dyn egress::approval::Approver>>, String> {
     use crate::supervise::{broker, control, Broker, CONTROL_SOCKET, EVENTS};
-    if !policy.routes.iter().any(|r| r.approve) {
+    let asks = policy.default == egress::policy::Unmatched::Ask;
+    if !asks && !policy.routes.iter().any(|r| r.approve) {
         return Ok(None);
     }
     let timeout = std::env::var("BOTTLE_APPROVE_TIMEOUT")

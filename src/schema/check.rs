@@ -319,7 +319,7 @@ mod fields {
     pub const AGENT: &[&str] = &["command", "user", "workdir", "env"];
     pub const IMAGE: &[&str] = &["oci", "busybox"];
     pub const SECRET: &[&str] = &["env", "file", "type"];
-    pub const EGRESS: &[&str] = &["routes"];
+    pub const EGRESS: &[&str] = &["routes", "default"];
     pub const ROUTE: &[&str] = &[
         "host",
         "ports",
@@ -926,8 +926,30 @@ impl Checker {
             }
             None => Some(Vec::new()),
         };
+        use crate::sidecar::egress::policy::Unmatched;
+        let default = match f.get("default") {
+            Some((n, p)) => self.string(n, &p).and_then(|d| match d.as_str() {
+                "deny" => Some(Unmatched::Deny),
+                "ask" => Some(Unmatched::Ask),
+                other => {
+                    self.push(
+                        n,
+                        &p,
+                        format!("`{other}` is not a default for undeclared hosts"),
+                        Some(
+                            "write `\"deny\"` (the default) or `\"ask\"` (a person decides)".into(),
+                        ),
+                    );
+                    None
+                }
+            }),
+            None => Some(Unmatched::Deny),
+        };
         f.finish(self, fields::EGRESS);
-        Some(Egress { routes: routes? })
+        Some(Egress {
+            routes: routes?,
+            default: default?,
+        })
     }
 
     fn route(

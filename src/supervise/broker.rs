@@ -172,10 +172,19 @@ impl Broker {
         let p = &held.pending;
         if verdict == Verdict::Always {
             if let Some(file) = &self.approved_file {
-                let written = match self.routes.get(p.route) {
-                    Some(route) => append_route(file, route, &p.host, p.port),
-                    None => Err(format!("the policy has no routes[{}]", p.route)),
+                // An undeclared host (`default: ask`) gets a plain route.
+                let plain = Route {
+                    host: p.host.clone(),
+                    ports: vec![p.port],
+                    inspect: false,
+                    methods: None,
+                    paths: None,
+                    headers: Vec::new(),
+                    addresses: Vec::new(),
+                    approve: false,
                 };
+                let route = self.routes.get(p.route).unwrap_or(&plain);
+                let written = append_route(file, route, &p.host, p.port);
                 if let Err(e) = written {
                     self.event("write-failed", p, Some(&e));
                 }

@@ -26,6 +26,8 @@ pub struct Preflight {
     pub env: Vec<String>,
     /// Secret name → where the host reads it and which headers carry it.
     pub secrets: BTreeMap<String, String>,
+    /// Requests no route allows wait for a person (`egress.default = "ask"`).
+    pub ask_undeclared: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -50,9 +52,11 @@ impl Preflight {
     pub fn of(plan: &Plan) -> miette::Result<Preflight> {
         let mut routes: BTreeMap<String, Vec<RouteView>> = BTreeMap::new();
         let mut secrets = BTreeMap::new();
+        let mut ask_undeclared = false;
         for sidecar in &plan.sidecars {
             let SidecarKind::Egress { policy } = &sidecar.kind;
             let policy = Policy::load(policy)?;
+            ask_undeclared |= policy.default == crate::sidecar::egress::policy::Unmatched::Ask;
             for route in &policy.routes {
                 routes
                     .entry(route.host.clone())
@@ -124,12 +128,13 @@ impl Preflight {
             routes,
             env,
             secrets,
+            ask_undeclared,
         })
     }
 
     /// Does any route hold connections for a person?
     pub fn asks(&self) -> bool {
-        self.routes.values().flatten().any(|r| r.approve)
+        self.ask_undeclared || self.routes.values().flatten().any(|r| r.approve)
     }
 
     /// The compact text a person reads before saying y or N.
@@ -156,7 +161,7 @@ impl Preflight {
             .map(|(name, port)| format!("{name} (proxy.internal:{port})"))
             .collect();
         line("sidecars", list_or_none(&sidecars));
-        if self.routes.is_empty() {
+        if self.routes.is_empty() && !self.ask_undeclared {
             line("network", "no routes: every request out is refused".into());
         }
         let mut first = true;
@@ -183,6 +188,10 @@ impl Preflight {
                 }
                 line(label, text);
             }
+        }
+        if self.ask_undeclared {
+            let label = if first { "routes" } else { "" };
+            line(label, "any other host:port  [asks a person]".into());
         }
         line("env", list_or_none(&self.env));
         let secrets: Vec<String> = self

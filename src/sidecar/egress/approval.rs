@@ -2,7 +2,12 @@
 //! lets a connection out only once an [`Approver`] (the run's supervise
 //! broker, `crate::supervise`) says so; the proxy awaits the answer where it
 //! would otherwise have let the connection through, and turns a refusal into
-//! a 403 whose body is the approver's reason.
+//! a 403 whose body is the approver's reason. With `default: ask`, a
+//! request no route allows takes the [`asked_route`]: one that asks, for any
+//! host and port, and opens nothing else (no inspection, no headers, no SSRF
+//! exemption).
+use super::policy::{Policy, Route, Unmatched};
+use super::rules::{CompiledRoute, HostPattern};
 use std::fmt::Debug;
 use std::future::Future;
 use std::pin::Pin;
@@ -33,4 +38,28 @@ pub enum Answer {
 /// awaits [`Approver::ask`] without a timeout of its own.
 pub trait Approver: Send + Sync + Debug {
     fn ask(&self, question: Question) -> Pin<Box<dyn Future<Output = Answer> + Send + '_>>;
+}
+
+/// The route of requests no route allows, when the policy says `default: ask`;
+/// its index is the one after the policy's last route.
+pub(crate) fn asked_route(policy: &Policy) -> Option<CompiledRoute> {
+    (policy.default == Unmatched::Ask).then(|| CompiledRoute {
+        index: policy.routes.len(),
+        // Never matched against: the route table is searched first.
+        host: HostPattern::Exact(String::new()),
+        ports: Vec::new(),
+        inspect: false,
+        methods: None,
+        paths: None,
+        route: Route {
+            host: "(default: ask)".into(),
+            ports: Vec::new(),
+            inspect: false,
+            methods: None,
+            paths: None,
+            headers: Vec::new(),
+            addresses: Vec::new(),
+            approve: true,
+        },
+    })
 }

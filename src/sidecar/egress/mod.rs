@@ -84,6 +84,8 @@ pub struct EgressOptions {
 pub struct Egress {
     pub(crate) bottle: String,
     pub(crate) table: rules::RouteTable,
+    /// With `default: ask`, the route of requests no route allows (see `approval`).
+    pub(crate) asked: Option<rules::CompiledRoute>,
     /// The headers each route injects, by route index, values from secrets.
     pub(crate) injections: Vec<Vec<(HeaderName, HeaderValue)>>,
     pub(crate) authority: inspect::Authority,
@@ -110,6 +112,7 @@ impl Egress {
         policy.check()?;
         let secrets = secrets::Secrets::load(&policy)?;
         let table = rules::RouteTable::new(&policy);
+        let asked = approval::asked_route(&policy);
         let injections = policy
             .routes
             .iter()
@@ -129,6 +132,7 @@ impl Egress {
                     })
                     .collect()
             })
+            .chain(asked.iter().map(|_| Vec::new()))
             .collect();
         let authority = inspect::Authority::generate(&policy.bottle)?;
         let upstream_tls = inspect::upstream_config(policy.upstream_ca.as_deref())?;
@@ -136,6 +140,7 @@ impl Egress {
         Ok(Arc::new(Egress {
             bottle: policy.bottle.clone(),
             table,
+            asked,
             injections,
             authority,
             upstream_tls,
@@ -144,6 +149,20 @@ impl Egress {
             host_addresses: ssrf::HostAddresses::read(),
             options,
         }))
+    }
+
+    /// The route that decides `host:port`: a route of the policy, else the
+    /// asking route of `default: ask`.
+    pub(crate) fn find(&self, host: &str, port: u16) -> Option<&rules::CompiledRoute> {
+        self.table.find(host, port).or(self.asked.as_ref())
+    }
+
+    /// The route at `index` (the asking route is the one after the policy's).
+    pub(crate) fn route(&self, index: usize) -> &rules::CompiledRoute {
+        match self.table.routes().get(index) {
+            Some(route) => route,
+            None => self.asked.as_ref().expect("route indexes come from find"),
+        }
     }
 
     /// The per-run CA certificate (PEM) the guest must trust for inspected routes.

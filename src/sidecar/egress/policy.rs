@@ -24,10 +24,29 @@ pub struct Policy {
     pub routes: Vec<Route>,
     #[serde(default)]
     pub secrets: BTreeMap<String, SecretRef>,
+    /// What happens to a request no route allows: denied (the default), or
+    /// held while a person is asked, as on an `approve` route.
+    #[serde(default, skip_serializing_if = "Unmatched::is_deny")]
+    pub default: Unmatched,
     /// A CA (PEM file) to verify inspected upstreams with instead of the
     /// system roots; meant for tests.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upstream_ca: Option<PathBuf>,
+}
+
+/// The policy's answer for a request no route allows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Unmatched {
+    #[default]
+    Deny,
+    Ask,
+}
+
+impl Unmatched {
+    pub fn is_deny(&self) -> bool {
+        *self == Unmatched::Deny
+    }
 }
 
 /// One allowed destination: a host pattern and its ports, with optional

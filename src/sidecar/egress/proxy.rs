@@ -284,7 +284,6 @@ struct Opened {
 /// Decide a CONNECT and reach the upstream.
 async fn open(egress: &Egress, target: Target) -> Result<Opened, Refusal> {
     let route = egress
-        .table
         .find(&target.host, target.port)
         .ok_or_else(|| Refusal::no_route(egress, &target))?;
     approved(egress, route, &target, None).await?;
@@ -468,7 +467,7 @@ async fn tunnel<S: Io>(
     peer: String,
 ) {
     let limits = egress.options.limits.clone();
-    let route = &egress.table.routes()[opened.route];
+    let route = egress.route(opened.route);
     entry.decision = "allow";
     entry.rule = route.label();
     entry.status = Some(200);
@@ -737,7 +736,7 @@ impl Exchange {
                         return refusal.response();
                     }
                 };
-                match egress.table.find(&target.host, target.port) {
+                match egress.find(&target.host, target.port) {
                     Some(route) => {
                         let asked = approved(egress, route, &target, Some(req.method().as_str()));
                         if let Err(refusal) = asked.await {
@@ -774,7 +773,7 @@ impl Exchange {
                 }
             }
             Origin::Inspected { route, target } => {
-                let route = &egress.table.routes()[*route];
+                let route = egress.route(*route);
                 let path = req
                     .uri()
                     .path_and_query()
