@@ -12,6 +12,7 @@
 pub mod cli;
 pub mod diagnostics;
 pub mod eval;
+pub mod image;
 pub mod lower;
 pub mod realize;
 pub mod schema;

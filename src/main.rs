@@ -4,5 +4,9 @@
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
+    // A git gate's mirror runs this executable as its pre-receive hook.
+    if bottle::sidecar::git_gate::hook::is_hook_invocation() {
+        return std::process::ExitCode::from(bottle::sidecar::git_gate::hook::main() as u8);
+    }
     bottle::cli::main()
 }

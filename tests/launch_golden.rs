@@ -29,6 +29,7 @@ fn launch_of(recipe: &Value) -> Value {
         gvproxy: Version(0, 8, 1),
         guest_params: vec!["bottle.tty=0".into()],
         ca_certificates: vec!["-----BEGIN CERTIFICATE-----".into()],
+        root_disk: None,
     };
     let text = launch(&plan, &facts).describe().to_string();
     let root = store.root().display().to_string();

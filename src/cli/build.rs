@@ -173,6 +173,11 @@ pub fn run(args: BuildArgs) -> miette::Result<ExitCode> {
         }
     }
     if args.dry_run {
+        if bottles.len() <= 50 {
+            for line in bottles.iter().flat_map(crate::lower::git_gate::describe) {
+                eprintln!("{line}");
+            }
+        }
         eprintln!(
             "{missing} to build, {cached} already in {}",
             store.root().display()

@@ -83,7 +83,8 @@ pub fn run(args: RunArgs) -> miette::Result<ExitCode> {
     }
     // The preflight: before anything starts, and from the stored bottle only.
     if args.dry_run || !args.yes {
-        let preflight = Preflight::of(&plan)?;
+        let files = crate::lower::bottle::Manifest::load(&bottle_dir)?.files;
+        let preflight = Preflight::of(&plan, files.keys().cloned().collect())?;
         if args.dry_run {
             if args.json {
                 let json = serde_json::to_string_pretty(&preflight).expect("plans serialize");
@@ -104,10 +105,18 @@ pub fn run(args: RunArgs) -> miette::Result<ExitCode> {
         .prefix("bottle-rootfs-")
         .tempdir()
         .map_err(|e| miette::miette!("cannot make a temporary directory: {e}"))?;
+    let mut root_disk = None;
     let rootfs = match (&args.rootfs, &plan.image) {
         (Some(dir), _) => dir.clone(),
         (None, ManifestImage::Busybox) => {
             realize::image::busybox_rootfs(assembled.path(), &plan.user)?;
+            let files = crate::lower::bottle::Manifest::load(&bottle_dir)?.files;
+            realize::image::place_files(assembled.path(), store.root(), &files)?;
+            assembled.path().to_path_buf()
+        }
+        // Built by bottle: attached read-only, the guest files are in it.
+        (None, ManifestImage::Root(name)) => {
+            root_disk = Some(store.root().join(name));
             assembled.path().to_path_buf()
         }
         (None, ManifestImage::Oci(reference)) => {
@@ -131,6 +140,7 @@ pub fn run(args: RunArgs) -> miette::Result<ExitCode> {
         name: args.name,
         accel: args.accel,
         rootfs,
+        root_disk,
         verbose: args.verbose,
         approved_file: from_recipe.then(|| {
             let dir = args.target.parent().unwrap_or(std::path::Path::new("."));

@@ -42,8 +42,10 @@ pub struct Manifest {
 pub enum ManifestImage {
     /// Assembled by the realizer from the host's static busybox.
     Busybox,
-    /// An OCI image reference.
+    /// An OCI image reference by tag, which `bottle run` refuses (not pinned).
     Oci(String),
+    /// A root image bottle built (`root.erofs`, also an output), by store name.
+    Root(String),
 }
 
 impl Manifest {
@@ -101,9 +103,18 @@ pub fn lower(bottle: &Bottle, parts: Parts) -> Arc<Derivation> {
     let manifest = Manifest {
         version: MANIFEST_VERSION,
         name: bottle.name.clone(),
-        image: match &bottle.image {
-            Image::Oci(r) => ManifestImage::Oci(r.clone()),
-            Image::Busybox => ManifestImage::Busybox,
+        // A root image bottle built is one of the outputs; the rest are
+        // realized (busybox) or refused (OCI references by tag) by `bottle run`.
+        image: match (
+            parts
+                .outputs
+                .iter()
+                .find(|(link, _)| *link == super::image::LINK),
+            &bottle.image,
+        ) {
+            (Some((_, root)), _) => ManifestImage::Root(root.store_name()),
+            (None, Image::Oci(r)) => ManifestImage::Oci(r.clone()),
+            (None, _) => ManifestImage::Busybox,
         },
         secrets: bottle.secrets.keys().cloned().collect(),
         outputs: parts

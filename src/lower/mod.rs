@@ -10,6 +10,7 @@ pub mod egress;
 pub mod file;
 pub mod git_gate;
 pub mod gvproxy;
+pub mod image;
 pub mod network;
 pub mod ports;
 pub mod smolfile;
@@ -35,7 +36,7 @@ pub fn lower(b: &Bottle) -> Arc<Derivation> {
         let drv = match content {
             GuestFile::Text(text) => file::text_file(&file_name(guest), text, [])
                 .expect("file_name makes a valid store name and text is a string"),
-            GuestFile::Store(path) => match b.refs.iter().find(|d| d.guest_path() == *path) {
+            GuestFile::Store(path) => match image::owner_of(&b.refs, path) {
                 Some(d) => d.clone(),
                 // A store path the checker did not see as a derivation: keep
                 // it as text naming the path, which is what the recipe said.
@@ -43,6 +44,9 @@ pub fn lower(b: &Bottle) -> Arc<Derivation> {
             },
         };
         files.insert(guest.clone(), drv);
+    }
+    if let Some(root) = image::lower(b, &files) {
+        outputs.push((image::LINK, root));
     }
     bottle::lower(b, bottle::Parts { outputs, files })
 }
@@ -78,5 +82,8 @@ pub fn render(drv: &Derivation) -> Result<Output, RenderError> {
         Kind::EgressPolicy => egress::render(drv),
         Kind::GitGateConfig => git_gate::render(drv),
         Kind::Bottle => bottle::render(drv),
+        Kind::Source | Kind::Fetch | Kind::Debian | Kind::Rootfs | Kind::Oci | Kind::OciPull => {
+            crate::image::render(drv)
+        }
     }
 }

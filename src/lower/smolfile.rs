@@ -98,7 +98,7 @@ pub fn lower(bottle: &Bottle) -> Arc<Derivation> {
     let doc = Smolfile {
         image: match &bottle.image {
             Image::Oci(r) => Some(r.clone()),
-            Image::Busybox => None,
+            _ => None,
         },
         entrypoint: bottle.agent.command.clone(),
         cmd: Vec::new(),
@@ -122,6 +122,7 @@ pub fn lower(bottle: &Bottle) -> Arc<Derivation> {
     inputs["comment"] = match &bottle.image {
         Image::Busybox => "image: a busybox root filesystem assembled by bottle on the host".into(),
         Image::Oci(_) => serde_json::Value::Null,
+        _ => "image: the root file system image bottle built (root.erofs in the bottle)".into(),
     };
     Derivation::new(Kind::Smolfile, "smolfile.toml", inputs, [])
         .expect("the Smolfile is plain data")

@@ -1,7 +1,8 @@
 //! The guest's root file system for a recipe's `image`. `{ busybox = true; }`
 //! is assembled here from the host's static busybox: a shell, the usual
 //! applets, `/etc/passwd` with root and the agent's user, and their homes.
-//! OCI images are not realized yet; their error says so and how to go on.
+//! Images bottle builds (dir, debian, OCI) are root disks from the store;
+//! an OCI reference by tag alone is refused, with how to pin it.
 use std::path::{Path, PathBuf};
 
 /// Where a static busybox lives on Debian (`busybox-static`).
@@ -21,9 +22,9 @@ pub enum ImageError {
     #[error("no static busybox on this host")]
     #[diagnostic(help("install it with `apt-get install busybox-static` (scripts/setup does)"))]
     NoBusybox,
-    #[error("`bottle run` cannot realize OCI images yet (`{reference}`)")]
+    #[error("`{reference}` is not pinned by digest, so bottle does not pull it")]
     #[diagnostic(help(
-        "use `image.busybox = true;`, or give a root file system with `--rootfs DIR`"
+        "pin it as `NAME:TAG@sha256:…` (`skopeo inspect docker://NAME:TAG` shows the digest), or use an `oci-layout`, `oci-archive`, `dir`, `debian` or `busybox` image"
     ))]
     Oci { reference: String },
     #[error("the manifest's image {image} is not one bottle knows")]
@@ -36,6 +37,37 @@ pub enum ImageError {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// Copy the bottle's guest files (guest path → store name) from `store`
+/// into an assembled root at `root`.
+pub fn place_files(
+    root: &Path,
+    store: &Path,
+    files: &std::collections::BTreeMap<String, String>,
+) -> Result<(), ImageError> {
+    for (guest, name) in files {
+        let target = root.join(guest.trim_start_matches('/'));
+        let write_err = |source| ImageError::Write {
+            path: target.clone(),
+            source,
+        };
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent).map_err(write_err)?;
+        }
+        let status = std::process::Command::new("cp")
+            .args(["-R", "--no-preserve=mode,ownership", "--"])
+            .arg(store.join(name))
+            .arg(&target)
+            .status()
+            .map_err(write_err)?;
+        if !status.success() {
+            return Err(write_err(std::io::Error::other(format!(
+                "cp exited with {status}"
+            ))));
+        }
+    }
+    Ok(())
 }
 
 /// Assemble a busybox root file system in `root` for an agent running as `user`.

@@ -23,6 +23,8 @@ pub struct Facts<'a> {
     pub guest_params: Vec<String>,
     /// PEM certificates the guest must trust (the egress proxy's CA).
     pub ca_certificates: Vec<String>,
+    /// The root image on this host (a store path), attached read-only.
+    pub root_disk: Option<&'a Path>,
 }
 
 /// Files of a run directory, by role.
@@ -83,7 +85,14 @@ pub fn launch(plan: &Plan, facts: &Facts<'_>) -> Launch {
         console_log: &console_log,
         status: &status,
         control: &control,
-        guest_params: facts.guest_params.clone(),
+        guest_params: {
+            let mut params = facts.guest_params.clone();
+            if facts.root_disk.is_some() {
+                params.push(format!("bottle.root={}", super::guest::ROOT_DEVICE));
+            }
+            params
+        },
+        root_disk: facts.root_disk,
     });
     Launch {
         sidecars: plan.sidecars.clone(),
@@ -101,12 +110,29 @@ pub fn guest_spec(plan: &Plan, ca_certificates: Vec<String>) -> GuestSpec {
     GuestSpec {
         user: plan.user.clone(),
         workdir: plan.workdir.clone(),
-        command: plan.command.clone(),
+        command: git_checkout(plan),
         env: plan.env.clone(),
         hosts: vec![(plan.network.sidecar_host.to_string(), PROXY_HOST.into())],
         hostname: plan.name.clone(),
         ca_certificates,
     }
+}
+
+/// The agent's command, preceded by the git gate's checkout when the bottle
+/// has remotes (`crate::sidecar::git_gate::guest`).
+fn git_checkout(plan: &Plan) -> Vec<String> {
+    plan.sidecars
+        .iter()
+        .find_map(|s| match &s.kind {
+            SidecarKind::GitGate { gate, .. } => Some(crate::sidecar::git_gate::guest::wrap(
+                gate,
+                PROXY_HOST,
+                s.guest_port,
+                &plan.command,
+            )),
+            _ => None,
+        })
+        .unwrap_or_else(|| plan.command.clone())
 }
 
 impl Launch {
@@ -121,9 +147,11 @@ impl Launch {
             .sidecars
             .iter()
             .map(|s| match &s.kind {
-                SidecarKind::Egress { policy } => serde_json::json!({
-                    "name": s.name, "guest_port": s.guest_port, "policy": policy.display().to_string(),
-                }),
+                SidecarKind::Egress { policy } | SidecarKind::GitGate { policy, .. } => {
+                    serde_json::json!({
+                        "name": s.name, "guest_port": s.guest_port, "policy": policy.display().to_string(),
+                    })
+                }
             })
             .collect();
         serde_json::json!({
@@ -144,5 +172,63 @@ impl Launch {
             .encode(),
             "qemu": qemu,
         })
+    }
+}
+
+#[cfg(test)]
+mod git_checkout_tests {
+    use super::*;
+    use crate::lower::bottle::ManifestImage;
+    use crate::lower::gvproxy::GvproxyConfig;
+    use crate::lower::network::Network;
+    use crate::sidecar::git_gate::{policy::default_identity, Policy, Remote};
+
+    /// With remotes, the guest runs the checkout first, then the stored command.
+    #[test]
+    fn a_git_gate_wraps_the_command_with_the_checkout() {
+        let remote = Remote {
+            url: "/srv/repo".into(),
+            fetch: crate::schema::all_refs(),
+            push: vec![],
+            force: false,
+            delete: false,
+            checkout: Some("dev".into()),
+            credentials: None,
+        };
+        let gate = Policy {
+            version: 1,
+            bottle: "t".into(),
+            user: default_identity("t"),
+            remotes: [("origin".to_string(), remote)].into(),
+        };
+        let mut plan = Plan {
+            name: "t".into(),
+            image: ManifestImage::Busybox,
+            command: vec!["agent".into(), "--flag".into()],
+            user: String::new(),
+            workdir: String::new(),
+            env: vec![],
+            cpus: 1,
+            memory_mib: 256,
+            sidecars: vec![],
+            network: Network::standard(),
+            gvproxy: GvproxyConfig::for_network(&Network::standard()),
+        };
+        assert_eq!(guest_spec(&plan, vec![]).command, ["agent", "--flag"]);
+        plan.sidecars.push(Sidecar {
+            name: "git-gate".into(),
+            guest_port: 3129,
+            kind: SidecarKind::GitGate {
+                policy: "/x".into(),
+                gate,
+            },
+        });
+        let command = guest_spec(&plan, vec![]).command;
+        assert_eq!(command[..2], ["/bin/sh", "-c"]);
+        assert!(command[2].contains(
+            "git clone --quiet --origin 'origin' --branch 'dev' 'http://proxy.internal:3129/origin.git' ."
+        ));
+        assert!(command[2].ends_with("exec \"$@\"\n"));
+        assert_eq!(command[4..], ["agent", "--flag"]);
     }
 }

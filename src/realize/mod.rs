@@ -49,6 +49,9 @@ pub struct RunOptions {
     /// The guest's root file system, assembled for this run from the
     /// plan's image (a directory or an uncompressed `.tar`).
     pub rootfs: PathBuf,
+    /// The root image (a store path) for images bottle built; then `rootfs`
+    /// is not packed into the boot image.
+    pub root_disk: Option<PathBuf>,
     /// Print what each part is handed (`bottle run --verbose`).
     pub verbose: bool,
     /// Where "allow always" writes routes: `approved.bottle` beside the
@@ -135,7 +138,13 @@ pub fn run(plan: &Plan, options: &RunOptions) -> miette::Result<i32> {
 pub fn write_boot_image(plan: &Plan, rootfs: &Path, out: &Path) -> miette::Result<()> {
     plan.validate()?;
     let kit = kit::Kit::locate()?;
-    build_boot_image(rootfs, &kit, &launch::guest_spec(plan, Vec::new()), out)?;
+    build_boot_image(
+        rootfs,
+        false,
+        &kit,
+        &launch::guest_spec(plan, Vec::new()),
+        out,
+    )?;
     Ok(())
 }
 
@@ -284,6 +293,7 @@ async fn start(
             .iter()
             .filter_map(|s| s.ca_certificate.clone())
             .collect(),
+        root_disk: options.root_disk.as_deref(),
     };
     let launch = launch::launch(plan, &facts);
     if options.verbose {
@@ -304,7 +314,13 @@ async fn start(
         .into());
     }
     let initramfs = run.file(files::BOOT_IMAGE);
-    build_boot_image(&options.rootfs, kit, &launch.guest, &initramfs)?;
+    build_boot_image(
+        &options.rootfs,
+        options.root_disk.is_some(),
+        kit,
+        &launch.guest,
+        &initramfs,
+    )?;
     // The run's status token (see guest::status), appended for this run only.
     guest::initramfs::append_token(&initramfs, guest.token)
         .map_err(|e| RunError::BootImage(format!("writing the status token: {e}")))?;
@@ -476,6 +492,7 @@ async fn wait_for_sockets(
 
 fn build_boot_image(
     rootfs: &Path,
+    root_disk: bool,
     kit: &kit::Kit,
     spec: &guest::spec::GuestSpec,
     out: &Path,
@@ -485,9 +502,18 @@ fn build_boot_image(
             "this bottle was built without a guest init (x86_64 Linux only)".into(),
         ));
     }
-    let rootfs = guest::rootfs::read(rootfs).map_err(|e| RunError::BootImage(e.to_string()))?;
+    // With a root disk the boot image holds only the init, its modules and
+    // the spec; the root is mounted from the disk.
+    let (rootfs, module_names) = if root_disk {
+        (Vec::new(), [guest::MODULES, guest::ROOT_MODULES].concat())
+    } else {
+        (
+            guest::rootfs::read(rootfs).map_err(|e| RunError::BootImage(e.to_string()))?,
+            guest::MODULES.to_vec(),
+        )
+    };
     let modules = kit
-        .module_files(guest::MODULES)
+        .module_files(&module_names)
         .map_err(|e| RunError::BootImage(e.to_string()))?;
     let bytes = guest::initramfs::build(guest::initramfs::BootImage {
         rootfs,

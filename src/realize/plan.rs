@@ -48,6 +48,11 @@ pub struct Sidecar {
 pub enum SidecarKind {
     /// The egress proxy, run inside `bottle run` with this policy file.
     Egress { policy: PathBuf },
+    /// The git gate, run inside `bottle run` with this policy (`git-gate.toml`).
+    GitGate {
+        policy: PathBuf,
+        gate: crate::sidecar::git_gate::Policy,
+    },
 }
 
 impl Plan {
@@ -59,12 +64,8 @@ impl Plan {
 
     /// The plan of a loaded manifest: its outputs are read from `store`.
     pub fn from_manifest(manifest: &Manifest, store: &Path) -> Result<Plan, PlanError> {
-        if !manifest.files.is_empty() {
-            let paths = manifest.files.keys().cloned().collect::<Vec<_>>();
-            return Err(PlanError::GuestFiles {
-                paths: paths.join(", "),
-            });
-        }
+        // Guest files are in the root image, or (busybox) copied into the
+        // assembled root by `bottle run`.
         let output = |link: &str| {
             manifest
                 .output(store, link)
@@ -89,6 +90,12 @@ impl Plan {
                 "egress" => SidecarKind::Egress {
                     policy: output("egress.yaml")?,
                 },
+                "git-gate" => {
+                    let policy = output("git-gate.toml")?;
+                    let gate = crate::sidecar::git_gate::Policy::load(&policy)
+                        .map_err(unreadable("git-gate.toml"))?;
+                    SidecarKind::GitGate { policy, gate }
+                }
                 _ => return Err(PlanError::SidecarNotAvailable { name: name.clone() }),
             };
             sidecars.push(Sidecar {
@@ -175,11 +182,6 @@ pub enum PlanError {
         "rebuild it with this version of bottle, whose checker says what to remove"
     ))]
     SidecarNotAvailable { name: String },
-    #[error("the bottle places files in the guest ({paths}), which `bottle run` cannot do yet")]
-    #[diagnostic(help(
-        "rebuild it with this version of bottle, whose checker says what to remove"
-    ))]
-    GuestFiles { paths: String },
     #[error("the bottle's manifest is not usable: {reason}")]
     #[diagnostic(help("rebuild the bottle with this version of bottle"))]
     Manifest { reason: String },

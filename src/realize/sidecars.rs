@@ -1,11 +1,13 @@
 //! Starting a plan's sidecars, each on a Unix socket in the run directory.
-//! The egress proxy runs inside `bottle run` itself (`crate::sidecar::egress`),
-//! as a critical part of the run's supervisor.
+//! The egress proxy and the git gate run inside `bottle run` itself
+//! (`crate::sidecar::egress`, `crate::sidecar::git_gate`), as critical parts
+//! of the run's supervisor.
 use super::plan::{Plan, SidecarKind};
 use super::rundir::RunDir;
 use super::supervisor::{Role, Supervisor};
 use super::RunError;
 use crate::sidecar::egress::{self, Egress, EgressOptions, Listen, Listener, Policy};
+use crate::sidecar::git_gate;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -62,6 +64,36 @@ pub async fn start(
                     },
                 );
                 (socket, Some(ca))
+            }
+            SidecarKind::GitGate { gate, .. } => {
+                let socket = run.file(&format!("{}.sock", sidecar.name));
+                let hook_program = std::env::current_exe()
+                    .map_err(|e| failed(e.to_string(), "run bottle from an executable file"))?;
+                let gate = git_gate::GitGate::prepare(
+                    gate,
+                    git_gate::GateOptions {
+                        state_dir: run.file(&sidecar.name),
+                        audit: run.file(&format!("{}-audit.jsonl", sidecar.name)),
+                        hook_program,
+                    },
+                )
+                .await?;
+                let listener = Listener::bind(&Listen::Unix(socket.clone()))
+                    .await
+                    .map_err(|e| {
+                        failed(e.to_string(), "check that the run directory is writable")
+                    })?;
+                supervisor.task(
+                    format!("the {} sidecar", sidecar.name),
+                    Role::Critical,
+                    async move {
+                        std::sync::Arc::new(gate)
+                            .serve_on(listener, std::future::pending())
+                            .await
+                            .map_err(|e| e.to_string())
+                    },
+                );
+                (socket, None)
             }
         };
         running.push(Running {

@@ -317,7 +317,16 @@ mod fields {
         "files", "type",
     ];
     pub const AGENT: &[&str] = &["command", "user", "workdir", "env"];
-    pub const IMAGE: &[&str] = &["oci", "busybox"];
+    pub const IMAGE: &[&str] = &[
+        "oci",
+        "busybox",
+        "dir",
+        "oci-layout",
+        "oci-archive",
+        "tag",
+        "debian",
+    ];
+    pub const DEBIAN: &[&str] = &["suite", "packages", "mirror"];
     pub const SECRET: &[&str] = &["env", "file", "type"];
     pub const EGRESS: &[&str] = &["routes", "default"];
     pub const ROUTE: &[&str] = &[
@@ -331,7 +340,17 @@ mod fields {
         "approve",
     ];
     pub const HEADER: &[&str] = &["name", "secret"];
-    pub const REMOTE: &[&str] = &["url", "fetch", "push"];
+    pub const REMOTE: &[&str] = &[
+        "url",
+        "fetch",
+        "push",
+        "force",
+        "delete",
+        "checkout",
+        "credentials",
+        "username",
+    ];
+    pub const GIT_USER: &[&str] = &["name", "email"];
     pub const SIDECARS: &[&str] = &["supervise", "egress", "git-gate"];
 }
 
@@ -347,7 +366,14 @@ pub fn field_paths() -> Vec<String> {
     for top in fields::BOTTLE {
         match *top {
             "agent" => out.extend(under("agent.", fields::AGENT)),
-            "image" => out.extend(under("image.", fields::IMAGE)),
+            "image" => {
+                for f in fields::IMAGE {
+                    match *f {
+                        "debian" => out.extend(under("image.debian.", fields::DEBIAN)),
+                        _ => out.push(format!("image.{f}")),
+                    }
+                }
+            }
             "secrets" => out.extend(under("secrets.<name>.", fields::SECRET)),
             "egress" => {
                 for f in fields::EGRESS.iter().filter(|f| **f != "routes") {
@@ -362,7 +388,10 @@ pub fn field_paths() -> Vec<String> {
                     }
                 }
             }
-            "git" => out.extend(under("git.<remote>.", fields::REMOTE)),
+            "git" => {
+                out.extend(under("git.<remote>.", fields::REMOTE));
+                out.extend(under("git.user.", fields::GIT_USER));
+            }
             "sidecars" => out.extend(under("sidecars.", fields::SIDECARS)),
             other => out.push(other.to_string()),
         }
@@ -631,8 +660,8 @@ impl Checker {
             .required(&mut f, "image", "{ busybox = true; }")
             .and_then(|(n, p)| {
                 let image = self.image(n, &p)?;
-                if matches!(image, Image::Oci(_)) {
-                    self.not_yet(Feature::OciImage, n, &p);
+                if matches!(&image, Image::Oci(r) if !r.contains("@sha256:")) {
+                    self.not_yet(Feature::OciTag, n, &p);
                 }
                 Some(image)
             });
@@ -671,24 +700,19 @@ impl Checker {
             Some((n, p)) => self.egress(n, &p, secrets.as_ref()),
             None => Some(Egress::default()),
         };
-        let git = match f.get("git") {
-            Some((n, p)) => self.git(n, &p).inspect(|git| {
-                if !git.is_empty() {
-                    self.not_yet(Feature::GitRemotes, n, &p);
-                }
-            }),
-            None => Some(BTreeMap::new()),
+        let (git, git_user) = match f.get("git") {
+            Some((n, p)) => match self.git(n, &p) {
+                Some((remotes, user)) => (Some(remotes), Some(user)),
+                None => (None, None),
+            },
+            None => (Some(BTreeMap::new()), Some(None)),
         };
         let sidecars = match f.get("sidecars") {
             Some((n, p)) => self.sidecars(n, &p),
             None => Some(Sidecars::default()),
         };
         let files = match f.get("files") {
-            Some((n, p)) => self.files(n, &p).inspect(|files| {
-                if !files.is_empty() {
-                    self.not_yet(Feature::GuestFiles, n, &p);
-                }
-            }),
+            Some((n, p)) => self.files(n, &p),
             None => Some(BTreeMap::new()),
         };
         // `type` is how `lib.bottle` marks a bottle; it carries no data.
@@ -711,6 +735,7 @@ impl Checker {
             secrets: secrets?,
             egress: egress?,
             git: git?,
+            git_user: git_user?,
             sidecars: sidecars?,
             files: files?,
             refs,
@@ -781,6 +806,137 @@ impl Checker {
         Some(p)
     }
 
+    /// `{ dir = ./rootfs; }` and `{ debian = { suite; packages; mirror; }; }`.
+    fn image_source(&mut self, node: &Node, path: &str) -> Option<Image> {
+        let mut f = self.attrs(node, path)?;
+        for format in ["oci-layout", "oci-archive"] {
+            let Some((n, p)) = f.get(format) else {
+                continue;
+            };
+            let reference = f.get("tag").and_then(|(n, p)| self.string(n, &p));
+            let image = match &n.value {
+                NodeValue::Path(file) => match crate::image::tree::hash_tree(file) {
+                    Ok(tree) if (format == "oci-layout") == file.is_dir() => {
+                        Some(Image::OciLocal {
+                            format: format.to_string(),
+                            path: file.clone(),
+                            tree,
+                            reference,
+                        })
+                    }
+                    Ok(_) => {
+                        let want = if format == "oci-layout" {
+                            "an OCI image layout directory"
+                        } else {
+                            "an OCI archive (a tar file)"
+                        };
+                        self.push(n, &p, format!("{} is not {want}", file.display()), Some("`oci-layout` names a directory with `index.json`; `oci-archive` a `.tar` of one".into()));
+                        None
+                    }
+                    Err(e) => {
+                        self.push(
+                            n,
+                            &p,
+                            format!("cannot read {}: {e}", file.display()),
+                            Some("every file of the image must be readable by bottle".into()),
+                        );
+                        None
+                    }
+                },
+                _ => {
+                    self.expected(n, &p, "a path such as `./image`");
+                    None
+                }
+            };
+            f.finish(self, &[format, "tag"]); // of fields::IMAGE
+            return image;
+        }
+        let image = match (f.get("dir"), f.get("debian")) {
+            (Some((n, p)), None) => {
+                match &n.value {
+                    NodeValue::Path(dir) => {
+                        match crate::image::tree::hash_tree(dir) {
+                            Ok(tree) if dir.is_dir() => Some(Image::Dir {
+                                path: dir.clone(),
+                                tree,
+                            }),
+                            Ok(_) => {
+                                self.push(n, &p, format!("{} is not a directory", dir.display()), Some("`dir` names the root file system's directory, e.g. `./rootfs`".into()));
+                                None
+                            }
+                            Err(e) => {
+                                self.push(n, &p, format!("cannot read {}: {e}", dir.display()), Some("every file in an image directory must be readable by bottle".into()));
+                                None
+                            }
+                        }
+                    }
+                    _ => {
+                        self.expected(n, &p, "a path such as `./rootfs`");
+                        None
+                    }
+                }
+            }
+            (None, Some((n, p))) => {
+                let mut d = self.attrs(n, &p)?;
+                let suite_given = d.map.contains_key("suite");
+                let suite = d.get("suite").and_then(|(n, p)| self.string(n, &p));
+                let packages = match d.get("packages") {
+                    Some((n, p)) => self.strings(n, &p),
+                    None => Some(Vec::new()),
+                };
+                let mirror = match d.get("mirror") {
+                    Some((n, p)) => self.string(n, &p),
+                    None => Some(crate::image::debian::DEFAULT_MIRROR.to_string()),
+                };
+                d.finish(self, fields::DEBIAN);
+                let name_ok = |s: &str| {
+                    !s.is_empty()
+                        && s.chars()
+                            .all(|c| c.is_ascii_alphanumeric() || "+-._:=~".contains(c))
+                };
+                match (suite, packages, mirror) {
+                    (Some(suite), Some(packages), Some(mirror)) => {
+                        if let Some(bad) = std::iter::once(&suite)
+                            .chain(&packages)
+                            .find(|s| !name_ok(s))
+                        {
+                            self.push(n, &p, format!("`{bad}` is not a Debian suite or package name"), Some("e.g. `debian = { suite = \"bookworm\"; packages = [ \"git\" ]; };`".into()));
+                            None
+                        } else {
+                            Some(Image::Debian {
+                                suite,
+                                packages,
+                                mirror,
+                            })
+                        }
+                    }
+                    _ => {
+                        if !suite_given {
+                            self.push(
+                                n,
+                                &p,
+                                "a Debian image needs `suite`".into(),
+                                Some("e.g. `suite = \"bookworm\";`".into()),
+                            );
+                        }
+                        None
+                    }
+                }
+            }
+            _ => {
+                self.push(
+                    node,
+                    path,
+                    "an image is exactly one of `oci`, `busybox`, `dir`, `debian`, `oci-layout` or `oci-archive`".into(),
+                    Some("e.g. `image = { dir = ./rootfs; };`".into()),
+                );
+                None
+            }
+        };
+        f.finish(self, &["dir", "debian"]);
+        image
+    }
+
     fn image(&mut self, node: &Node, path: &str) -> Option<Image> {
         let oci = |cx: &mut Checker, n: &Node, p: &str| -> Option<Image> {
             let r = cx.string(n, p)?;
@@ -797,6 +953,13 @@ impl Checker {
         };
         match &node.value {
             NodeValue::Str(..) => oci(self, node, path),
+            NodeValue::Attrs(map)
+                if ["dir", "debian", "oci-layout", "oci-archive"]
+                    .iter()
+                    .any(|k| map.contains_key(*k)) =>
+            {
+                self.image_source(node, path)
+            }
             NodeValue::Attrs(_) => {
                 let mut f = self.attrs(node, path)?;
                 let image = match (f.get("oci"), f.get("busybox")) {
@@ -1191,7 +1354,13 @@ impl Checker {
         })
     }
 
-    fn git(&mut self, node: &Node, path: &str) -> Option<BTreeMap<String, Remote>> {
+    /// The remotes, and the agent's identity from `git.user`.
+    #[allow(clippy::type_complexity)]
+    fn git(
+        &mut self,
+        node: &Node,
+        path: &str,
+    ) -> Option<(BTreeMap<String, Remote>, Option<GitUser>)> {
         let NodeValue::Attrs(map) = &node.value else {
             self.expected(
                 node,
@@ -1202,8 +1371,14 @@ impl Checker {
         };
         let mut out = BTreeMap::new();
         let mut ok = true;
+        let mut user = None;
         for (key, value) in map {
             let at = join(path, key);
+            if key == "user" {
+                user = self.git_user(value, &at);
+                ok &= user.is_some();
+                continue;
+            }
             let valid = !key.is_empty()
                 && key
                     .chars()
@@ -1226,7 +1401,43 @@ impl Checker {
                 None => ok = false,
             }
         }
-        ok.then_some(out)
+        ok.then_some((out, user))
+    }
+
+    /// A list of full ref names, each with at most one `*`.
+    fn ref_patterns(&mut self, n: &Node, p: &str, what: &str) -> Option<Vec<String>> {
+        let pats = self.strings(n, p)?;
+        for pat in &pats {
+            let ok = pat.starts_with("refs/")
+                && pat.matches('*').count() <= 1
+                && !pat.contains("..")
+                && !pat.ends_with('/');
+            if !ok {
+                let help = if pat.starts_with("refs/") {
+                    "at most one `*`, no `..`, no trailing `/`".to_string()
+                } else {
+                    format!("{what} patterns are full ref names: `\"refs/heads/{pat}\"`")
+                };
+                self.push(n, p, format!("`{pat}` is not a ref pattern"), Some(help));
+                return None;
+            }
+        }
+        Some(pats)
+    }
+
+    fn git_user(&mut self, node: &Node, path: &str) -> Option<GitUser> {
+        let mut f = self.attrs(node, path)?;
+        let name = self
+            .required(&mut f, "name", "\"Agent\"")
+            .and_then(|(n, p)| self.string(n, &p));
+        let email = self
+            .required(&mut f, "email", "\"agent@example.com\"")
+            .and_then(|(n, p)| self.string(n, &p));
+        f.finish(self, &["name", "email"]);
+        Some(GitUser {
+            name: name?,
+            email: email?,
+        })
     }
 
     fn remote(&mut self, node: &Node, path: &str) -> Option<Remote> {
@@ -1234,52 +1445,68 @@ impl Checker {
         let url = self
             .required(&mut f, "url", "\"https://github.com/owner/repo.git\"")
             .and_then(|(n, p)| {
+                // A repository on the host: a path literal (`./.`) or an absolute path.
+                if let NodeValue::Path(path) = &n.value {
+                    return Some(path.display().to_string());
+                }
                 let url = self.string(n, &p)?;
-                let known = ["https://", "http://", "ssh://", "git://", "file://"]
+                let known = ["https://", "http://", "/"]
                     .iter()
-                    .any(|s| url.starts_with(s))
-                    || (url.contains('@') && url.contains(':'));
+                    .any(|s| url.starts_with(s));
                 if !known {
                     self.push(
                         n,
                         &p,
-                        format!("`{url}` is not a git remote URL"),
-                        Some("write e.g. `\"https://github.com/owner/repo.git\"`".into()),
+                        format!("`{url}` is not a git remote the gate can reach"),
+                        Some("write an https URL (`\"https://github.com/owner/repo.git\"`) or a repository on the host (`./.` or an absolute path)".into()),
                     );
                     return None;
                 }
                 Some(url)
             });
+        // `true` (the default) is every branch and tag, `false` none.
         let fetch = match f.get("fetch") {
-            Some((n, p)) => self.bool(n, &p),
-            None => Some(DEFAULT_FETCH),
+            Some((n, p)) => match &n.value {
+                NodeValue::Bool(true) => Some(all_refs()),
+                NodeValue::Bool(false) => Some(Vec::new()),
+                _ => self.ref_patterns(n, &p, "fetch"),
+            },
+            None => Some(all_refs()),
         };
         let push = match f.get("push") {
-            Some((n, p)) => self.strings(n, &p).and_then(|pats| {
-                for pat in &pats {
-                    let ok = pat.starts_with("refs/")
-                        && pat.matches('*').count() <= 1
-                        && !pat.contains("..")
-                        && !pat.ends_with('/');
-                    if !ok {
-                        let help = if pat.starts_with("refs/") {
-                            "at most one `*`, no `..`, no trailing `/`".to_string()
-                        } else {
-                            format!("push patterns are full ref names: `\"refs/heads/{pat}\"`")
-                        };
-                        self.push(n, &p, format!("`{pat}` is not a ref pattern"), Some(help));
-                        return None;
-                    }
-                }
-                Some(pats)
-            }),
+            Some((n, p)) => self.ref_patterns(n, &p, "push"),
             None => Some(Vec::new()),
+        };
+        let force = match f.get("force") {
+            Some((n, p)) => self.bool(n, &p),
+            None => Some(false),
+        };
+        let delete = match f.get("delete") {
+            Some((n, p)) => self.bool(n, &p),
+            None => Some(false),
+        };
+        let checkout = match f.get("checkout") {
+            Some((n, p)) => self.string(n, &p).map(Some),
+            None => Some(None),
+        };
+        let username = match f.get("username") {
+            Some((n, p)) => self.string(n, &p).map(Some),
+            None => Some(None),
+        };
+        let credentials = match f.get("credentials") {
+            Some((n, p)) => self.secret(n, &p, "credentials").map(Some),
+            None => Some(None),
         };
         f.finish(self, fields::REMOTE);
         Some(Remote {
             url: url?,
             fetch: fetch?,
             push: push?,
+            force: force?,
+            delete: delete?,
+            checkout: checkout?,
+            credentials: credentials?,
+            username: username?,
         })
     }
 
@@ -1349,7 +1576,14 @@ impl Checker {
                         None
                     }
                 },
-                _ => self.string(value, &at).map(GuestFile::Text),
+                // A string that is a store path, or a path inside one
+                // (`"${pkg}/bin/tool"`), places that output, not its name as text.
+                _ => self.string(value, &at).map(|s| {
+                    match crate::lower::image::owner_of(&self.refs, &s) {
+                        Some(_) if !s.contains(char::is_whitespace) => GuestFile::Store(s),
+                        _ => GuestFile::Text(s),
+                    }
+                }),
             };
             match file {
                 Some(file) => {

@@ -38,8 +38,6 @@ pub const DEFAULT_USER: &str = "agent";
 pub const DEFAULT_WORKDIR: &str = "/work";
 /// A route's ports when it lists none.
 pub const DEFAULT_PORTS: &[u16] = &[443];
-/// Whether the agent may fetch from a git remote when the recipe does not say.
-pub const DEFAULT_FETCH: bool = true;
 /// The fewest CPUs a VM boots with.
 pub const MIN_CPUS: u32 = 1;
 /// The most CPUs a recipe may ask for.
@@ -74,6 +72,9 @@ pub struct Bottle {
     /// Upstream git remotes by name; non-empty starts the git-gate sidecar.
     #[serde(default)]
     pub git: BTreeMap<String, Remote>,
+    /// The agent's git identity (`git.user`); a default from the name when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git_user: Option<GitUser>,
     #[serde(default)]
     pub sidecars: Sidecars,
     /// Extra guest files: absolute guest path → content.
@@ -122,6 +123,27 @@ pub enum Image {
     /// A minimal root filesystem the realizer assembles from the host's
     /// static busybox: a shell and coreutils, nothing else.
     Busybox,
+    /// A directory on the host (`{ dir = ./rootfs; }`), by content: `tree`
+    /// is its content hash, read when the recipe was checked.
+    Dir {
+        path: std::path::PathBuf,
+        tree: String,
+    },
+    /// A local OCI image: `format` is `oci-layout` (a directory) or
+    /// `oci-archive` (a tar); `tree` is its content hash; `reference` picks
+    /// one image by its tag when the layout holds several.
+    OciLocal {
+        format: String,
+        path: std::path::PathBuf,
+        tree: String,
+        reference: Option<String>,
+    },
+    /// Debian packages (`{ debian = { suite; packages; mirror; }; }`).
+    Debian {
+        suite: String,
+        packages: Vec<String>,
+        mirror: String,
+    },
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -142,16 +164,42 @@ pub struct Egress {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Remote {
+    /// An `https://`/`http://` URL, or an absolute path to a repository on the host.
     pub url: String,
-    #[serde(default = "default_fetch")]
-    pub fetch: bool,
+    /// Ref patterns the gate mirrors and the agent may fetch; empty refuses fetches.
+    #[serde(default = "all_refs")]
+    pub fetch: Vec<String>,
     /// Ref patterns the agent may push (`refs/heads/agent/*`); empty means none.
     #[serde(default)]
     pub push: Vec<String>,
+    /// Non-fast-forward pushes to allowed refs.
+    #[serde(default)]
+    pub force: bool,
+    /// Deleting allowed refs.
+    #[serde(default)]
+    pub delete: bool,
+    /// The branch checked out in the agent's workdir.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkout: Option<String>,
+    /// The upstream's password or token, a reference resolved on the host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials: Option<SecretRef>,
+    /// The user name sent with `credentials` (default `x-access-token`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
 }
 
-fn default_fetch() -> bool {
-    DEFAULT_FETCH
+/// The name and email the agent commits with.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GitUser {
+    pub name: String,
+    pub email: String,
+}
+
+/// Every branch and tag: what `fetch = true` (the default) means.
+pub fn all_refs() -> Vec<String> {
+    vec!["refs/heads/*".into(), "refs/tags/*".into()]
 }
 
 /// Optional sidecars (egress is always on; git-gate follows `git`).

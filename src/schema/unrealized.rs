@@ -7,14 +7,11 @@
 /// A part of the recipe schema that the realizer may not support yet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Feature {
-    /// `git.<remote> = { url = …; }`: needs the git-gate sidecar.
-    GitRemotes,
     /// `sidecars.supervise = true`: the supervise sidecar.
     Supervise,
-    /// `image = "<reference>"` or `image.oci = …`.
-    OciImage,
-    /// `files."/guest/path" = …`.
-    GuestFiles,
+    /// `image = "<reference>"` or `image.oci = …` by tag alone, not pinned
+    /// by digest: a build would not be reproducible.
+    OciTag,
     /// A string of the bottle that mentions a derivation (`"${writeText …}"`),
     /// whose output must then be in the guest under `/bottle/store`.
     StorePaths,
@@ -31,24 +28,14 @@ pub struct NotYet {
 /// The features this version of `bottle run` cannot realize.
 pub const NOT_YET_REALIZED: &[NotYet] = &[
     NotYet {
-        feature: Feature::GitRemotes,
-        message: "git remotes need the git-gate sidecar, which this version of `bottle run` cannot start yet",
-        help: "leave `git` out for now; the agent can still fetch public repositories through an egress route (e.g. `lib.egress.github-readonly`)",
-    },
-    NotYet {
         feature: Feature::Supervise,
         message: "the supervise sidecar is not in this version of `bottle run` yet",
         help: "leave `sidecars.supervise` out (or `false`) for now",
     },
     NotYet {
-        feature: Feature::OciImage,
-        message: "OCI images are not realized by this version of `bottle run` yet",
-        help: "use `image = { busybox = true; };` for now",
-    },
-    NotYet {
-        feature: Feature::GuestFiles,
-        message: "this version of `bottle run` cannot place `files` in the guest yet",
-        help: "leave `files` out for now",
+        feature: Feature::OciTag,
+        message: "an OCI image named by tag alone is not pinned, so bottle does not pull it",
+        help: "pin it by digest: `registry/name:tag@sha256:…` (`skopeo inspect docker://registry/name:tag` shows the digest)",
     },
     NotYet {
         feature: Feature::StorePaths,

@@ -3,7 +3,7 @@
 //! that exists is a cache hit and is not rendered again. Derivations of one
 //! depth (all of whose dependencies are done) build in parallel with rayon.
 
-use super::derivation::{closure_of, Derivation};
+use super::derivation::{closure_of, Derivation, Kind};
 use super::hash::sorted_json;
 use super::output::{remove_all, Output};
 use super::{io_err, Store, StoreError};
@@ -42,6 +42,68 @@ impl BuildReport {
             .filter(move |(_, s)| *s == status)
             .map(|(d, _)| d)
     }
+}
+
+thread_local! {
+    static BUILDING_IN: std::cell::RefCell<Option<std::path::PathBuf>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Set while a renderer runs on this thread: the store it builds into.
+struct BuildContext;
+
+impl BuildContext {
+    fn enter(store: &Store) -> BuildContext {
+        BUILDING_IN.with(|b| *b.borrow_mut() = Some(store.root().to_path_buf()));
+        BuildContext
+    }
+}
+
+impl Drop for BuildContext {
+    fn drop(&mut self) {
+        BUILDING_IN.with(|b| *b.borrow_mut() = None);
+    }
+}
+
+/// The store a renderer on this thread is building into, if any. Renderers
+/// of large outputs (images, fetches) read their dependencies' outputs here
+/// and stage their own under [`scratch_dir`], so [`Output::Staged`] is a
+/// rename on the same file system.
+pub fn building_in() -> Option<std::path::PathBuf> {
+    BUILDING_IN.with(|b| b.borrow().clone())
+}
+
+/// A fresh, empty directory for a renderer's work, under the store's `.tmp/`
+/// while building (the system's temporary directory otherwise). The caller
+/// removes it (a `tempfile::TempDir`).
+pub fn scratch_dir() -> std::io::Result<tempfile::TempDir> {
+    let base = building_in()
+        .map(|root| root.join(".tmp"))
+        .unwrap_or_else(std::env::temp_dir);
+    tempfile::Builder::new().prefix("build-").tempdir_in(base)
+}
+
+fn build_help(kind: Kind) -> String {
+    match kind {
+        Kind::Fetch => "a fixed-output fetch gives exactly the bytes its hash names: fix the URL, \
+                        or put the hash that was got in the recipe if you trust the new content"
+            .into(),
+        Kind::Source => "the recipe's directory changed or vanished since it was read; build again".into(),
+        Kind::OciPull => "check the reference and its digest (`skopeo inspect docker://REF` shows the digest); a private registry needs `skopeo login` on the host".into(),
+        Kind::Oci => "the OCI layout or archive must hold a linux/amd64 image; skopeo and umoci read it (scripts/setup installs them)".into(),
+        Kind::Debian => "mmdebstrap needs the Debian archive (the host's apt mirror) and the package names must exist in the suite".into(),
+        _ => "see docs/store.md for what building a root needs (erofs-utils, root privileges)".into(),
+    }
+}
+
+/// A path (not yet existing) beside [`scratch_dir`]'s directories where a
+/// renderer puts what it returns as [`Output::Staged`].
+pub fn staging_path(name: &str) -> std::path::PathBuf {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    building_in()
+        .map(|root| root.join(".tmp"))
+        .unwrap_or_else(std::env::temp_dir)
+        .join(format!("staged-{}-{n}-{name}", std::process::id()))
 }
 
 /// Group a closure by depth: every derivation's dependencies sit in earlier groups.
@@ -125,10 +187,26 @@ impl Store {
         if path.symlink_metadata().is_ok() {
             return Ok(Status::Cached);
         }
-        let output = render(drv).map_err(|e| StoreError::Render {
-            name: drv.name().to_string(),
-            kind: drv.kind(),
-            message: e.0,
+        let output = {
+            let _context = BuildContext::enter(self);
+            render(drv)
+        }
+        .map_err(|e| match drv.kind() {
+            // These kinds read the host, run tools or fetch: their failures
+            // are the user's to fix, not a lowering bug.
+            Kind::Source | Kind::Fetch | Kind::Debian | Kind::Rootfs | Kind::Oci => {
+                StoreError::Build {
+                    name: drv.name().to_string(),
+                    kind: drv.kind(),
+                    message: e.0,
+                    help: build_help(drv.kind()),
+                }
+            }
+            _ => StoreError::Render {
+                name: drv.name().to_string(),
+                kind: drv.kind(),
+                message: e.0,
+            },
         })?;
 
         // The record first, so a path that exists always has one. Written in
@@ -145,6 +223,9 @@ impl Store {
         let temp = self.temp_path(&store_name);
         if let Err(e) = output.write(&temp) {
             let _ = remove_all(&temp);
+            if let Output::Staged(staged) = &output {
+                let _ = remove_all(staged);
+            }
             return Err(io_err(&temp)(e));
         }
         fs::rename(&temp, &path).map_err(io_err(&path))?;

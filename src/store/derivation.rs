@@ -37,6 +37,19 @@ pub enum Kind {
     GitGateConfig,
     /// A bottle: a directory of its outputs and a manifest.
     Bottle,
+    /// A host file or directory copied in by content (`{ dir = ./rootfs; }`).
+    Source,
+    /// A fixed-output fetch (`fetchurl`, `fetchTarball`): the only kind that
+    /// touches the network, checked against the hash its inputs declare.
+    Fetch,
+    /// A Debian root tree built with mmdebstrap from a suite and packages.
+    Debian,
+    /// A guest root: one deterministic erofs image of a tree plus files.
+    Rootfs,
+    /// A root tree unpacked from a local OCI image layout or archive.
+    Oci,
+    /// An OCI image pulled by digest into a layout (fixed-output).
+    OciPull,
 }
 
 impl Kind {
@@ -49,6 +62,12 @@ impl Kind {
             Kind::EgressPolicy => "egress-policy",
             Kind::GitGateConfig => "git-gate-config",
             Kind::Bottle => "bottle",
+            Kind::Source => "source",
+            Kind::Fetch => "fetch",
+            Kind::Debian => "debian",
+            Kind::Rootfs => "rootfs",
+            Kind::Oci => "oci",
+            Kind::OciPull => "oci-pull",
         }
     }
 
@@ -61,6 +80,12 @@ impl Kind {
             Kind::EgressPolicy,
             Kind::GitGateConfig,
             Kind::Bottle,
+            Kind::Source,
+            Kind::Fetch,
+            Kind::Debian,
+            Kind::Rootfs,
+            Kind::Oci,
+            Kind::OciPull,
         ]
         .into_iter()
         .find(|k| k.as_str() == text)

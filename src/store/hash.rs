@@ -136,6 +136,26 @@ impl Encoder {
         self.hasher.update(bytes);
     }
 
+    /// Like [`Encoder::bytes_tagged`] for `len` bytes read from `reader`
+    /// (large files are hashed without holding them in memory).
+    pub fn reader_tagged(
+        &mut self,
+        tag: u8,
+        len: u64,
+        reader: &mut impl std::io::Read,
+    ) -> std::io::Result<()> {
+        self.hasher.update(&[tag]);
+        self.len(len as usize);
+        let copied = std::io::copy(&mut std::io::Read::take(reader, len), &mut self.hasher)?;
+        if copied != len {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "the file changed while it was hashed",
+            ));
+        }
+        Ok(())
+    }
+
     /// Open a list of `n` items; the caller then writes exactly `n` values.
     pub fn list(&mut self, n: usize) {
         self.hasher.update(b"l");

@@ -22,7 +22,7 @@ mod gc;
 pub mod hash;
 pub mod output;
 
-pub use build::{BuildReport, RenderError, Status};
+pub use build::{building_in, scratch_dir, staging_path, BuildReport, RenderError, Status};
 pub use derivation::{Derivation, Kind, GUEST_STORE};
 pub use gc::{GcReport, Problem, VerifyReport};
 pub use hash::Hash;
@@ -52,6 +52,14 @@ pub enum StoreError {
         name: String,
         kind: Kind,
         message: String,
+    },
+    #[error("cannot build {name} ({kind}): {message}")]
+    #[diagnostic(help("{help}"))]
+    Build {
+        name: String,
+        kind: Kind,
+        message: String,
+        help: String,
     },
     #[error("{link} exists and is not a symlink; refusing to replace it with a result link")]
     #[diagnostic(help("remove it or pass another path to -o"))]

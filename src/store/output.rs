@@ -19,11 +19,22 @@ pub enum Output {
     Symlink(String),
     /// A directory; entry names are single path components.
     Dir(BTreeMap<String, Output>),
+    /// A file or tree a renderer already wrote on disk, under the store's
+    /// scratch directory (see [`super::scratch_dir`]): images and fetches,
+    /// too large to hold in memory, with owners and modes that matter.
+    /// Writing it is a rename.
+    Staged(std::path::PathBuf),
 }
 
 impl Output {
     /// Content hash: blake3 over the canonical tree encoding (see docs/store.md).
     pub fn content_hash(&self) -> Hash {
+        if let Output::Staged(path) = self {
+            // Same encoding, read from disk; a staged output that cannot be
+            // read is caught when it is renamed into place.
+            return content_hash_on_disk(path)
+                .unwrap_or_else(|_| Encoder::new(OUTPUT_DOMAIN).finish());
+        }
         let mut e = Encoder::new(OUTPUT_DOMAIN);
         encode(&mut e, self);
         e.finish()
@@ -44,6 +55,7 @@ impl Output {
                 file.write_all(bytes)
             }
             Output::Symlink(target) => std::os::unix::fs::symlink(target, path),
+            Output::Staged(staged) => fs::rename(staged, path),
             Output::Dir(entries) => {
                 fs::create_dir(path)?;
                 for (name, entry) in entries {
@@ -59,6 +71,11 @@ fn encode(e: &mut Encoder, output: &Output) {
     match output {
         Output::File(bytes) => e.bytes_tagged(b'F', bytes),
         Output::Symlink(target) => e.bytes_tagged(b'L', target.as_bytes()),
+        Output::Staged(path) => {
+            // Only reached inside a directory output, which no renderer
+            // builds around a staged one; hash what is there.
+            let _ = encode_disk(e, path);
+        }
         Output::Dir(entries) => {
             e.tag(b'D');
             e.list(entries.len());
@@ -87,7 +104,7 @@ fn encode_disk(e: &mut Encoder, path: &Path) -> io::Result<()> {
         let target = fs::read_link(path)?;
         e.bytes_tagged(b'L', target.as_os_str().as_encoded_bytes());
     } else if kind.is_file() {
-        e.bytes_tagged(b'F', &fs::read(path)?);
+        e.reader_tagged(b'F', meta.len(), &mut fs::File::open(path)?)?;
     } else if kind.is_dir() {
         let mut names: Vec<String> = Vec::new();
         for entry in fs::read_dir(path)? {

@@ -28,6 +28,17 @@ pub struct Preflight {
     pub secrets: BTreeMap<String, String>,
     /// Requests no route allows wait for a person (`egress.default = "ask"`).
     pub ask_undeclared: bool,
+    /// Git remote name → its URL and the refs the agent may fetch and push.
+    pub git: BTreeMap<String, GitView>,
+    /// Paths of the files the bottle places in the guest.
+    pub files: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct GitView {
+    pub url: String,
+    pub fetch: Vec<String>,
+    pub push: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -49,12 +60,29 @@ pub struct RouteView {
 const SECRET_WORDS: &[&str] = &["KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL"];
 
 impl Preflight {
-    pub fn of(plan: &Plan) -> miette::Result<Preflight> {
+    /// The preflight of `plan`, whose manifest places `files` in the guest.
+    pub fn of(plan: &Plan, files: Vec<String>) -> miette::Result<Preflight> {
         let mut routes: BTreeMap<String, Vec<RouteView>> = BTreeMap::new();
         let mut secrets = BTreeMap::new();
         let mut ask_undeclared = false;
+        let mut git = BTreeMap::new();
         for sidecar in &plan.sidecars {
-            let SidecarKind::Egress { policy } = &sidecar.kind;
+            let policy = match &sidecar.kind {
+                SidecarKind::Egress { policy } => policy,
+                SidecarKind::GitGate { gate, .. } => {
+                    for (name, remote) in &gate.remotes {
+                        git.insert(
+                            name.clone(),
+                            GitView {
+                                url: remote.url.clone(),
+                                fetch: remote.fetch.clone(),
+                                push: remote.push.clone(),
+                            },
+                        );
+                    }
+                    continue;
+                }
+            };
             let policy = Policy::load(policy)?;
             ask_undeclared |= policy.default == crate::sidecar::egress::policy::Unmatched::Ask;
             for route in &policy.routes {
@@ -117,6 +145,7 @@ impl Preflight {
                     "busybox (assembled from the host's static busybox)".into()
                 }
                 ManifestImage::Oci(reference) => reference.clone(),
+                ManifestImage::Root(name) => format!("root image {name}"),
             },
             cpus: plan.cpus,
             memory_mib: plan.memory_mib,
@@ -129,6 +158,8 @@ impl Preflight {
             env,
             secrets,
             ask_undeclared,
+            git,
+            files,
         })
     }
 
@@ -200,7 +231,26 @@ impl Preflight {
             .map(|(name, from)| format!("{name} ({from})"))
             .collect();
         line("secrets", list_or_none(&secrets));
-        line("files", "none".into());
+        let remotes: Vec<String> = self
+            .git
+            .iter()
+            .map(|(name, r)| {
+                let refs = |what: &str, patterns: &[String]| match patterns {
+                    [] => format!("no {what}"),
+                    p => format!("{what} {}", p.join(" ")),
+                };
+                format!(
+                    "{name} {} ({}; {})",
+                    r.url,
+                    refs("fetch", &r.fetch),
+                    refs("push", &r.push)
+                )
+            })
+            .collect();
+        if !remotes.is_empty() {
+            line("git", remotes.join(", "));
+        }
+        line("files", list_or_none(&self.files));
         out
     }
 }

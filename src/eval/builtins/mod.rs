@@ -4,6 +4,7 @@
 
 mod attrs;
 mod derivation;
+mod fetch;
 mod lists;
 mod math;
 mod paths;
@@ -34,6 +35,7 @@ fn all() -> impl Iterator<Item = &'static Builtin> {
     [
         attrs::BUILTINS,
         derivation::BUILTINS,
+        fetch::BUILTINS,
         lists::BUILTINS,
         math::BUILTINS,
         paths::BUILTINS,

@@ -91,6 +91,7 @@ fn boot() -> Result<GuestSpec, String> {
     let spec_text = fs::read_to_string(SPEC).map_err(|e| format!("reading {SPEC}: {e}"))?;
     let spec = GuestSpec::decode(&spec_text)?;
     load_modules()?;
+    mount_root()?;
     let lease = network::configure(INTERFACE)?;
     write_config_files(&spec, &lease)?;
     if !spec.hostname.is_empty() {
@@ -334,6 +335,90 @@ fn load_modules() -> Result<(), String> {
             return Err(format!("cannot load modules: {}", failures.join("; ")));
         }
     }
+}
+
+/// With `bottle.root=DEVICE` on the command line: mount the erofs root
+/// image read-only, a tmpfs overlay on top for the guest's writes, move the
+/// kernel file systems into it and make it `/`. The initramfs (this init,
+/// the modules) stays in memory underneath, unreachable.
+fn mount_root() -> Result<(), String> {
+    let cmdline = fs::read_to_string("/proc/cmdline").unwrap_or_default();
+    let Some(device) = cmdline
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("bottle.root="))
+    else {
+        return Ok(());
+    };
+    // The disk appears once virtio_blk has probed it.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while fs::metadata(device).is_err() {
+        if Instant::now() > deadline {
+            return Err(format!("the root disk {device} did not appear"));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let (lower, rw, new_root) = ("/.bottle/lower", "/.bottle/rw", "/.bottle/root");
+    for dir in [lower, rw, new_root] {
+        fs::create_dir_all(dir).map_err(|e| format!("creating {dir}: {e}"))?;
+    }
+    mount_fs(device, lower, "erofs", MS_RDONLY, "")?;
+    mount_fs("tmpfs", rw, "tmpfs", 0, "mode=0755")?;
+    for dir in ["/.bottle/rw/upper", "/.bottle/rw/work"] {
+        fs::create_dir_all(dir).map_err(|e| format!("creating {dir}: {e}"))?;
+    }
+    fs::set_permissions(
+        "/.bottle/rw/upper",
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .map_err(|e| format!("/.bottle/rw/upper: {e}"))?;
+    mount_fs(
+        "overlay",
+        new_root,
+        "overlay",
+        0,
+        &format!("lowerdir={lower},upperdir=/.bottle/rw/upper,workdir=/.bottle/rw/work"),
+    )?;
+    for dir in ["/proc", "/sys", "/dev", "/run"] {
+        let target = format!("{new_root}{dir}");
+        let _ = fs::create_dir_all(&target);
+        mount_fs(dir, &target, "", MS_MOVE, "")?;
+    }
+    std::env::set_current_dir(new_root).map_err(|e| format!("entering the root: {e}"))?;
+    mount_fs(".", "/", "", MS_MOVE, "")?;
+    std::os::unix::fs::chroot(".").map_err(|e| format!("switching to the root: {e}"))?;
+    std::env::set_current_dir("/").map_err(|e| format!("entering /: {e}"))?;
+    let _ = fs::create_dir_all("/tmp");
+    Ok(())
+}
+
+fn mount_fs(
+    source: &str,
+    target: &str,
+    kind: &str,
+    flags: u64,
+    options: &str,
+) -> Result<(), String> {
+    let c = |s: &str| CString::new(s).map_err(|_| format!("`{s}` holds a NUL byte"));
+    let (source_c, target_c, kind_c, options_c) = (c(source)?, c(target)?, c(kind)?, c(options)?);
+    // SAFETY: every pointer is a NUL-terminated string that outlives the
+    // call; `kind` and `data` may be empty strings, which mount(2) accepts
+    // for MS_MOVE (it ignores them).
+    let rc = unsafe {
+        mount(
+            source_c.as_ptr(),
+            target_c.as_ptr(),
+            kind_c.as_ptr(),
+            flags,
+            options_c.as_ptr().cast(),
+        )
+    };
+    if rc != 0 {
+        return Err(format!(
+            "mounting {source} on {target} ({kind}): {}",
+            io::Error::last_os_error()
+        ));
+    }
+    Ok(())
 }
 
 fn write_config_files(spec: &GuestSpec, lease: &network::Lease) -> Result<(), String> {
@@ -1100,6 +1185,8 @@ const SIOCSIFMTU: u64 = 0x8922;
 const SIOCGIFHWADDR: u64 = 0x8927;
 const SIOCGIFINDEX: u64 = 0x8933;
 const IFF_UP: i16 = 1;
+const MS_RDONLY: u64 = 1;
+const MS_MOVE: u64 = 8192;
 const RTF_UP: u16 = 1;
 const RTF_GATEWAY: u16 = 2;
 const TIOCSCTTY: u64 = 0x540e;

@@ -25,3 +25,10 @@ pub const MODULES: &[&str] = &[
     "net_failover",
     "virtio_net",
 ];
+
+/// The modules a guest with a root disk also loads: the disk, its file
+/// system and the overlay the guest writes to (dependencies first).
+pub const ROOT_MODULES: &[&str] = &["virtio_blk", "libcrc32c", "erofs", "overlay"];
+
+/// The root disk as the guest sees it (the first virtio disk).
+pub const ROOT_DEVICE: &str = "/dev/vda";

@@ -29,6 +29,8 @@ pub struct Machine<'a> {
     pub control: &'a Path,
     /// Parameters the init reads from /proc/cmdline (`bottle.tty=1` …).
     pub guest_params: Vec<String>,
+    /// The root image, attached read-only as the first virtio disk (`vda`).
+    pub root_disk: Option<&'a Path>,
 }
 
 /// The kernel command line: quiet, console on ttyS0, reboot (so qemu exits) on panic.
@@ -104,5 +106,15 @@ pub fn args(m: &Machine<'_>) -> Vec<OsString> {
         "-device".into(),
         format!("virtio-net-pci,netdev=net0,romfile=,mac={}", m.mac).into(),
     ]);
+    if let Some(disk) = m.root_disk {
+        // Read-only: many runs share one store image; writes go to the
+        // guest's tmpfs overlay.
+        a.extend([
+            "-drive".into(),
+            joined("if=none,id=root,format=raw,readonly=on,file=", disk),
+            "-device".into(),
+            "virtio-blk-pci,drive=root,romfile=".into(),
+        ]);
+    }
     a
 }

@@ -99,6 +99,24 @@ pub struct SecretRef {
     pub file: Option<PathBuf>,
 }
 
+impl SecretRef {
+    /// The secret in the host environment variable `var`.
+    pub fn env(var: impl Into<String>) -> SecretRef {
+        SecretRef {
+            env: Some(var.into()),
+            file: None,
+        }
+    }
+
+    /// The secret in the host file `path`.
+    pub fn file(path: impl Into<PathBuf>) -> SecretRef {
+        SecretRef {
+            env: None,
+            file: Some(path.into()),
+        }
+    }
+}
+
 /// Why a policy could not be loaded.
 #[derive(Debug, thiserror::Error, Diagnostic)]
 pub enum PolicyError {

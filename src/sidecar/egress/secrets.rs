@@ -56,7 +56,9 @@ impl Secrets {
     }
 }
 
-fn read(name: &str, reference: &SecretRef) -> miette::Result<String> {
+/// Read the value of the secret `name` from where `reference` points (the
+/// one place a secret's value is read, for every sidecar).
+pub fn read(name: &str, reference: &SecretRef) -> miette::Result<String> {
     match (&reference.env, &reference.file) {
         (Some(var), _) => std::env::var(var).map_err(|_| {
             miette::miette!(
