@@ -416,7 +416,7 @@ fn result_links_are_gc_roots_and_show_derivation_reads_them() {
 }
 
 #[test]
-#[ignore = "bottle run cannot place files or store paths in the guest yet, so the checker refuses them (src/schema/unrealized.rs); un-ignore when those lines go"]
+#[ignore = "bottle run cannot place store paths mentioned in text in the guest yet, so the checker refuses them (src/schema/unrealized.rs); un-ignore when that line goes"]
 fn file_derivations_compose_through_string_context() {
     let dir = tempfile::tempdir().unwrap();
     let v = build_json(Path::new("tests/recipes/files.bottle"), dir.path(), &[]);

@@ -463,6 +463,17 @@ impl Checker {
     /// A string; a derivation coerces to its guest store path, as it would
     /// when interpolated, and either way the derivations it mentions are kept.
     fn string(&mut self, node: &Node, path: &str) -> Option<String> {
+        self.string_or_store_path(node, path, false)
+    }
+
+    /// As [`Checker::string`]; with `store_path_ok` a string naming a
+    /// derivation's output is accepted (`files` places such outputs).
+    fn string_or_store_path(
+        &mut self,
+        node: &Node,
+        path: &str,
+        store_path_ok: bool,
+    ) -> Option<String> {
         match &node.value {
             NodeValue::Str(s, context) => {
                 if let Some(kind) = looks_like_credential(s) {
@@ -477,14 +488,19 @@ impl Checker {
                     }
                     return None;
                 }
-                if !context.is_empty() {
+                self.refs.extend(context.iter().cloned());
+                let placed = store_path_ok
+                    && !s.contains(char::is_whitespace)
+                    && crate::lower::image::owner_of(&self.refs, s).is_some();
+                if !context.is_empty() && !placed {
                     self.not_yet(Feature::StorePaths, node, path);
                 }
-                self.refs.extend(context.iter().cloned());
                 Some(s.clone())
             }
             NodeValue::Derivation(d) => {
-                self.not_yet(Feature::StorePaths, node, path);
+                if !store_path_ok {
+                    self.not_yet(Feature::StorePaths, node, path);
+                }
                 self.refs.push(d.clone());
                 Some(d.guest_path())
             }
@@ -1578,7 +1594,7 @@ impl Checker {
                 },
                 // A string that is a store path, or a path inside one
                 // (`"${pkg}/bin/tool"`), places that output, not its name as text.
-                _ => self.string(value, &at).map(|s| {
+                _ => self.string_or_store_path(value, &at, true).map(|s| {
                     match crate::lower::image::owner_of(&self.refs, &s) {
                         Some(_) if !s.contains(char::is_whitespace) => GuestFile::Store(s),
                         _ => GuestFile::Text(s),

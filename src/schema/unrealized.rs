@@ -40,7 +40,7 @@ pub const NOT_YET_REALIZED: &[NotYet] = &[
     NotYet {
         feature: Feature::StorePaths,
         message: "this mentions a derivation, whose output this version of `bottle run` cannot place in the guest yet",
-        help: "write the text inline for now (e.g. `agent.command = [ \"sh\" \"-c\" \"…\" ]`)",
+        help: "place the file with `files.\"/guest/path\" = …;` and name that guest path, or write the text inline",
     },
 ];
 
