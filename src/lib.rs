@@ -4,9 +4,10 @@
 //! The modules follow the pipeline, in the order data flows:
 //! `syntax` (parse) → `eval` (lazy evaluation) → `schema` (typed bottle) →
 //! `lower` (derivations) → `store` (content-addressed outputs) →
-//! `realize` (the running VM) with its `sidecar`s. `diagnostics` turns every
-//! user-facing error into one report shape, and `suggest` finds the "did
-//! you mean" for it; `cli` is one file per subcommand.
+//! `realize` (the running VM) with its `sidecar`s, and `supervise` (a person
+//! in the loop). `diagnostics` turns every user-facing error into one report
+//! shape, and `suggest` finds the "did you mean" for it; `cli` is one file
+//! per subcommand.
 
 pub mod cli;
 pub mod diagnostics;
@@ -18,4 +19,5 @@ pub mod schema;
 pub mod sidecar;
 pub mod store;
 pub mod suggest;
+pub mod supervise;
 pub mod syntax;

@@ -138,6 +138,21 @@ const CASES: &[Case] = &[
         outcome: Runs,
     },
     Case {
+        fields: &["egress.default"],
+        set: r#"egress.default = "ask";"#,
+        outcome: Runs,
+    },
+    Case {
+        fields: &["egress.default"],
+        set: r#"egress.default = "allow";"#,
+        outcome: Refused("is not a default for undeclared hosts"),
+    },
+    Case {
+        fields: &["egress.routes[].approve"],
+        set: r#"egress.routes = [ { host = "registry.npmjs.org"; approve = true; } ];"#,
+        outcome: Runs,
+    },
+    Case {
         fields: &["egress.routes[].host"],
         set: r#"egress.routes = [ { host = "API.example.com"; } ];"#,
         outcome: Refused("has capital letters"),

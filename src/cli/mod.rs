@@ -2,9 +2,11 @@
 //! maps outcomes to exit codes (0 success, 1 the recipe or run failed, 2 usage,
 //! 125 a run whose agent's exit status cannot be trusted).
 
+mod approve;
 mod build;
 mod doctor;
 mod eval;
+mod events;
 mod gc;
 mod ps;
 mod run;
@@ -12,6 +14,7 @@ mod show_derivation;
 mod sidecar;
 mod stop;
 mod store;
+mod supervise;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -34,6 +37,10 @@ enum Command {
     Run(run::RunArgs),
     Ps(ps::PsArgs),
     Stop(stop::StopArgs),
+    Approve(approve::ApproveArgs),
+    Deny(approve::DenyArgs),
+    Supervise(supervise::SuperviseArgs),
+    Events(events::EventsArgs),
     Doctor(doctor::DoctorArgs),
     /// Run one sidecar on its own (e.g. `bottle sidecar egress`).
     Sidecar(sidecar::SidecarArgs),
@@ -65,6 +72,10 @@ pub fn main() -> ExitCode {
         Command::Ps(args) => ps::run(args),
         Command::Stop(args) => stop::run(args),
         Command::Doctor(args) => doctor::run(args),
+        Command::Approve(args) => approve::approve(args),
+        Command::Deny(args) => approve::deny(args),
+        Command::Supervise(args) => supervise::run(args),
+        Command::Events(args) => events::run(args),
         Command::Sidecar(args) => sidecar::run(args),
     };
     outcome.unwrap_or_else(|report| {

@@ -4,7 +4,9 @@
 use crate::lower::bottle::{ManifestImage, MANIFEST};
 use crate::realize::vmm::Accel;
 use crate::realize::{self, Plan, RunOptions};
+use crate::supervise::preflight::{confirm, Preflight};
 use clap::Args;
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -52,6 +54,16 @@ pub struct RunArgs {
     /// without starting anything (for benchmarks and debugging).
     #[arg(long, value_name = "FILE")]
     pub write_boot_image: Option<PathBuf>,
+    /// Start without asking (the preflight question is asked only when
+    /// stdin and stderr are a terminal).
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+    /// Print the plan (what `bottle run` would start) and start nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// With --dry-run: print the plan as JSON.
+    #[arg(long, requires = "dry_run")]
+    pub json: bool,
     /// The command to run instead of the plan's (after `--`).
     #[arg(last = true)]
     pub command: Vec<String>,
@@ -59,14 +71,34 @@ pub struct RunArgs {
 
 pub fn run(args: RunArgs) -> miette::Result<ExitCode> {
     let store = args.store.open()?;
-    let bottle_dir = if args.target.join(MANIFEST).is_file() {
-        args.target.clone()
-    } else {
+    let from_recipe = !args.target.join(MANIFEST).is_file();
+    let bottle_dir = if from_recipe {
         build_recipe(&args, &store)?
+    } else {
+        args.target.clone()
     };
     let mut plan = Plan::load(store.root(), &bottle_dir)?;
     if !args.command.is_empty() {
         plan.command = args.command.clone();
+    }
+    // The preflight: before anything starts, and from the stored bottle only.
+    if args.dry_run || !args.yes {
+        let files = crate::lower::bottle::Manifest::load(&bottle_dir)?.files;
+        let preflight = Preflight::of(&plan, files.keys().cloned().collect())?;
+        if args.dry_run {
+            if args.json {
+                let json = serde_json::to_string_pretty(&preflight).expect("plans serialize");
+                println!("{json}");
+            } else {
+                print!("{}", preflight.text());
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        let terminal = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+        if terminal && !confirm(&preflight) {
+            eprintln!("bottle: not started");
+            return Ok(ExitCode::from(super::EXIT_FAILURE));
+        }
     }
     // A busybox image is assembled for this run and removed after it.
     let assembled = tempfile::Builder::new()
@@ -110,6 +142,12 @@ pub fn run(args: RunArgs) -> miette::Result<ExitCode> {
         rootfs,
         root_disk,
         verbose: args.verbose,
+        approved_file: from_recipe.then(|| {
+            let dir = args.target.parent().unwrap_or(std::path::Path::new("."));
+            std::path::absolute(dir)
+                .unwrap_or_else(|_| dir.to_path_buf())
+                .join(crate::supervise::APPROVED_FILE)
+        }),
     };
     let outcome = realize::run(&plan, &options);
     let _ = store.remove_root(&root_name);

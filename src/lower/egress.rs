@@ -16,6 +16,7 @@ pub fn lower(bottle: &Bottle) -> Arc<Derivation> {
         bottle: bottle.name.clone(),
         routes: bottle.egress.routes.clone(),
         secrets: bottle.secrets.clone(),
+        default: bottle.egress.default,
         upstream_ca: None,
     };
     let inputs = serde_json::to_value(&doc).expect("the egress policy is plain data");

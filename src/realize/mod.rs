@@ -54,6 +54,9 @@ pub struct RunOptions {
     pub root_disk: Option<PathBuf>,
     /// Print what each part is handed (`bottle run --verbose`).
     pub verbose: bool,
+    /// Where "allow always" writes routes: `approved.bottle` beside the
+    /// recipe, when the run was started from one (`crate::supervise`).
+    pub approved_file: Option<PathBuf>,
 }
 
 /// Why a run failed (the agent's own failure is an exit code, not an error).
@@ -275,7 +278,7 @@ async fn start(
     guest: GuestFacts<'_>,
 ) -> miette::Result<Option<tokio::task::JoinHandle<()>>> {
     // 1. Sidecars, on Unix sockets in the run directory.
-    let sidecars = sidecars::start(plan, run, supervisor).await?;
+    let sidecars = sidecars::start(plan, run, supervisor, options).await?;
 
     // 2. What every part is handed.
     let accel = vmm::choose(options.accel, &kit.qemu, &kit.kernel, &rundir::runs_root()).await;

@@ -9,6 +9,7 @@ use super::RunError;
 use crate::sidecar::egress::{self, Egress, EgressOptions, Listen, Listener, Policy};
 use crate::sidecar::git_gate;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// A sidecar that is ready for connections.
 pub struct Running {
@@ -24,6 +25,7 @@ pub async fn start(
     plan: &Plan,
     run: &RunDir,
     supervisor: &mut Supervisor,
+    options: &super::RunOptions,
 ) -> miette::Result<Vec<Running>> {
     let mut running = Vec::new();
     for sidecar in &plan.sidecars {
@@ -35,8 +37,12 @@ pub async fn start(
         let (socket, ca_certificate) = match &sidecar.kind {
             SidecarKind::Egress { policy } => {
                 let policy = Policy::load(policy)?;
+                let approver = supervise(&policy, run, supervisor, options)
+                    .await
+                    .map_err(|e| failed(e, "check that the run directory is writable"))?;
                 let options = EgressOptions {
                     audit: Some(run.file(&format!("{}-audit.jsonl", sidecar.name))),
+                    approver,
                     ..EgressOptions::default()
                 };
                 let egress = Egress::new(policy, options)?;
@@ -98,4 +104,40 @@ pub async fn start(
         });
     }
     Ok(running)
+}
+
+/// When the policy has routes a person must allow (or asks for undeclared
+/// hosts): the run's approval broker
+/// and its control socket (`crate::supervise`), a best-effort part.
+async fn supervise(
+    policy: &Policy,
+    run: &RunDir,
+    supervisor: &mut Supervisor,
+    options: &super::RunOptions,
+) -> Result<Option<Arc<dyn egress::approval::Approver>>, String> {
+    use crate::supervise::{broker, control, Broker, CONTROL_SOCKET, EVENTS};
+    let asks = policy.default == egress::policy::Unmatched::Ask;
+    if !asks && !policy.routes.iter().any(|r| r.approve) {
+        return Ok(None);
+    }
+    let timeout = std::env::var("BOTTLE_APPROVE_TIMEOUT")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .map_or(broker::DEFAULT_TIMEOUT, std::time::Duration::from_secs);
+    let broker = Arc::new(Broker::new(
+        &run.record.name,
+        timeout,
+        Some(run.file(EVENTS)),
+        options.approved_file.clone(),
+        policy.routes.clone(),
+    ));
+    let listener = tokio::net::UnixListener::bind(run.file(CONTROL_SOCKET))
+        .map_err(|e| format!("binding the control socket: {e}"))?;
+    let served = broker.clone();
+    supervisor.task(
+        "the supervise control socket",
+        Role::BestEffort,
+        async move { control::serve(listener, served).await },
+    );
+    Ok(Some(broker))
 }

@@ -328,7 +328,7 @@ mod fields {
     ];
     pub const DEBIAN: &[&str] = &["suite", "packages", "mirror"];
     pub const SECRET: &[&str] = &["env", "file", "type"];
-    pub const EGRESS: &[&str] = &["routes"];
+    pub const EGRESS: &[&str] = &["routes", "default"];
     pub const ROUTE: &[&str] = &[
         "host",
         "ports",
@@ -337,6 +337,7 @@ mod fields {
         "paths",
         "headers",
         "addresses",
+        "approve",
     ];
     pub const HEADER: &[&str] = &["name", "secret"];
     pub const REMOTE: &[&str] = &[
@@ -1104,8 +1105,30 @@ impl Checker {
             }
             None => Some(Vec::new()),
         };
+        use crate::sidecar::egress::policy::Unmatched;
+        let default = match f.get("default") {
+            Some((n, p)) => self.string(n, &p).and_then(|d| match d.as_str() {
+                "deny" => Some(Unmatched::Deny),
+                "ask" => Some(Unmatched::Ask),
+                other => {
+                    self.push(
+                        n,
+                        &p,
+                        format!("`{other}` is not a default for undeclared hosts"),
+                        Some(
+                            "write `\"deny\"` (the default) or `\"ask\"` (a person decides)".into(),
+                        ),
+                    );
+                    None
+                }
+            }),
+            None => Some(Unmatched::Deny),
+        };
         f.finish(self, fields::EGRESS);
-        Some(Egress { routes: routes? })
+        Some(Egress {
+            routes: routes?,
+            default: default?,
+        })
     }
 
     fn route(
@@ -1261,6 +1284,7 @@ impl Checker {
                     .unwrap_or_default(),
             },
             addresses: Vec::new(),
+            approve: false,
         };
         if let Err(err @ egress_policy::RouteError::NeedsInspect { field }) = rule.check() {
             if let Some((n, p)) = f.get(field.key()) {
@@ -1275,6 +1299,10 @@ impl Checker {
                 );
             }
         }
+        let approve = match f.get("approve") {
+            Some((n, p)) => self.bool(n, &p),
+            None => Some(false),
+        };
         f.finish(self, fields::ROUTE);
         Some(Route {
             host: host?,
@@ -1284,6 +1312,7 @@ impl Checker {
             paths,
             headers: headers?,
             addresses: addresses?,
+            approve: approve?,
         })
     }
 

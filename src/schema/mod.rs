@@ -152,6 +152,12 @@ pub struct Egress {
     /// Allowed destinations; everything else is denied.
     #[serde(default)]
     pub routes: Vec<Route>,
+    /// `"ask"`: a request no route allows waits for a person instead.
+    #[serde(
+        default,
+        skip_serializing_if = "crate::sidecar::egress::policy::Unmatched::is_deny"
+    )]
+    pub default: crate::sidecar::egress::policy::Unmatched,
 }
 
 /// An upstream git remote the agent may use through the git gate.

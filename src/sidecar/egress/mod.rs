@@ -12,6 +12,7 @@
 //! handling), `listen` (sockets). `bottle run` calls [`Egress::new`] and
 //! [`serve`]; `bottle sidecar egress` does the same from the command line.
 
+pub mod approval;
 pub mod audit;
 pub mod inspect;
 pub mod listen;
@@ -75,12 +76,16 @@ pub struct EgressOptions {
     /// For tests, which point names like `allowed.test` at loopback servers;
     /// `bottle run` leaves it empty.
     pub resolve_overrides: HashMap<String, Vec<IpAddr>>,
+    /// Who decides connections on `approve` routes; without one they are denied.
+    pub approver: Option<Arc<dyn approval::Approver>>,
 }
 
 /// A policy ready to enforce: compiled routes, loaded secrets, the per-run CA.
 pub struct Egress {
     pub(crate) bottle: String,
     pub(crate) table: rules::RouteTable,
+    /// With `default: ask`, the route of requests no route allows (see `approval`).
+    pub(crate) asked: Option<rules::CompiledRoute>,
     /// The headers each route injects, by route index, values from secrets.
     pub(crate) injections: Vec<Vec<(HeaderName, HeaderValue)>>,
     pub(crate) authority: inspect::Authority,
@@ -107,6 +112,7 @@ impl Egress {
         policy.check()?;
         let secrets = secrets::Secrets::load(&policy)?;
         let table = rules::RouteTable::new(&policy);
+        let asked = approval::asked_route(&policy);
         let injections = policy
             .routes
             .iter()
@@ -126,6 +132,7 @@ impl Egress {
                     })
                     .collect()
             })
+            .chain(asked.iter().map(|_| Vec::new()))
             .collect();
         let authority = inspect::Authority::generate(&policy.bottle)?;
         let upstream_tls = inspect::upstream_config(policy.upstream_ca.as_deref())?;
@@ -133,6 +140,7 @@ impl Egress {
         Ok(Arc::new(Egress {
             bottle: policy.bottle.clone(),
             table,
+            asked,
             injections,
             authority,
             upstream_tls,
@@ -141,6 +149,20 @@ impl Egress {
             host_addresses: ssrf::HostAddresses::read(),
             options,
         }))
+    }
+
+    /// The route that decides `host:port`: a route of the policy, else the
+    /// asking route of `default: ask`.
+    pub(crate) fn find(&self, host: &str, port: u16) -> Option<&rules::CompiledRoute> {
+        self.table.find(host, port).or(self.asked.as_ref())
+    }
+
+    /// The route at `index` (the asking route is the one after the policy's).
+    pub(crate) fn route(&self, index: usize) -> &rules::CompiledRoute {
+        match self.table.routes().get(index) {
+            Some(route) => route,
+            None => self.asked.as_ref().expect("route indexes come from find"),
+        }
     }
 
     /// The per-run CA certificate (PEM) the guest must trust for inspected routes.

@@ -24,10 +24,29 @@ pub struct Policy {
     pub routes: Vec<Route>,
     #[serde(default)]
     pub secrets: BTreeMap<String, SecretRef>,
+    /// What happens to a request no route allows: denied (the default), or
+    /// held while a person is asked, as on an `approve` route.
+    #[serde(default, skip_serializing_if = "Unmatched::is_deny")]
+    pub default: Unmatched,
     /// A CA (PEM file) to verify inspected upstreams with instead of the
     /// system roots; meant for tests.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upstream_ca: Option<PathBuf>,
+}
+
+/// The policy's answer for a request no route allows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Unmatched {
+    #[default]
+    Deny,
+    Ask,
+}
+
+impl Unmatched {
+    pub fn is_deny(&self) -> bool {
+        *self == Unmatched::Deny
+    }
 }
 
 /// One allowed destination: a host pattern and its ports, with optional
@@ -54,6 +73,10 @@ pub struct Route {
     /// Private or loopback addresses this route may resolve to (SSRF exemption).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub addresses: Vec<IpAddr>,
+    /// Hold each new connection on this route until a person allows it
+    /// (`bottle supervise`, `bottle approve`); denied after a timeout.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub approve: bool,
 }
 
 /// A header the proxy sets on requests of a route, its value taken from a secret.
@@ -428,6 +451,7 @@ mod tests {
             paths: None,
             headers: vec![],
             addresses: vec![],
+            approve: false,
         };
         assert_eq!(bad_port.check().unwrap_err().field(), RouteField::Ports);
     }

@@ -284,9 +284,9 @@ struct Opened {
 /// Decide a CONNECT and reach the upstream.
 async fn open(egress: &Egress, target: Target) -> Result<Opened, Refusal> {
     let route = egress
-        .table
         .find(&target.host, target.port)
         .ok_or_else(|| Refusal::no_route(egress, &target))?;
+    approved(egress, route, &target, None).await?;
     let tcp = dial(egress, route, &target).await?;
     let link = if route.inspect {
         Link::Http(tls_handshake(egress, route, &target, tcp).await?)
@@ -298,6 +298,45 @@ async fn open(egress: &Egress, target: Target) -> Result<Opened, Refusal> {
         target,
         link,
     })
+}
+
+/// A route marked `approve` waits here for a person (see `approval`).
+async fn approved(
+    egress: &Egress,
+    route: &CompiledRoute,
+    target: &Target,
+    method: Option<&str>,
+) -> Result<(), Refusal> {
+    use super::approval::{Answer, Question};
+    if !route.route.approve {
+        return Ok(());
+    }
+    let shown = format!("{}:{}", show_host(&target.host), target.port);
+    let Some(approver) = &egress.options.approver else {
+        return Err(Refusal::deny(
+            StatusCode::FORBIDDEN,
+            route.label(),
+            format!(
+                "{} needs a person to allow {shown}, and no one supervises this proxy",
+                route.label()
+            ),
+        ));
+    };
+    let question = Question {
+        host: normalize_host(&target.host),
+        port: target.port,
+        method: method.map(str::to_string),
+        path: target
+            .path
+            .as_deref()
+            .map(|p| p.split('?').next().unwrap_or(p).to_string()),
+        route: route.index,
+        rule: route.label(),
+    };
+    match approver.ask(question).await {
+        Answer::Allow => Ok(()),
+        Answer::Deny(reason) => Err(Refusal::deny(StatusCode::FORBIDDEN, route.label(), reason)),
+    }
 }
 
 /// Resolve, screen (SSRF guard) and connect, within the connect timeout.
@@ -428,7 +467,7 @@ async fn tunnel<S: Io>(
     peer: String,
 ) {
     let limits = egress.options.limits.clone();
-    let route = &egress.table.routes()[opened.route];
+    let route = egress.route(opened.route);
     entry.decision = "allow";
     entry.rule = route.label();
     entry.status = Some(200);
@@ -697,8 +736,22 @@ impl Exchange {
                         return refusal.response();
                     }
                 };
-                match egress.table.find(&target.host, target.port) {
-                    Some(route) => self.forward(route, target, req, false).await,
+                match egress.find(&target.host, target.port) {
+                    Some(route) => {
+                        let asked = approved(egress, route, &target, Some(req.method().as_str()));
+                        if let Err(refusal) = asked.await {
+                            let entry = Entry::new(
+                                &self.peer,
+                                req.method().as_str(),
+                                &target.host,
+                                target.port,
+                                None,
+                            );
+                            refusal.record(egress, entry);
+                            return refusal.response();
+                        }
+                        self.forward(route, target, req, false).await
+                    }
                     None => {
                         let refusal = Refusal::no_route(egress, &target);
                         let path = target
@@ -720,7 +773,7 @@ impl Exchange {
                 }
             }
             Origin::Inspected { route, target } => {
-                let route = &egress.table.routes()[*route];
+                let route = egress.route(*route);
                 let path = req
                     .uri()
                     .path_and_query()

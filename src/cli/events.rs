@@ -1,0 +1,160 @@
+//! `bottle events`: what a running bottle has done so far — its own log
+//! (start, parts ending), every egress decision, every approval — and, with
+//! `--follow`, what it does next, until the run ends.
+use crate::realize::rundir;
+use clap::Args;
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// Show a running bottle's events: the run's log, egress decisions, approvals.
+#[derive(Args)]
+#[command(
+    after_help = "Examples:\n  bottle events agent\n  bottle events agent --follow --json | jq ."
+)]
+pub struct EventsArgs {
+    /// The run's name (`bottle ps`).
+    pub name: String,
+    /// Keep printing new events until the run ends.
+    #[arg(short, long)]
+    pub follow: bool,
+    /// One JSON object a line, each with its `source` (run, egress, supervise).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The files events come from, in the run directory, and their source names.
+const SOURCES: &[(&str, &str)] = &[
+    ("run", "bottle.log"),
+    ("egress", "egress-audit.jsonl"),
+    ("supervise", crate::supervise::EVENTS),
+];
+
+struct Follower {
+    source: &'static str,
+    path: PathBuf,
+    /// Kept open once it exists: the run removes its directory as it ends,
+    /// and the last lines are still read from the open file.
+    file: Option<std::fs::File>,
+    partial: String,
+}
+
+impl Follower {
+    /// The complete lines added since the last call.
+    fn read(&mut self) -> Vec<String> {
+        if self.file.is_none() {
+            self.file = std::fs::File::open(&self.path).ok();
+        }
+        let Some(file) = &mut self.file else {
+            return Vec::new();
+        };
+        let mut bytes = Vec::new();
+        if file.read_to_end(&mut bytes).is_err() {
+            return Vec::new();
+        }
+        self.partial.push_str(&String::from_utf8_lossy(&bytes));
+        let Some(end) = self.partial.rfind('\n') else {
+            return Vec::new();
+        };
+        let complete: String = self.partial.drain(..=end).collect();
+        complete.lines().map(str::to_string).collect()
+    }
+}
+
+pub fn run(args: EventsArgs) -> miette::Result<ExitCode> {
+    let dir = rundir::runs_root().join(&args.name);
+    if !dir.join("run.json").is_file() {
+        return Err(rundir::RunDirError::NoSuchRun { name: args.name }.into());
+    }
+    let mut followers: Vec<Follower> = SOURCES
+        .iter()
+        .map(|(source, file)| Follower {
+            source,
+            path: dir.join(file),
+            file: None,
+            partial: String::new(),
+        })
+        .collect();
+    let mut out = std::io::stdout().lock();
+    let mut ending = false;
+    loop {
+        // Whether the run has ended is learnt before the last read, so
+        // nothing written before it ended is missed.
+        let gone = args.follow && !dir.join("run.json").is_file();
+        for follower in &mut followers {
+            for line in follower.read() {
+                let shown = show(follower.source, &line, args.json);
+                if writeln!(out, "{shown}").is_err() {
+                    return Ok(ExitCode::SUCCESS);
+                }
+            }
+        }
+        let _ = out.flush();
+        if !args.follow {
+            return Ok(ExitCode::SUCCESS);
+        }
+        if ending {
+            let _ = writeln!(out, "{}", ended(&args.name, args.json));
+            return Ok(ExitCode::SUCCESS);
+        }
+        ending = gone;
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn ended(name: &str, json: bool) -> String {
+    if json {
+        serde_json::json!({ "source": "run", "event": "ended", "message": format!("the run {name} has ended") }).to_string()
+    } else {
+        format!("run        the run `{name}` has ended")
+    }
+}
+
+/// One event as a line of text or JSON.
+fn show(source: &str, line: &str, json: bool) -> String {
+    let value: Option<serde_json::Value> = serde_json::from_str(line)
+        .ok()
+        .filter(|v: &serde_json::Value| v.is_object());
+    if json {
+        let mut value = value.unwrap_or_else(|| serde_json::json!({ "message": line }));
+        value["source"] = serde_json::json!(source);
+        return value.to_string();
+    }
+    let Some(v) = value else {
+        return format!("{source:<10} {line}");
+    };
+    let s = |key: &str| v[key].as_str().unwrap_or("").to_string();
+    let n = |key: &str| v[key].as_u64().map(|n| n.to_string()).unwrap_or_default();
+    match source {
+        "egress" => {
+            let status = n("status");
+            let reason = v["reason"]
+                .as_str()
+                .map(|r| format!(": {r}"))
+                .unwrap_or_default();
+            format!(
+                "egress     {} {} {} {}:{}{} [{}] {status}{reason}",
+                s("time"),
+                s("decision"),
+                s("method"),
+                s("host"),
+                n("port"),
+                s("path"),
+                s("rule"),
+            )
+        }
+        "supervise" => format!(
+            "supervise  {} #{} {}:{}{}",
+            s("event"),
+            n("id"),
+            s("host"),
+            n("port"),
+            v["answer"]
+                .as_str()
+                .map(|a| format!(" ({a})"))
+                .unwrap_or_default()
+        ),
+        _ => format!("{source:<10} {line}"),
+    }
+}
