@@ -712,6 +712,10 @@ impl Checker {
             Some((n, p)) => self.secrets(n, &p),
             None => Some(BTreeMap::new()),
         };
+        // `egress.default` as written, if it is.
+        let default_given = f.get("egress").is_some_and(
+            |(n, _)| matches!(&n.value, NodeValue::Attrs(map) if map.contains_key("default")),
+        );
         let egress = match f.get("egress") {
             Some((n, p)) => self.egress(n, &p, secrets.as_ref()),
             None => Some(Egress::default()),
@@ -741,6 +745,12 @@ impl Checker {
         let mut refs = std::mem::take(&mut self.refs);
         refs.sort_by_key(|d| d.hash());
         refs.dedup_by_key(|d| d.hash());
+        // A supervised bottle asks a person about undeclared hosts, unless
+        // the recipe says otherwise.
+        let mut egress = egress?;
+        if sidecars.as_ref().is_some_and(|s| s.supervise) && !default_given {
+            egress.default = crate::sidecar::egress::policy::Unmatched::Ask;
+        }
         Some(Bottle {
             name: name?,
             agent: agent?,
@@ -749,7 +759,7 @@ impl Checker {
             memory: memory?,
             env: env?,
             secrets: secrets?,
-            egress: egress?,
+            egress,
             git: git?,
             git_user: git_user?,
             sidecars: sidecars?,
@@ -1529,11 +1539,7 @@ impl Checker {
     fn sidecars(&mut self, node: &Node, path: &str) -> Option<Sidecars> {
         let mut f = self.attrs(node, path)?;
         let supervise = match f.get("supervise") {
-            Some((n, p)) => self.bool(n, &p).inspect(|on| {
-                if *on {
-                    self.not_yet(Feature::Supervise, n, &p);
-                }
-            }),
+            Some((n, p)) => self.bool(n, &p),
             None => Some(false),
         };
         if let Some((n, p)) = f.get("egress") {

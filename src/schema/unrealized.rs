@@ -7,8 +7,6 @@
 /// A part of the recipe schema that the realizer may not support yet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Feature {
-    /// `sidecars.supervise = true`: the supervise sidecar.
-    Supervise,
     /// `image = "<reference>"` or `image.oci = …` by tag alone, not pinned
     /// by digest: a build would not be reproducible.
     OciTag,
@@ -27,11 +25,6 @@ pub struct NotYet {
 
 /// The features this version of `bottle run` cannot realize.
 pub const NOT_YET_REALIZED: &[NotYet] = &[
-    NotYet {
-        feature: Feature::Supervise,
-        message: "the supervise sidecar is not in this version of `bottle run` yet",
-        help: "leave `sidecars.supervise` out (or `false`) for now",
-    },
     NotYet {
         feature: Feature::OciTag,
         message: "an OCI image named by tag alone is not pinned, so bottle does not pull it",
