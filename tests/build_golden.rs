@@ -28,7 +28,7 @@ fn representative() -> serde_json::Value {
             { "host": "10.1.2.3", "ports": [8080], "addresses": ["10.1.2.3"] }
         ] },
         "git": { "origin": { "url": "https://github.com/example/repo.git", "push": ["refs/heads/agent/*"] },
-                 "vendor": { "url": "https://github.com/example/vendor.git", "fetch": true } },
+                 "vendor": { "url": "https://github.com/example/vendor.git", "fetch": ["refs/heads/*", "refs/tags/*"] } },
         "sidecars": { "supervise": true },
         "files": { "/etc/motd": { "text": "hello from bottle\n" } }
     })

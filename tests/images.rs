@@ -499,7 +499,7 @@ skopeo inspect --tls-verify=false --format '{{{{.Digest}}}}' docker://127.0.0.1:
     let output = run(&format!("127.0.0.1:{port}/test/busybox:1"), "store");
     let all = text(&output);
     assert_ne!(output.status.code(), Some(0), "{all}");
-    assert!(all.contains("not pinned by digest"), "{all}");
+    assert!(all.contains("is not pinned"), "{all}");
     assert!(all.contains("skopeo inspect"), "{all}");
 
     // Change every layer blob in the registry's storage: the pull is refused.
