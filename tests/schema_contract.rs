@@ -11,13 +11,18 @@
 //!
 //! `Runs` is checked against the realizer short of a boot (the plan it reads
 //! from the stored outputs, the image it assembles, the policy the egress
-//! sidecar loads), and once for real: one bottle setting every field that
-//! runs, at the smallest VM the checker allows, booted with `bottle run`.
+//! sidecar loads, the git gate's mirrors fetched), and once for real: one
+//! bottle setting every field that runs, at the smallest VM the checker
+//! allows, booted with `bottle run`. That bottle has one image (busybox:
+//! the other kinds are alternatives, booted in tests/images.rs) and no git
+//! remotes (the guest's checkout needs git, which busybox lacks; the gate
+//! is booted in tests/git_gate.rs).
 
 use assert_cmd::Command;
 use bottle::lower::bottle::{Manifest, ManifestImage};
-use bottle::realize::Plan;
+use bottle::realize::{Plan, SidecarKind};
 use bottle::sidecar::egress::policy::Policy;
+use bottle::sidecar::git_gate::{GateOptions, GitGate};
 use std::collections::BTreeSet;
 use std::path::Path;
 
@@ -92,12 +97,51 @@ const CASES: &[Case] = &[
     Case {
         fields: &["image.oci"],
         set: r#"image.oci = "docker.io/library/alpine:3";"#,
-        outcome: Refused("OCI images are not realized by this version of `bottle run` yet"),
+        outcome: Refused("an OCI image named by tag alone is not pinned, so bottle does not pull it"),
     },
     Case {
         fields: &["image.oci"],
         set: r#"image = "docker.io/library/alpine:3";"#,
-        outcome: Refused("OCI images are not realized by this version of `bottle run` yet"),
+        outcome: Refused("an OCI image named by tag alone is not pinned, so bottle does not pull it"),
+    },
+    // A reference pinned by digest runs too, but is pulled from a registry at
+    // build time; tests/images.rs covers that with a registry on loopback.
+    Case {
+        fields: &["image.dir"],
+        set: r#"image.dir = ./rootfs; files."/etc/motd" = "hello\n";"#,
+        outcome: Runs,
+    },
+    Case {
+        fields: &["image.dir"],
+        set: "image.dir = ./no-such-rootfs;",
+        outcome: Refused("no-such-rootfs: No such file or directory"),
+    },
+    Case {
+        fields: &["image.oci-layout", "image.tag"],
+        set: r#"image = { oci-layout = ./layout; tag = "t"; };"#,
+        outcome: Runs,
+    },
+    Case {
+        fields: &["image.oci-archive"],
+        set: "image.oci-archive = ./image.tar;",
+        outcome: Runs,
+    },
+    Case {
+        fields: &["image.oci-archive"],
+        set: "image.oci-archive = ./layout;",
+        outcome: Refused("is not an OCI archive (a tar file)"),
+    },
+    // A Debian image runs, but building one runs mmdebstrap against the
+    // mirror (network, minutes); tests/images.rs boots one. Here the
+    // checker's diagnostic for a name that is no package stands in.
+    Case {
+        fields: &[
+            "image.debian.suite",
+            "image.debian.packages",
+            "image.debian.mirror",
+        ],
+        set: r#"image.debian = { suite = "bookworm"; packages = [ "git" "no such package" ]; mirror = "http://deb.debian.org/debian"; };"#,
+        outcome: Refused("`no such package` is not a Debian suite or package name"),
     },
     Case {
         fields: &["secrets.<name>.env", "secrets.<name>.type"],
@@ -162,9 +206,31 @@ const CASES: &[Case] = &[
             "git.<remote>.url",
             "git.<remote>.fetch",
             "git.<remote>.push",
+            "git.<remote>.force",
+            "git.<remote>.delete",
+            "git.<remote>.checkout",
+            "git.<remote>.credentials",
+            "git.<remote>.username",
+            "git.user.name",
+            "git.user.email",
         ],
-        set: r#"git.origin = { url = "https://github.com/example/project.git"; fetch = true; push = [ "refs/heads/agent/*" ]; };"#,
-        outcome: Refused("git remotes need the git-gate sidecar"),
+        set: r#"git.origin = {
+            url = ./upstream; fetch = [ "refs/heads/*" ]; push = [ "refs/heads/agent/*" ];
+            force = true; delete = true; checkout = "main";
+            credentials = builtins.secret { file = "/dev/null"; }; username = "contract";
+          };
+          git.user = { name = "Contract"; email = "contract@example.com"; };"#,
+        outcome: Runs,
+    },
+    Case {
+        fields: &["git.<remote>.url", "git.<remote>.fetch"],
+        set: r#"git.origin.url = ./upstream; git.mirror = { url = ./upstream; fetch = false; };"#,
+        outcome: Runs,
+    },
+    Case {
+        fields: &["git.<remote>.url"],
+        set: r#"git.origin.url = "git@github.com:example/project.git";"#,
+        outcome: Refused("is not a git remote the gate can reach"),
     },
     Case {
         fields: &["sidecars.supervise"],
@@ -194,7 +260,7 @@ const CASES: &[Case] = &[
     Case {
         fields: &["files"],
         set: r#"files."/etc/motd" = "hello\n";"#,
-        outcome: Refused("this version of `bottle run` cannot place `files` in the guest yet"),
+        outcome: Runs,
     },
     Case {
         fields: &["type"],
@@ -213,19 +279,80 @@ fn recipe(case: &Case) -> String {
 }
 
 /// What the realizer says of a built bottle, short of booting it: the plan
-/// it reads from the stored outputs (with that plan's own checks), an image
-/// it can assemble, and the egress policy as the sidecar loads it.
+/// it reads from the stored outputs (with that plan's own checks), the root
+/// it assembles (busybox, with the bottle's files) or the erofs root image
+/// bottle built, the egress policy as the sidecar loads it, and the git
+/// gate's mirrors, created and fetched from their upstreams as at the start
+/// of a run.
 fn realizer_accepts(store: &Path, bottle_dir: &Path) -> Result<(), String> {
     let plan = Plan::load(store, bottle_dir).map_err(|e| format!("{e:?}"))?;
-    if plan.image != ManifestImage::Busybox {
-        return Err(format!("bottle run cannot assemble {:?}", plan.image));
+    let manifest = Manifest::load(bottle_dir).map_err(|e| format!("{e:?}"))?;
+    match &plan.image {
+        ManifestImage::Busybox => {
+            let root = tempfile::tempdir().unwrap();
+            bottle::realize::image::busybox_rootfs(root.path(), &plan.user)
+                .and_then(|()| {
+                    bottle::realize::image::place_files(root.path(), store, &manifest.files)
+                })
+                .map_err(|e| format!("{e:?}"))?;
+        }
+        ManifestImage::Root(name) => {
+            // The disk `bottle run` attaches: an erofs image (its superblock
+            // magic, little-endian, at byte 1024).
+            let bytes = std::fs::read(store.join(name)).map_err(|e| format!("{name}: {e}"))?;
+            if bytes.get(1024..1028) != Some(&0xE0F5_E1E2u32.to_le_bytes()[..]) {
+                return Err(format!("the root image {name} is not an erofs image"));
+            }
+        }
+        other => return Err(format!("bottle run cannot assemble {other:?}")),
     }
-    let policy = Manifest::load(bottle_dir)
-        .map_err(|e| format!("{e:?}"))?
+    let policy = manifest
         .output(store, "egress.yaml")
         .ok_or("the bottle has no egress policy")?;
     Policy::load(&policy).map_err(|e| format!("{e:?}"))?;
+    for sidecar in &plan.sidecars {
+        if let SidecarKind::GitGate { gate, .. } = &sidecar.kind {
+            let state = tempfile::tempdir().unwrap();
+            let options = GateOptions {
+                state_dir: state.path().join("git-gate"),
+                audit: state.path().join("git-gate-audit.jsonl"),
+                hook_program: assert_cmd::cargo::cargo_bin("bottle"),
+            };
+            tokio::runtime::Runtime::new()
+                .unwrap()
+                .block_on(GitGate::prepare(gate, options))
+                .map_err(|e| format!("{e:?}"))?;
+        }
+    }
     Ok(())
+}
+
+/// What the cases' paths name, written beside their recipes: a small root
+/// tree (`./rootfs`), a repository with a commit on `main` (`./upstream`),
+/// and an OCI image made with umoci, as a layout (`./layout`, tag `t`) and
+/// packed into an archive by skopeo (`./image.tar`).
+fn write_fixtures(dir: &Path) {
+    let script = r#"set -e
+mkdir -p rootfs/etc rootfs/bin
+echo contract > rootfs/etc/hostname
+git init --quiet -b main upstream
+echo hello > upstream/README
+git -C upstream add README
+git -C upstream -c user.name=t -c user.email=t@example.com commit --quiet -m init
+umoci init --layout layout
+umoci new --image layout:t
+skopeo --insecure-policy copy --quiet oci:layout:t oci-archive:image.tar
+"#;
+    let out = std::process::Command::new("sh")
+        .args(["-c", script])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "cannot write the fixtures: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// A diagnostic's text with miette's line wrapping undone.
@@ -241,6 +368,7 @@ fn unwrapped(report: &str) -> String {
 fn every_field_runs_or_is_refused_at_build_time() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("store");
+    write_fixtures(dir.path());
     let mut failures = Vec::new();
     for (i, case) in CASES.iter().enumerate() {
         let file = dir.path().join(format!("case-{i}.bottle"));
@@ -322,7 +450,7 @@ fn every_feature_not_yet_realized_has_a_refused_case() {
 const EVERYTHING_THAT_RUNS: &str = r#"{
   name = "contract-all";
   image.busybox = true;
-  agent.command = [ "sh" "-c" "echo user=$(id -un) pwd=$(pwd) mode=$MODE lang=$LANG" ];
+  agent.command = [ "sh" "-c" "echo user=$(id -un) pwd=$(pwd) mode=$MODE lang=$LANG motd=$(cat /etc/motd)" ];
   agent.user = "dev";
   agent.workdir = "/home/dev/src";
   agent.env.MODE = "review";
@@ -339,6 +467,7 @@ const EVERYTHING_THAT_RUNS: &str = r#"{
     { host = "10.9.8.7"; ports = [ 8080 ]; }
   ];
   sidecars = { supervise = false; egress = true; };
+  files."/etc/motd" = "hello\n";
   type = "bottle";
 }
 "#;
@@ -369,7 +498,7 @@ fn a_bottle_with_every_field_that_runs_boots_and_runs() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        stdout.contains("user=dev pwd=/home/dev/src mode=review lang=C.UTF-8"),
+        stdout.contains("user=dev pwd=/home/dev/src mode=review lang=C.UTF-8 motd=hello"),
         "{stdout}"
     );
 }
