@@ -240,7 +240,7 @@ const CASES: &[Case] = &[
     Case {
         fields: &["sidecars.supervise"],
         set: "sidecars.supervise = true;",
-        outcome: Refused("the supervise sidecar is not in this version of `bottle run` yet"),
+        outcome: Runs,
     },
     Case {
         fields: &["sidecars.egress"],

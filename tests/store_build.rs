@@ -67,10 +67,7 @@ fn build_then_rebuild_is_all_cache_hits() {
     assert_eq!(manifest["name"], "claude");
     let ports: serde_json::Value =
         serde_json::from_slice(&fs::read(out.join("ports.json")).unwrap()).unwrap();
-    assert_eq!(
-        ports,
-        json!({ "egress": 3128, "git-gate": 3129, "supervise": 3130 })
-    );
+    assert_eq!(ports, json!({ "egress": 3128, "git-gate": 3129 }));
     for link in [
         "smolfile.toml",
         "gvproxy.yaml",

@@ -14,7 +14,6 @@ pub fn port_of(sidecar: &str) -> u16 {
     match sidecar {
         "egress" => 3128,
         "git-gate" => 3129,
-        "supervise" => 3130,
         other => unreachable!(
             "no port assigned to sidecar {other}: schema::sidecars_of and port_of disagree"
         ),

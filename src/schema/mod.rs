@@ -220,14 +220,12 @@ pub enum GuestFile {
     Store(String),
 }
 
-/// The sidecars a bottle runs, in start order.
+/// The sidecars the guest reaches, in start order. Supervise is not one:
+/// it talks to a person on the host, and to the egress proxy in-process.
 pub fn sidecars_of(bottle: &Bottle) -> Vec<&'static str> {
     let mut names = vec!["egress"];
     if !bottle.git.is_empty() {
         names.push("git-gate");
-    }
-    if bottle.sidecars.supervise {
-        names.push("supervise");
     }
     names
 }
