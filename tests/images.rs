@@ -529,8 +529,10 @@ skopeo inspect --tls-verify=false --format '{{{{.Digest}}}}' docker://127.0.0.1:
 
 /// The flagship: `bottle run examples/claude-code.bottle -- claude --version`
 /// prints Claude Code's version from inside the guest (a Debian root with
-/// the npm platform package's binary). The Debian tree and the package are
+/// the npm platform package's binary), with this repository checked out in
+/// its workdir through the git gate. The Debian tree and the package are
 /// shared with the other tests through BOTTLE_CACHE.
+
 #[test]
 fn the_claude_code_example_runs_claude_in_its_guest() {
     let dir = tempfile::tempdir().unwrap();
@@ -543,11 +545,28 @@ fn the_claude_code_example_runs_claude_in_its_guest() {
         .env("ANTHROPIC_API_KEY", "sk-test-not-a-real-key")
         .args(["run", "examples/claude-code.bottle", "--store"])
         .arg(dir.path().join("store"))
-        .args(["--", "claude", "--version"])
+        .args([
+            "--",
+            "sh",
+            "-c",
+            "claude --version && git --no-pager log -1 --format=commit=%H && git remote get-url origin",
+        ])
         .output()
         .unwrap();
     let all = text(&output);
     assert_eq!(output.status.code(), Some(0), "{all}");
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("(Claude Code)"), "{all}");
+    // The project is checked out through the git gate, at the host's commit.
+    let head = std::process::Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    let head = String::from_utf8_lossy(&head.stdout).trim().to_string();
+    assert!(stdout.contains(&format!("commit={head}")), "{all}");
+    assert!(
+        stdout.contains("http://proxy.internal:3129/origin.git"),
+        "{all}"
+    );
 }
