@@ -549,7 +549,7 @@ fn the_claude_code_example_runs_claude_in_its_guest() {
             "--",
             "sh",
             "-c",
-            "claude --version && git --no-pager log -1 --format=commit=%H && git remote get-url origin",
+            "claude --version && git log -1 --format=commit=%H && git remote get-url origin",
         ])
         .output()
         .unwrap();

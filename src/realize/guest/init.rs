@@ -502,6 +502,12 @@ fn run_agent(spec: &GuestSpec) -> Result<i32, String> {
             param("bottle.term").unwrap_or_else(|| "linux".into()),
         ),
     ];
+    if !interactive {
+        // The agent's port is a terminal even when nobody reads it as one:
+        // a pager would wait for keys that never come.
+        env.push(("PAGER".into(), "cat".into()));
+        env.push(("GIT_PAGER".into(), "cat".into()));
+    }
     if !spec.ca_certificates.is_empty() {
         env.push(("NODE_EXTRA_CA_CERTS".into(), CA_FILE.into()));
     }
