@@ -142,7 +142,12 @@ fn split_host_port(authority: &str) -> Result<(String, Option<u16>), String> {
             Ok(_) => return Err(format!("`{}` is not a port", clip(p))),
         },
     };
-    Ok((normalize_host(host), port))
+    // `.` and `..` normalize to nothing: still no host.
+    let host = normalize_host(host);
+    if host.is_empty() {
+        return Err("the request names no host".into());
+    }
+    Ok((host, port))
 }
 
 /// Untrusted text echoed in an error is shortened so a hostile client cannot
