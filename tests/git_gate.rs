@@ -4,9 +4,11 @@
 //! Host-only tests drive the gate with the host's git; the VM test runs the
 //! same from inside a real guest.
 
+mod guest_support;
 use bottle::schema::SecretRef;
 use bottle::sidecar::egress::{Listen, Listener};
 use bottle::sidecar::git_gate::{cgi, Credentials, GateOptions, GitGate, Identity, Policy, Remote};
+use guest_support::copy_with_libraries;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -470,35 +472,6 @@ fn fetch_patterns_limit_the_mirror() {
         !refs.contains("secret-plans") && !refs.contains("v1"),
         "{refs}"
     );
-}
-
-/// Copy a dynamically linked program and every library `ldd` names.
-fn copy_with_libraries(program: &Path, root: &Path) {
-    let ldd = Command::new("ldd").arg(program).output().expect("ldd runs");
-    let mut files = vec![program.to_path_buf()];
-    for line in String::from_utf8_lossy(&ldd.stdout).lines() {
-        let path = line
-            .split("=>")
-            .last()
-            .unwrap()
-            .split_whitespace()
-            .next()
-            .unwrap_or("");
-        if path.starts_with('/') {
-            files.push(PathBuf::from(path));
-        }
-    }
-    for nss in ["libnss_dns.so.2", "libnss_files.so.2"] {
-        let path = Path::new("/lib/x86_64-linux-gnu").join(nss);
-        if path.exists() {
-            files.push(path);
-        }
-    }
-    for file in files {
-        let target = root.join(file.strip_prefix("/").unwrap());
-        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
-        std::fs::copy(&file, &target).unwrap();
-    }
 }
 
 /// Busybox, curl, and the host's Debian git (`/usr/bin/git`, with the

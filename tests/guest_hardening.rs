@@ -7,6 +7,8 @@
 //!
 //! Needs the kit that `scripts/setup` installs; each boot takes a few
 //! seconds. Every test gets its own runs root (BOTTLE_RUNTIME_DIR).
+mod guest_support;
+use guest_support::copy_with_libraries;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -60,29 +62,6 @@ fn guest_rootfs(dir: &Path) -> PathBuf {
         std::os::unix::fs::chown(root.join(path), Some(1000), Some(1000)).unwrap();
     }
     root
-}
-
-/// Copy a dynamically linked program and every library `ldd` names.
-fn copy_with_libraries(program: &Path, root: &Path) {
-    let ldd = Command::new("ldd").arg(program).output().expect("ldd runs");
-    let mut files = vec![program.to_path_buf()];
-    for line in String::from_utf8_lossy(&ldd.stdout).lines() {
-        let path = line
-            .split("=>")
-            .last()
-            .unwrap()
-            .split_whitespace()
-            .next()
-            .unwrap_or("");
-        if path.starts_with('/') {
-            files.push(PathBuf::from(path));
-        }
-    }
-    for file in files {
-        let target = root.join(file.strip_prefix("/").unwrap());
-        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
-        std::fs::copy(&file, &target).unwrap();
-    }
 }
 
 struct Setup {

@@ -6,10 +6,10 @@
 //! tmux server.
 mod egress_support;
 
+mod guest_support;
 use bottle::supervise::broker::Pending;
 use bottle::supervise::control::{Client, Reply, Request};
-use std::io::{Read, Write};
-use std::net::TcpListener;
+use guest_support::http_server;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -55,34 +55,6 @@ fn guest_rootfs(dir: &Path) -> PathBuf {
         .unwrap();
     assert!(chown.success());
     root
-}
-
-/// An HTTP server on host loopback answering every request with `body`.
-fn http_server(body: &'static str) -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            std::thread::spawn(move || {
-                stream.set_read_timeout(Some(Duration::from_secs(10))).ok();
-                let mut request = Vec::new();
-                let mut buffer = [0u8; 1024];
-                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match stream.read(&mut buffer) {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => request.extend_from_slice(&buffer[..n]),
-                    }
-                }
-                let response = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = stream.write_all(response.as_bytes());
-            });
-        }
-    });
-    port
 }
 
 struct Setup {
