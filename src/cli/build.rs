@@ -61,8 +61,28 @@ pub struct BuildArgs {
     pub store: StoreArg,
 }
 
-/// Evaluate a recipe (selecting `-A`), and check it into typed bottles.
+/// Evaluate a recipe (selecting `-A`), check it into typed bottles, and pin
+/// their remote inputs from `bottle.lock` (resolving and writing what it
+/// lacks: the first build locks).
 pub fn load(recipe: &RecipeArgs) -> miette::Result<Vec<Bottle>> {
+    let mut bottles = load_unlocked(recipe)?;
+    let applied = crate::image::lock::apply(&mut bottles, &recipe.file, false)?;
+    report_lock(&applied);
+    Ok(bottles)
+}
+
+/// Say on stderr what a lock gained or moved.
+pub fn report_lock(applied: &crate::image::lock::Applied) {
+    for change in &applied.changes {
+        eprintln!("bottle: locked {change}");
+    }
+    if !applied.changes.is_empty() {
+        eprintln!("bottle: wrote {}", applied.path.display());
+    }
+}
+
+/// Evaluate a recipe (selecting `-A`), and check it into typed bottles.
+pub fn load_unlocked(recipe: &RecipeArgs) -> miette::Result<Vec<Bottle>> {
     let search_path = super::search_path(&recipe.include);
     let (file, attr) = (recipe.file.clone(), recipe.attr.clone());
     crate::eval::run_with_stack(move || {

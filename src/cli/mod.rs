@@ -8,6 +8,7 @@ mod doctor;
 mod eval;
 mod events;
 mod gc;
+mod lock;
 mod ps;
 mod run;
 mod show_derivation;
@@ -31,6 +32,7 @@ struct Cli {
 enum Command {
     Eval(eval::EvalArgs),
     Build(build::BuildArgs),
+    Lock(lock::LockArgs),
     ShowDerivation(show_derivation::ShowDerivationArgs),
     Store(store::StoreArgs),
     Gc(gc::GcArgs),
@@ -65,6 +67,7 @@ pub fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Eval(args) => eval::run(args),
         Command::Build(args) => build::run(args),
+        Command::Lock(args) => lock::run(args),
         Command::ShowDerivation(args) => show_derivation::run(args),
         Command::Store(args) => store::run(args),
         Command::Gc(args) => gc::run(args),

@@ -21,6 +21,7 @@
 
 pub mod debian;
 pub mod fetch;
+pub mod lock;
 pub mod oci;
 pub mod pull;
 pub mod root;
@@ -101,6 +102,11 @@ fn store_root() -> Result<PathBuf, RenderError> {
 
 /// Run a host tool; its stderr's tail on failure.
 fn run(command: &mut Command) -> Result<(), RenderError> {
+    run_output(command).map(drop)
+}
+
+/// Run a host tool; its stdout, or its stderr's tail on failure.
+fn run_output(command: &mut Command) -> Result<Vec<u8>, RenderError> {
     let program = command.get_program().to_string_lossy().into_owned();
     // SAFETY: the closure runs in the forked child before exec and only
     // calls prctl(2), which is async-signal-safe and allocates nothing.
@@ -120,7 +126,7 @@ fn run(command: &mut Command) -> Result<(), RenderError> {
             ))
         })?;
     if output.status.success() {
-        return Ok(());
+        return Ok(output.stdout);
     }
     let stderr = String::from_utf8_lossy(&output.stderr);
     let stdout = String::from_utf8_lossy(&output.stdout);

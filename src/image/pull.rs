@@ -6,10 +6,12 @@
 //! A registry on a loopback address is spoken to over plain HTTP; any other
 //! over HTTPS with the host's CA certificates.
 //!
-//! A reference by tag alone is not pinned and is not pulled: the recipe
-//! names the digest (`skopeo inspect docker://REF` shows it).
+//! A reference by tag alone is pinned through `bottle.lock` (see `lock.rs`):
+//! [`resolve`] asks the registry for the manifest the tag names and locks
+//! the digest of its bytes (of the manifest list, if it is one, so the pull
+//! still picks linux/amd64 from it); builds pull by that digest.
 
-use super::{io, run};
+use super::{io, run, run_output};
 use crate::store::{Derivation, Kind, Output, RenderError};
 use std::process::Command;
 use std::sync::Arc;
@@ -43,6 +45,27 @@ fn is_loopback(registry: &str) -> bool {
         || host
             .parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// The digest (`sha256:…`) of the manifest `reference` (by tag) names now,
+/// as the registry serves it. Reads the network.
+pub fn resolve(reference: &str) -> Result<String, String> {
+    use sha2::Digest;
+    let mut command = Command::new("skopeo");
+    command.args(["--insecure-policy", "inspect", "--raw", "--retry-times", "1"]);
+    if is_loopback(registry(reference)) {
+        command.arg("--tls-verify=false");
+    }
+    command.arg(format!("docker://{reference}"));
+    let raw = run_output(&mut command).map_err(|e| e.0)?;
+    if raw.is_empty() {
+        return Err("the registry sent an empty manifest".into());
+    }
+    let digest = sha2::Sha256::digest(&raw);
+    Ok(format!(
+        "sha256:{}",
+        digest.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    ))
 }
 
 /// The pull of `reference` (which must be [`pinned`]).

@@ -13,8 +13,8 @@ use std::sync::Arc;
 pub const LINK: &str = root::NAME;
 
 /// The base tree's derivation for an image bottle builds; `None` for
-/// images it does not (busybox is assembled at run time, OCI references
-/// by tag alone are refused).
+/// images it does not (busybox is assembled at run time; an OCI reference
+/// by tag that no lock pinned is refused).
 pub fn base(image: &Image) -> Option<Arc<Derivation>> {
     match image {
         Image::Dir { path, tree } => {
@@ -24,11 +24,13 @@ pub fn base(image: &Image) -> Option<Arc<Derivation>> {
                 .unwrap_or_else(|| "rootfs".into());
             Some(tree::source(&name, path, tree))
         }
+        // Locked (`bottle.lock`): one fetch per `.deb`, the tree from those.
         Image::Debian {
             suite,
             packages,
             mirror,
-        } => Some(debian::debian(suite, packages, mirror)),
+            closure,
+        } => debian::debian(suite, packages, mirror, closure).ok(),
         Image::OciLocal {
             format,
             path,
@@ -46,8 +48,9 @@ pub fn base(image: &Image) -> Option<Arc<Derivation>> {
                 reference.as_deref(),
             ))
         }
-        // Pinned by digest: a fixed-output pull, unpacked like a layout.
-        // By tag alone: not pinned, so not built (`bottle run` says so).
+        // Pinned by digest (by the recipe, or by `bottle.lock` for a tag): a
+        // fixed-output pull, unpacked like a layout. A tag the lock did not
+        // pin is not built (`bottle run` says so).
         Image::Oci(reference) => {
             let pulled = crate::image::pull::pull(reference)?;
             Some(crate::image::oci::unpack(

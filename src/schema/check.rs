@@ -674,13 +674,7 @@ impl Checker {
             .and_then(|(n, p)| self.agent(n, &p));
         let image = self
             .required(&mut f, "image", "{ busybox = true; }")
-            .and_then(|(n, p)| {
-                let image = self.image(n, &p)?;
-                if matches!(&image, Image::Oci(r) if !r.contains("@sha256:")) {
-                    self.not_yet(Feature::OciTag, n, &p);
-                }
-                Some(image)
-            });
+            .and_then(|(n, p)| self.image(n, &p));
         let cpus = match f.get("cpus") {
             Some((n, p)) => self
                 .int(n, &p, "cpus", MIN_CPUS.into()..=MAX_CPUS.into())
@@ -933,6 +927,7 @@ impl Checker {
                                 suite,
                                 packages,
                                 mirror,
+                                closure: Default::default(),
                             })
                         }
                     }

@@ -143,6 +143,9 @@ pub enum Image {
         suite: String,
         packages: Vec<String>,
         mirror: String,
+        /// The locked closure (from `bottle.lock`), set after checking.
+        #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+        closure: crate::image::debian::Closure,
     },
 }
 

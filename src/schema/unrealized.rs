@@ -7,9 +7,6 @@
 /// A part of the recipe schema that the realizer may not support yet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Feature {
-    /// `image = "<reference>"` or `image.oci = …` by tag alone, not pinned
-    /// by digest: a build would not be reproducible.
-    OciTag,
     /// A string of the bottle that mentions a derivation (`"${writeText …}"`),
     /// whose output must then be in the guest under `/bottle/store`.
     StorePaths,
@@ -25,11 +22,6 @@ pub struct NotYet {
 
 /// The features this version of `bottle run` cannot realize.
 pub const NOT_YET_REALIZED: &[NotYet] = &[
-    NotYet {
-        feature: Feature::OciTag,
-        message: "an OCI image named by tag alone is not pinned, so bottle does not pull it",
-        help: "pin it by digest: `registry/name:tag@sha256:…` (`skopeo inspect docker://registry/name:tag` shows the digest)",
-    },
     NotYet {
         feature: Feature::StorePaths,
         message: "this mentions a derivation, whose output this version of `bottle run` cannot place in the guest yet",
