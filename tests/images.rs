@@ -258,11 +258,19 @@ fn a_wrong_fetch_hash_fails_cleanly_and_the_right_one_lands() {
     assert_eq!(std::fs::read(&landed[0]).unwrap(), PAYLOAD);
 }
 
-/// A Debian image with two packages boots: the guest's os-release is
-/// Debian's, and both packages' programs run. Builds with mmdebstrap from
-/// the host's Debian mirror (about a minute and a half here).
+/// The shared cache of fetched and Debian outputs (BOTTLE_CACHE) of these
+/// tests, so the Debian packages are downloaded and bootstrapped once.
+const CACHE: &str = concat!(env!("CARGO_TARGET_TMPDIR"), "/bottle-cache");
+
+/// A Debian image with two packages: the first run resolves the packages
+/// against the mirror's signed index and writes the closure (versions,
+/// SHA256) to bottle.lock, then boots: the guest's os-release is Debian's
+/// and both packages' programs run. With the lock and the cache a build in
+/// a network namespace with no network gives the same bytes; a wrong hash
+/// in the lock fails, showing the hash got. Needs the Debian mirror (the
+/// host's apt one) for the index and the packages, once per cache.
 #[test]
-fn a_debian_image_boots_with_its_packages() {
+fn a_debian_image_is_locked_and_boots_with_its_packages() {
     let dir = tempfile::tempdir().unwrap();
     let recipe = dir.path().join("debian.bottle");
     std::fs::write(
@@ -278,10 +286,11 @@ fn a_debian_image_boots_with_its_packages() {
     )
     .unwrap();
     let output = bottle(&dir.path().join("runs"))
+        .env("BOTTLE_CACHE", CACHE)
         .arg("run")
         .arg(&recipe)
         .arg("--store")
-        .arg(dir.path().join("store"))
+        .arg(dir.path().join("store1"))
         .output()
         .unwrap();
     let all = text(&output);
@@ -294,6 +303,58 @@ fn a_debian_image_boots_with_its_packages() {
         "{all}"
     );
     assert!(stdout.contains("agent"), "{all}");
+    let locked = lock(dir.path());
+    let pin = &locked["debian"]["bookworm: ca-certificates git"];
+    let closure = pin["closure"].as_object().expect("a closure");
+    for name in ["git", "ca-certificates", "apt", "libc6"] {
+        let deb = &closure[name];
+        assert!(deb["version"].is_string(), "{name}: {deb}");
+        assert_eq!(deb["sha256"].as_str().unwrap().len(), 64, "{name}: {deb}");
+    }
+
+    // Offline: no network at all (a new network namespace), a new store;
+    // the lock and the cache give the same root.
+    let output = Command::new("unshare")
+        .arg("--net")
+        .arg(env!("CARGO_BIN_EXE_bottle"))
+        .env("BOTTLE_CACHE", CACHE)
+        .arg("build")
+        .arg(&recipe)
+        .arg("--store")
+        .arg(dir.path().join("store2"))
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output));
+    assert_eq!(
+        root_image(&dir.path().join("store2")),
+        root_image(&dir.path().join("store1"))
+    );
+
+    // A wrong pin: the fetch fails, showing the hash it got; nothing lands.
+    let real = closure["hostname"]["sha256"].as_str().unwrap().to_string();
+    let wrong = "0".repeat(64);
+    let text_lock = std::fs::read_to_string(dir.path().join("bottle.lock")).unwrap();
+    std::fs::write(
+        dir.path().join("bottle.lock"),
+        text_lock.replace(&real, &wrong),
+    )
+    .unwrap();
+    let output = bottle(&dir.path().join("runs"))
+        .env("BOTTLE_CACHE", CACHE)
+        .arg("build")
+        .arg(&recipe)
+        .arg("--store")
+        .arg(dir.path().join("store3"))
+        .output()
+        .unwrap();
+    let all = text(&output);
+    assert!(!output.status.success(), "{all}");
+    assert!(all.contains("hash mismatch"), "{all}");
+    // (miette wraps long lines: the hash is whole, `got` may end a line.)
+    assert!(all.contains(&real), "the hash got: {all}");
+    assert!(store_files(&dir.path().join("store3"), ".deb")
+        .iter()
+        .all(|p| !p.to_string_lossy().contains("hostname_")));
 }
 
 fn sh(script: &str, dir: &Path) {
@@ -435,35 +496,61 @@ impl Drop for Registry {
     }
 }
 
-/// An image pushed to a loopback registry and pinned by digest boots; the
-/// same reference by tag alone is refused with how to pin it; a blob changed
-/// in the registry's storage is refused by its digest and nothing lands.
-#[test]
-fn a_registry_image_pinned_by_digest_is_pulled_verified_and_boots() {
-    let dir = tempfile::tempdir().unwrap();
-    busybox_tree(&dir.path().join("tree"), "pulled from a registry");
-    let registry = Registry::start(dir.path());
-    let port = registry.port;
+/// Push a busybox tree whose os-release says `pretty` as `reference`
+/// (`127.0.0.1:PORT/name:tag`); its manifest digest, as skopeo reports it.
+fn push(dir: &Path, name: &str, pretty: &str, reference: &str) -> String {
+    busybox_tree(&dir.join(name), pretty);
     sh(
         &format!(
             r#"
-umoci init --layout layout
-umoci new --image layout:img
-umoci unpack --image layout:img bundle >/dev/null
-cp -a tree/. bundle/rootfs/
-umoci repack --image layout:img bundle
-skopeo --insecure-policy copy --quiet --dest-tls-verify=false oci:layout:img docker://127.0.0.1:{port}/test/busybox:1
-skopeo inspect --tls-verify=false --format '{{{{.Digest}}}}' docker://127.0.0.1:{port}/test/busybox:1 > digest
+umoci init --layout {name}-layout
+umoci new --image {name}-layout:img
+umoci unpack --image {name}-layout:img {name}-bundle >/dev/null
+cp -a {name}/. {name}-bundle/rootfs/
+umoci repack --image {name}-layout:img {name}-bundle
+skopeo --insecure-policy copy --quiet --dest-tls-verify=false oci:{name}-layout:img docker://{reference}
+skopeo inspect --tls-verify=false --format '{{{{.Digest}}}}' docker://{reference} > {name}.digest
 "#
         ),
-        dir.path(),
+        dir,
     );
-    let digest = std::fs::read_to_string(dir.path().join("digest"))
+    let digest = std::fs::read_to_string(dir.join(format!("{name}.digest")))
         .unwrap()
         .trim()
         .to_string();
     assert!(digest.starts_with("sha256:"), "{digest}");
-    let run = |reference: &str, store: &str| {
+    digest
+}
+
+/// The root image a store holds (one), its name and bytes.
+fn root_image(store: &Path) -> (PathBuf, Vec<u8>) {
+    let found = store_files(store, "-root.erofs");
+    assert_eq!(found.len(), 1, "{found:?}");
+    let bytes = std::fs::read(&found[0]).unwrap();
+    (found[0].file_name().unwrap().into(), bytes)
+}
+
+/// The lock beside a recipe, parsed.
+fn lock(dir: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(dir.join("bottle.lock")).expect("bottle.lock was written");
+    serde_json::from_str(&text).unwrap()
+}
+
+/// An image pushed to a loopback registry and named by tag: the first run
+/// pins the tag's digest in bottle.lock and boots it; a re-push of the tag
+/// does not move the build until `bottle lock --update`; with the lock and
+/// the cache, the registry gone, a build gives the same bytes. Pinned by
+/// digest in the recipe it needs no lock; a blob changed in the registry's
+/// storage is refused by its digest and nothing lands.
+#[test]
+fn a_registry_image_by_tag_is_locked_pulled_verified_and_boots() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = Registry::start(dir.path());
+    let port = registry.port;
+    let tag = format!("127.0.0.1:{port}/test/busybox:1");
+    let first = push(dir.path(), "first", "the first push", &tag);
+    let cache = dir.path().join("cache");
+    let recipe = |reference: &str| {
         let recipe = dir.path().join("pulled.bottle");
         std::fs::write(
             &recipe,
@@ -479,30 +566,60 @@ skopeo inspect --tls-verify=false --format '{{{{.Digest}}}}' docker://127.0.0.1:
             ),
         )
         .unwrap();
-        bottle(&dir.path().join("runs"))
-            .arg("run")
-            .arg(&recipe)
-            .arg("--store")
-            .arg(dir.path().join(store))
-            .output()
-            .unwrap()
+        recipe
     };
-    let pinned = format!("127.0.0.1:{port}/test/busybox:1@{digest}");
-    let output = run(&pinned, "store");
+    let bottle_in = |command: &str, reference: &str, store: &str| {
+        let mut c = bottle(&dir.path().join("runs"));
+        c.env("BOTTLE_CACHE", &cache)
+            .arg(command)
+            .arg(recipe(reference))
+            .arg("--store")
+            .arg(dir.path().join(store));
+        c
+    };
+
+    // The first run locks the tag and boots the image.
+    let output = bottle_in("run", &tag, "store1").output().unwrap();
     let all = text(&output);
     assert_eq!(output.status.code(), Some(0), "{all}");
     assert!(
-        String::from_utf8_lossy(&output.stdout).contains("pulled from a registry"),
+        String::from_utf8_lossy(&output.stdout).contains("the first push"),
+        "{all}"
+    );
+    assert!(all.contains(&format!("locked {tag}: {first}")), "{all}");
+    assert_eq!(lock(dir.path())["oci"][&tag]["digest"], first.as_str());
+
+    // The tag moves in the registry; the lock keeps the build where it was.
+    let second = push(dir.path(), "second", "the second push", &tag);
+    assert_ne!(first, second);
+    let output = bottle_in("build", &tag, "store2").output().unwrap();
+    assert!(output.status.success(), "{}", text(&output));
+    assert_eq!(
+        root_image(&dir.path().join("store2")),
+        root_image(&dir.path().join("store1"))
+    );
+    assert_eq!(lock(dir.path())["oci"][&tag]["digest"], first.as_str());
+
+    // `bottle lock --update` moves it.
+    let output = bottle(&dir.path().join("runs"))
+        .args(["lock", "--update"])
+        .arg(recipe(&tag))
+        .output()
+        .unwrap();
+    let all = text(&output);
+    assert!(output.status.success(), "{all}");
+    assert!(all.contains(&format!("{first} → {second}")), "{all}");
+    assert_eq!(lock(dir.path())["oci"][&tag]["digest"], second.as_str());
+    let output = bottle_in("run", &tag, "store3").output().unwrap();
+    let all = text(&output);
+    assert_eq!(output.status.code(), Some(0), "{all}");
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains("the second push"),
         "{all}"
     );
 
-    let output = run(&format!("127.0.0.1:{port}/test/busybox:1"), "store");
-    let all = text(&output);
-    assert_ne!(output.status.code(), Some(0), "{all}");
-    assert!(all.contains("is not pinned"), "{all}");
-    assert!(all.contains("skopeo inspect"), "{all}");
-
-    // Change every layer blob in the registry's storage: the pull is refused.
+    // A reference pinned in the recipe needs no lock entry; a tampered blob
+    // is refused by its digest (no cache here: the pull must happen).
     let blobs = registry.storage.join("docker/registry/v2/blobs/sha256");
     let mut changed = 0;
     for prefix in std::fs::read_dir(&blobs).unwrap().flatten() {
@@ -520,11 +637,32 @@ skopeo inspect --tls-verify=false --format '{{{{.Digest}}}}' docker://127.0.0.1:
         }
     }
     assert!(changed >= 1);
-    let output = run(&pinned, "store-tampered");
+    let output = bottle(&dir.path().join("runs"))
+        .arg("build")
+        .arg(recipe(&format!("{tag}@{first}")))
+        .arg("--store")
+        .arg(dir.path().join("store-tampered"))
+        .output()
+        .unwrap();
     let all = text(&output);
     assert_ne!(output.status.code(), Some(0), "{all}");
     assert!(all.contains("pulling docker://"), "{all}");
     assert!(store_files(&dir.path().join("store-tampered"), "-oci").is_empty());
+
+    // The registry gone: the lock and the cache still build the same bytes.
+    drop(registry);
+    let output = bottle_in("build", &tag, "store4").output().unwrap();
+    assert!(output.status.success(), "{}", text(&output));
+    assert_eq!(
+        root_image(&dir.path().join("store4")),
+        root_image(&dir.path().join("store3"))
+    );
+    // Without the lock it cannot: the tag must be looked up.
+    std::fs::remove_file(dir.path().join("bottle.lock")).unwrap();
+    let output = bottle_in("build", &tag, "store5").output().unwrap();
+    let all = text(&output);
+    assert_ne!(output.status.code(), Some(0), "{all}");
+    assert!(all.contains("cannot look up the digest"), "{all}");
 }
 
 /// The flagship: `bottle run examples/claude-code.bottle -- claude --version`
@@ -538,10 +676,7 @@ fn the_claude_code_example_runs_claude_in_its_guest() {
     let dir = tempfile::tempdir().unwrap();
     let output = bottle(&dir.path().join("runs"))
         .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env(
-            "BOTTLE_CACHE",
-            concat!(env!("CARGO_TARGET_TMPDIR"), "/bottle-cache"),
-        )
+        .env("BOTTLE_CACHE", CACHE)
         .env("ANTHROPIC_API_KEY", "sk-test-not-a-real-key")
         .args(["run", "examples/claude-code.bottle", "--store"])
         .arg(dir.path().join("store"))

@@ -171,9 +171,7 @@ fn parse_index(text: &str) -> HashMap<String, Stanza> {
                 "Essential" => s.essential = value == "yes",
                 "Priority" => s.required = value == "required",
                 "Depends" | "Pre-Depends" => s.depends.extend(relations(value)),
-                "Provides" => s
-                    .provides
-                    .extend(relations(value).into_iter().flatten()),
+                "Provides" => s.provides.extend(relations(value).into_iter().flatten()),
                 _ => {}
             }
         }
@@ -193,7 +191,10 @@ fn close(index: &HashMap<String, Stanza>, wanted: &[String]) -> Result<Closure, 
     let mut providers: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
     for (name, s) in index {
         for p in &s.provides {
-            providers.entry(p.as_str()).or_default().insert(name.as_str());
+            providers
+                .entry(p.as_str())
+                .or_default()
+                .insert(name.as_str());
         }
     }
     let mut roots: Vec<String> = index
@@ -525,7 +526,10 @@ Package: less\nVersion: 590\nArchitecture: amd64\nFilename: pool/less.deb\nSHA25
         let names: Vec<&str> = closure.keys().map(String::as_str).collect();
         // `awk` is mawk's (required, so already there), not gawk's; `perl |
         // perl-base:any` takes the first real alternative.
-        assert_eq!(names, ["apt", "base", "git", "less", "libc6", "mawk", "perl-base"]);
+        assert_eq!(
+            names,
+            ["apt", "base", "git", "less", "libc6", "mawk", "perl-base"]
+        );
         assert_eq!(closure["git"].version, "1:2.39");
         assert_eq!(closure["git"].filename, "pool/git.deb");
         assert!(close(&index, &["nope".into()]).is_err());

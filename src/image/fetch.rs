@@ -197,8 +197,24 @@ pub fn render(drv: &Derivation) -> Result<Output, RenderError> {
     .map_err(|e| RenderError(format!("downloading {url}: {}", e.0)))?;
     let got = Sri::of_file(want.algorithm, &file).map_err(io("hashing the download"))?;
     if got != want {
+        // A lock's Debian pins are hex, as the archive's index writes them.
+        let hex = |s: &Sri| {
+            s.digest
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        };
+        let hexes = if want.algorithm == Algorithm::Sha256 {
+            format!(
+                "\n  (in hex:   specified {}, got {})",
+                hex(&want),
+                hex(&got)
+            )
+        } else {
+            String::new()
+        };
         return Err(RenderError(format!(
-            "hash mismatch in fixed-output derivation {}:\n  url:       {url}\n  specified: {want}\n  got:       {got}",
+            "hash mismatch in fixed-output derivation {}:\n  url:       {url}\n  specified: {want}\n  got:       {got}{hexes}",
             drv.name()
         )));
     }

@@ -78,7 +78,9 @@ pub enum LockError {
     ))]
     Read { path: PathBuf, reason: String },
     #[error("cannot write {path}: {reason}")]
-    #[diagnostic(help("bottle writes the lock beside the recipe: that directory must be writable"))]
+    #[diagnostic(help(
+        "bottle writes the lock beside the recipe: that directory must be writable"
+    ))]
     Write { path: PathBuf, reason: String },
     #[error("cannot look up the digest of `{reference}`: {reason}")]
     #[diagnostic(help(
@@ -203,12 +205,11 @@ pub fn apply(bottles: &mut [Bottle], recipe: &Path, update: bool) -> Result<Appl
                 let digest = match known {
                     Some(d) if !update || fresh.contains(&key) => d,
                     known => {
-                        let digest = super::pull::resolve(&key).map_err(|reason| {
-                            LockError::Oci {
+                        let digest =
+                            super::pull::resolve(&key).map_err(|reason| LockError::Oci {
                                 reference: key.clone(),
                                 reason,
-                            }
-                        })?;
+                            })?;
                         match known {
                             Some(old) if old != digest => {
                                 changes.push(format!("{key}: {old} → {digest}"))
@@ -239,13 +240,14 @@ pub fn apply(bottles: &mut [Bottle], recipe: &Path, update: bool) -> Result<Appl
                 *closure = match have {
                     Some(c) if !update || fresh.contains(&key) => c,
                     have => {
-                        let resolved = debian::resolve(suite, mirror, &sorted).map_err(|reason| {
-                            LockError::Debian {
-                                suite: suite.clone(),
-                                packages: sorted.join(" "),
-                                reason,
-                            }
-                        })?;
+                        let resolved =
+                            debian::resolve(suite, mirror, &sorted).map_err(|reason| {
+                                LockError::Debian {
+                                    suite: suite.clone(),
+                                    packages: sorted.join(" "),
+                                    reason,
+                                }
+                            })?;
                         match &have {
                             Some(old) if *old != resolved => {
                                 let moved = resolved
@@ -258,10 +260,9 @@ pub fn apply(bottles: &mut [Bottle], recipe: &Path, update: bool) -> Result<Appl
                                 ))
                             }
                             Some(_) => {}
-                            None => changes.push(format!(
-                                "debian {key}: {} packages",
-                                resolved.len()
-                            )),
+                            None => {
+                                changes.push(format!("debian {key}: {} packages", resolved.len()))
+                            }
                         }
                         lock.debian.insert(
                             key.clone(),

@@ -52,7 +52,13 @@ fn is_loopback(registry: &str) -> bool {
 pub fn resolve(reference: &str) -> Result<String, String> {
     use sha2::Digest;
     let mut command = Command::new("skopeo");
-    command.args(["--insecure-policy", "inspect", "--raw", "--retry-times", "1"]);
+    command.args([
+        "--insecure-policy",
+        "inspect",
+        "--raw",
+        "--retry-times",
+        "1",
+    ]);
     if is_loopback(registry(reference)) {
         command.arg("--tls-verify=false");
     }
@@ -64,7 +70,10 @@ pub fn resolve(reference: &str) -> Result<String, String> {
     let digest = sha2::Sha256::digest(&raw);
     Ok(format!(
         "sha256:{}",
-        digest.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        digest
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
     ))
 }
 

@@ -85,12 +85,13 @@ pub fn scratch_dir() -> std::io::Result<tempfile::TempDir> {
 fn build_help(kind: Kind) -> String {
     match kind {
         Kind::Fetch => "a fixed-output fetch gives exactly the bytes its hash names: fix the URL, \
-                        or put the hash that was got in the recipe if you trust the new content"
+                        or put the hash that was got in the recipe if you trust the new content \
+                        (a pin of bottle.lock: `bottle lock --update RECIPE`)"
             .into(),
         Kind::Source => "the recipe's directory changed or vanished since it was read; build again".into(),
         Kind::OciPull => "check the reference and its digest (`skopeo inspect docker://REF` shows the digest); a private registry needs `skopeo login` on the host".into(),
         Kind::Oci => "the OCI layout or archive must hold a linux/amd64 image; skopeo and umoci read it (scripts/setup installs them)".into(),
-        Kind::Debian => "mmdebstrap needs the Debian archive (the host's apt mirror) and the package names must exist in the suite".into(),
+        Kind::Debian => "mmdebstrap builds the tree from the locked packages alone; if a package is missing, resolve the lock again (`bottle lock --update RECIPE`)".into(),
         _ => "see docs/store.md for what building a root needs (erofs-utils, root privileges)".into(),
     }
 }
