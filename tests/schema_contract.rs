@@ -94,18 +94,19 @@ const CASES: &[Case] = &[
         set: "memory = 127;",
         outcome: Refused("127 MiB is less memory than bottle's guest needs to boot"),
     },
+    // A tag is pinned in bottle.lock by the first build, which asks the
+    // registry (a closed port here: refused at build time, not at run);
+    // tests/images.rs locks, pulls and boots one from a loopback registry.
     Case {
         fields: &["image.oci"],
-        set: r#"image.oci = "docker.io/library/alpine:3";"#,
-        outcome: Refused("an OCI image named by tag alone is not pinned, so bottle does not pull it"),
+        set: r#"image.oci = "127.0.0.1:1/library/alpine:3";"#,
+        outcome: Refused("cannot look up the digest of `127.0.0.1:1/library/alpine:3`"),
     },
     Case {
         fields: &["image.oci"],
-        set: r#"image = "docker.io/library/alpine:3";"#,
-        outcome: Refused("an OCI image named by tag alone is not pinned, so bottle does not pull it"),
+        set: r#"image = "127.0.0.1:1/library/alpine:3";"#,
+        outcome: Refused("cannot look up the digest of `127.0.0.1:1/library/alpine:3`"),
     },
-    // A reference pinned by digest runs too, but is pulled from a registry at
-    // build time; tests/images.rs covers that with a registry on loopback.
     Case {
         fields: &["image.dir"],
         set: r#"image.dir = ./rootfs; files."/etc/motd" = "hello\n";"#,
