@@ -450,17 +450,40 @@ struct Registry {
 
 impl Registry {
     fn start(dir: &Path) -> Registry {
+        Registry::start_with(dir, None)
+    }
+
+    /// With `user` and `password`, the registry asks for basic auth
+    /// (htpasswd with a bcrypt hash made by python3's crypt).
+    fn start_with(dir: &Path, login: Option<(&str, &str)>) -> Registry {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
-        let storage = dir.join("registry-storage");
-        let config = dir.join("registry.yml");
+        let storage = dir.join(format!("registry-storage-{port}"));
+        let config = dir.join(format!("registry-{port}.yml"));
+        let mut auth = String::new();
+        if let Some((user, password)) = login {
+            let out = Command::new("python3")
+                .args(["-W", "ignore", "-c"])
+                .arg("import crypt, sys; print(crypt.crypt(sys.argv[1], crypt.mksalt(crypt.METHOD_BLOWFISH)))")
+                .arg(password)
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{}", text(&out));
+            let hash = String::from_utf8(out.stdout).unwrap();
+            let htpasswd = dir.join(format!("htpasswd-{port}"));
+            std::fs::write(&htpasswd, format!("{user}:{}\n", hash.trim())).unwrap();
+            auth = format!(
+                "auth:\n  htpasswd:\n    realm: bottle-test\n    path: {}\n",
+                htpasswd.display()
+            );
+        }
         std::fs::write(
             &config,
             format!(
-                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n{auth}",
                 storage.display()
             ),
         )
@@ -499,6 +522,16 @@ impl Drop for Registry {
 /// Push a busybox tree whose os-release says `pretty` as `reference`
 /// (`127.0.0.1:PORT/name:tag`); its manifest digest, as skopeo reports it.
 fn push(dir: &Path, name: &str, pretty: &str, reference: &str) -> String {
+    push_with(dir, name, pretty, reference, "")
+}
+
+/// [`push`] with extra skopeo options (`--dest-creds`, `--creds`).
+fn push_with(dir: &Path, name: &str, pretty: &str, reference: &str, creds: &str) -> String {
+    let (dest_creds, creds) = if creds.is_empty() {
+        (String::new(), String::new())
+    } else {
+        (format!("--dest-creds {creds}"), format!("--creds {creds}"))
+    };
     busybox_tree(&dir.join(name), pretty);
     sh(
         &format!(
@@ -508,8 +541,8 @@ umoci new --image {name}-layout:img
 umoci unpack --image {name}-layout:img {name}-bundle >/dev/null
 cp -a {name}/. {name}-bundle/rootfs/
 umoci repack --image {name}-layout:img {name}-bundle
-skopeo --insecure-policy copy --quiet --dest-tls-verify=false oci:{name}-layout:img docker://{reference}
-skopeo inspect --tls-verify=false --format '{{{{.Digest}}}}' docker://{reference} > {name}.digest
+skopeo --insecure-policy copy --quiet --dest-tls-verify=false {dest_creds} oci:{name}-layout:img docker://{reference}
+skopeo inspect --tls-verify=false {creds} --format '{{{{.Digest}}}}' docker://{reference} > {name}.digest
 "#
         ),
         dir,
@@ -663,6 +696,244 @@ fn a_registry_image_by_tag_is_locked_pulled_verified_and_boots() {
     let all = text(&output);
     assert_ne!(output.status.code(), Some(0), "{all}");
     assert!(all.contains("cannot look up the digest"), "{all}");
+}
+
+/// The os-release of the one OCI root a store unpacked.
+fn unpacked_os_release(store: &Path) -> String {
+    let roots: Vec<PathBuf> = store_files(store, "-rootfs")
+        .into_iter()
+        .filter(|p| p.is_dir())
+        .collect();
+    assert_eq!(roots.len(), 1, "{roots:?}");
+    std::fs::read_to_string(roots[0].join("etc/os-release")).unwrap()
+}
+
+/// Every file under `dir` whose bytes hold `needle`.
+fn files_holding(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(path) = stack.pop() {
+        let Ok(meta) = std::fs::symlink_metadata(&path) else {
+            continue;
+        };
+        if meta.is_dir() {
+            stack.extend(
+                std::fs::read_dir(&path)
+                    .unwrap()
+                    .flatten()
+                    .map(|e| e.path()),
+            );
+        } else if meta.is_file() {
+            let bytes = std::fs::read(&path).unwrap_or_default();
+            if bytes.windows(needle.len()).any(|w| w == needle) {
+                found.push(path);
+            }
+        }
+    }
+    found
+}
+
+/// A registry that asks for basic auth: the image is locked and pulled with
+/// the user name from the recipe and the password from a secret (an
+/// environment variable), which lands in no store file, lock or output; a
+/// wrong password, or none, is refused with a clear error.
+#[test]
+fn a_private_registry_is_pulled_with_credentials_from_a_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let password = "s3cret-registry-password";
+    let registry = Registry::start_with(dir.path(), Some(("bottle", password)));
+    let tag = format!("127.0.0.1:{}/test/private:1", registry.port);
+    push_with(
+        dir.path(),
+        "private",
+        "a private image",
+        &tag,
+        &format!("bottle:{password}"),
+    );
+    let recipe = |login: bool| {
+        let path = dir.path().join("private.bottle");
+        let access = if login {
+            r#"username = "bottle"; credentials = builtins.secret { env = "REGISTRY_PASSWORD"; };"#
+        } else {
+            ""
+        };
+        std::fs::write(
+            &path,
+            format!(
+                r#"{{
+  name = "private";
+  image = {{ oci = "{tag}"; {access} }};
+  agent.command = [ "cat" "/etc/os-release" ];
+}}
+"#
+            ),
+        )
+        .unwrap();
+        path
+    };
+    let build = |login: bool, secret: &str, store: &str| {
+        bottle(&dir.path().join("runs"))
+            .env("REGISTRY_PASSWORD", secret)
+            .arg("build")
+            .arg(recipe(login))
+            .arg("--store")
+            .arg(dir.path().join(store))
+            .output()
+            .unwrap()
+    };
+    let output = build(true, password, "store");
+    let all = text(&output);
+    assert!(output.status.success(), "{all}");
+    assert!(unpacked_os_release(&dir.path().join("store")).contains("a private image"));
+    assert!(!all.contains(password), "{all}");
+    assert_eq!(
+        files_holding(dir.path().join("store").as_path(), password.as_bytes()),
+        Vec::<PathBuf>::new()
+    );
+    let lock = std::fs::read_to_string(dir.path().join("bottle.lock")).unwrap();
+    assert!(!lock.contains(password));
+
+    // A wrong password: the tag cannot be looked up without a lock…
+    std::fs::remove_file(dir.path().join("bottle.lock")).unwrap();
+    let output = build(true, "not-the-password", "store-wrong");
+    let all = text(&output);
+    assert!(!output.status.success(), "{all}");
+    assert!(all.contains("refused the credentials"), "{all}");
+    // …nor pulled with one.
+    std::fs::write(dir.path().join("bottle.lock"), &lock).unwrap();
+    let output = build(true, "not-the-password", "store-wrong");
+    let all = text(&output);
+    assert!(!output.status.success(), "{all}");
+    assert!(all.contains("refused the credentials"), "{all}");
+    assert!(store_files(&dir.path().join("store-wrong"), "-oci").is_empty());
+    // No credentials at all.
+    let output = build(false, "", "store-anonymous");
+    let all = text(&output);
+    assert!(!output.status.success(), "{all}");
+    assert!(all.contains("needs credentials"), "{all}");
+}
+
+/// A registry mirror: the reference names a registry that is not there,
+/// and the image comes from the mirror instead, set by `--registry-mirror`
+/// or by the recipe's `mirror`; the digest is the reference's all the same.
+#[test]
+fn a_registry_mirror_serves_the_references_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let mirror = Registry::start(dir.path());
+    let mirror_host = format!("127.0.0.1:{}", mirror.port);
+    // The origin: a port nothing listens on.
+    let origin = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let digest = push(
+        dir.path(),
+        "mirrored",
+        "from the mirror",
+        &format!("{mirror_host}/test/mirrored:1"),
+    );
+    let reference = format!("127.0.0.1:{origin}/test/mirrored:1");
+    for (image, flag) in [
+        (format!(r#""{reference}""#), Some(mirror_host.as_str())),
+        (
+            format!(r#"{{ oci = "{reference}"; mirror = "{mirror_host}"; }}"#),
+            None,
+        ),
+    ] {
+        let sub = dir
+            .path()
+            .join(if flag.is_some() { "flag" } else { "field" });
+        std::fs::create_dir_all(&sub).unwrap();
+        let recipe = sub.join("mirrored.bottle");
+        std::fs::write(
+            &recipe,
+            format!("{{ name = \"mirrored\"; image = {image}; agent.command = [ \"true\" ]; }}\n"),
+        )
+        .unwrap();
+        let mut command = bottle(&dir.path().join("runs"));
+        if let Some(host) = flag {
+            command.args(["--registry-mirror", host]);
+        }
+        let output = command
+            .arg("build")
+            .arg(&recipe)
+            .arg("--store")
+            .arg(sub.join("store"))
+            .output()
+            .unwrap();
+        let all = text(&output);
+        assert!(output.status.success(), "{all}");
+        assert!(unpacked_os_release(&sub.join("store")).contains("from the mirror"));
+        assert_eq!(lock(&sub)["oci"][&reference]["digest"], digest.as_str());
+    }
+}
+
+/// A manifest list (an OCI image index) with an arm64 image listed before
+/// the linux/amd64 one: the lock pins the index's digest, and the pull
+/// picks amd64.
+#[test]
+fn a_manifest_list_gives_its_amd64_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = Registry::start(dir.path());
+    let tag = format!("127.0.0.1:{}/test/multi:1", registry.port);
+    busybox_tree(&dir.path().join("amd"), "the amd64 image");
+    busybox_tree(&dir.path().join("arm"), "the arm64 image");
+    sh(
+        &format!(
+            r#"
+umoci init --layout ml
+for arch in amd arm; do
+  umoci new --image ml:$arch
+  umoci unpack --image ml:$arch b-$arch >/dev/null
+  cp -a $arch/. b-$arch/rootfs/
+  umoci repack --image ml:$arch b-$arch
+done
+umoci config --image ml:arm --architecture arm64
+python3 - <<'PY'
+import hashlib, json
+index = json.load(open("ml/index.json"))
+by_ref = {{m["annotations"]["org.opencontainers.image.ref.name"]: m for m in index["manifests"]}}
+entries = []
+for ref, arch in [("arm", "arm64"), ("amd", "amd64")]:
+    m = dict(by_ref[ref])
+    m.pop("annotations", None)
+    m["platform"] = {{"architecture": arch, "os": "linux"}}
+    entries.append(m)
+blob = json.dumps({{"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": entries}}).encode()
+digest = hashlib.sha256(blob).hexdigest()
+open("ml/blobs/sha256/" + digest, "wb").write(blob)
+index["manifests"].append({{"mediaType": "application/vnd.oci.image.index.v1+json", "digest": "sha256:" + digest, "size": len(blob), "annotations": {{"org.opencontainers.image.ref.name": "multi"}}}})
+json.dump(index, open("ml/index.json", "w"))
+open("index.digest", "w").write("sha256:" + digest)
+PY
+skopeo --insecure-policy copy --quiet --all --dest-tls-verify=false oci:ml:multi docker://{tag}
+"#
+        ),
+        dir.path(),
+    );
+    let index_digest = std::fs::read_to_string(dir.path().join("index.digest")).unwrap();
+    let recipe = dir.path().join("multi.bottle");
+    std::fs::write(
+        &recipe,
+        format!("{{ name = \"multi\"; image = \"{tag}\"; agent.command = [ \"true\" ]; }}\n"),
+    )
+    .unwrap();
+    let output = bottle(&dir.path().join("runs"))
+        .arg("build")
+        .arg(&recipe)
+        .arg("--store")
+        .arg(dir.path().join("store"))
+        .output()
+        .unwrap();
+    let all = text(&output);
+    assert!(output.status.success(), "{all}");
+    assert_eq!(
+        lock(dir.path())["oci"][&tag]["digest"],
+        index_digest.as_str()
+    );
+    let release = unpacked_os_release(&dir.path().join("store"));
+    assert!(release.contains("the amd64 image"), "{release}");
 }
 
 /// The flagship: `bottle run examples/claude-code.bottle -- claude --version`

@@ -66,6 +66,7 @@ pub struct BuildArgs {
 /// lacks: the first build locks).
 pub fn load(recipe: &RecipeArgs) -> miette::Result<Vec<Bottle>> {
     let mut bottles = load_unlocked(recipe)?;
+    crate::image::pull::configure(&bottles);
     let applied = crate::image::lock::apply(&mut bottles, &recipe.file, false)?;
     report_lock(&applied);
     Ok(bottles)

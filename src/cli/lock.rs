@@ -25,6 +25,7 @@ pub struct LockArgs {
 
 pub fn run(args: LockArgs) -> miette::Result<ExitCode> {
     let mut bottles = super::build::load_unlocked(&args.recipe)?;
+    crate::image::pull::configure(&bottles);
     let applied = crate::image::lock::apply(&mut bottles, &args.recipe.file, args.update)?;
     super::build::report_lock(&applied);
     if applied.changes.is_empty() {

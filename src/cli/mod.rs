@@ -26,6 +26,15 @@ use std::process::ExitCode;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Pull OCI images from this registry (`host[:port]`) instead of the
+    /// one each reference names (digests are checked all the same).
+    #[arg(
+        long,
+        global = true,
+        env = "BOTTLE_REGISTRY_MIRROR",
+        value_name = "HOST"
+    )]
+    registry_mirror: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -62,6 +71,7 @@ pub fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    crate::image::pull::set_default_mirror(cli.registry_mirror.clone().filter(|m| !m.is_empty()));
     // Every subcommand returns its outcome; this is the one place a failure
     // becomes a printed diagnostic and an exit code.
     let outcome = match cli.command {

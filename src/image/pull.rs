@@ -47,10 +47,142 @@ fn is_loopback(registry: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
+/// How one registry is reached in this process: a user name and the
+/// reference of its secret (read only when the registry is asked), and a
+/// mirror to pull from instead.
+#[derive(Clone, Debug, Default)]
+pub struct Access {
+    pub auth: Option<(String, crate::schema::SecretRef)>,
+    pub mirror: Option<String>,
+}
+
+/// Take the registry settings of the bottles' `oci` images.
+pub fn configure(bottles: &[crate::schema::Bottle]) {
+    for b in bottles {
+        if let crate::schema::Image::Oci(reference) = &b.image {
+            let r = &b.registry;
+            set_access(
+                reference,
+                Access {
+                    auth: r.username.clone().zip(r.credentials.clone()),
+                    mirror: r.mirror.clone(),
+                },
+            );
+        }
+    }
+}
+
+#[derive(Default)]
+struct Settings {
+    /// `--registry-mirror`: for every registry without its own.
+    mirror: Option<String>,
+    by_registry: std::collections::HashMap<String, Access>,
+}
+
+fn settings() -> &'static std::sync::Mutex<Settings> {
+    static SETTINGS: std::sync::OnceLock<std::sync::Mutex<Settings>> = std::sync::OnceLock::new();
+    SETTINGS.get_or_init(Default::default)
+}
+
+/// Pull every registry through `mirror` (`--registry-mirror`), unless a
+/// recipe names its own.
+pub fn set_default_mirror(mirror: Option<String>) {
+    settings().lock().unwrap_or_else(|p| p.into_inner()).mirror = mirror;
+}
+
+/// Reach the registry of `reference` with `access` (from the recipe).
+pub fn set_access(reference: &str, access: Access) {
+    settings()
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .by_registry
+        .insert(registry(reference).to_string(), access);
+}
+
+/// Where a reference (without tag or digest) is fetched from
+/// (`host/repository`, after a mirror) and the credentials file for it, if
+/// any: in a private temporary directory, removed when the returned guard
+/// drops. The secret is never on a command line.
+fn source_of(
+    repository: &str,
+) -> Result<(String, Option<tempfile::TempDir>, std::path::PathBuf), String> {
+    let host = registry(repository);
+    let path = match repository.strip_prefix(host) {
+        Some(rest) if rest.starts_with('/') => rest[1..].to_string(),
+        // Docker Hub: `node` is `library/node`.
+        _ if repository.contains('/') => repository.to_string(),
+        _ => format!("library/{repository}"),
+    };
+    let (access, default_mirror) = {
+        let s = settings().lock().unwrap_or_else(|p| p.into_inner());
+        (
+            s.by_registry.get(host).cloned().unwrap_or_default(),
+            s.mirror.clone(),
+        )
+    };
+    let contacted = access
+        .mirror
+        .or(default_mirror)
+        .unwrap_or_else(|| host.to_string());
+    let source = format!("{contacted}/{path}");
+    let Some((user, secret)) = access.auth else {
+        return Ok((source, None, Default::default()));
+    };
+    // Credentials go to the reference's own registry only, never to a mirror.
+    if contacted != host {
+        return Ok((source, None, Default::default()));
+    }
+    let secret = crate::sidecar::egress::secrets::read("credentials", &secret).map_err(|e| {
+        format!(
+            "{e} ({})",
+            e.help().map(|h| h.to_string()).unwrap_or_default()
+        )
+    })?;
+    let secret = secret.trim_end_matches(['\r', '\n']);
+    // tempfile makes the directory 0700; the file is created 0600.
+    let dir = tempfile::Builder::new()
+        .prefix("bottle-auth-")
+        .tempdir()
+        .map_err(|e| format!("making a private directory for the credentials: {e}"))?;
+    let file = dir.path().join("auth.json");
+    let token = super::fetch::base64_encode(format!("{user}:{secret}").as_bytes());
+    let json = serde_json::json!({ "auths": { host: { "auth": token } } });
+    {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut out = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&file)
+            .map_err(|e| format!("writing the credentials file: {e}"))?;
+        out.write_all(json.to_string().as_bytes())
+            .map_err(|e| format!("writing the credentials file: {e}"))?;
+    }
+    Ok((source, Some(dir), file))
+}
+
+/// A registry's refusal, said plainly.
+fn explain(error: String, host: &str, with_credentials: bool) -> String {
+    let lower = error.to_ascii_lowercase();
+    if lower.contains("unauthorized") || lower.contains("authentication required") {
+        if with_credentials {
+            return format!(
+                "the registry {host} refused the credentials (wrong user name or password?): {error}"
+            );
+        }
+        return format!(
+            "the registry {host} needs credentials (`username` and `credentials` beside `oci`): {error}"
+        );
+    }
+    error
+}
+
 /// The digest (`sha256:…`) of the manifest `reference` (by tag) names now,
 /// as the registry serves it. Reads the network.
 pub fn resolve(reference: &str) -> Result<String, String> {
     use sha2::Digest;
+    let (source, auth_dir, auth_file) = source_of(reference)?;
     let mut command = Command::new("skopeo");
     command.args([
         "--insecure-policy",
@@ -59,11 +191,19 @@ pub fn resolve(reference: &str) -> Result<String, String> {
         "--retry-times",
         "1",
     ]);
-    if is_loopback(registry(reference)) {
+    if is_loopback(registry(&source)) {
         command.arg("--tls-verify=false");
     }
-    command.arg(format!("docker://{reference}"));
-    let raw = run_output(&mut command).map_err(|e| e.0)?;
+    if auth_dir.is_some() {
+        command.arg("--authfile").arg(&auth_file);
+    } else {
+        // Not the host user's logins: only what the recipe gives.
+        command.arg("--no-creds");
+    }
+    command.arg(format!("docker://{source}"));
+    let raw = run_output(&mut command)
+        .map_err(|e| explain(e.0, registry(&source), auth_dir.is_some()))?;
+    drop(auth_dir);
     if raw.is_empty() {
         return Err("the registry sent an empty manifest".into());
     }
@@ -100,7 +240,8 @@ pub fn render(drv: &Derivation) -> Result<Output, RenderError> {
         Some((repo, tag)) if !tag.contains('/') => repo,
         _ => name,
     };
-    let source = format!("docker://{repository}@{digest}");
+    let (from, auth_dir, auth_file) = source_of(repository).map_err(RenderError)?;
+    let source = format!("docker://{from}@{digest}");
     let staged = crate::store::staging_path(drv.name());
     let mut command = Command::new("skopeo");
     command
@@ -112,15 +253,24 @@ pub fn render(drv: &Derivation) -> Result<Output, RenderError> {
             "amd64",
         ])
         .args(["copy", "--quiet"]);
-    if is_loopback(registry(repository)) {
+    if is_loopback(registry(&from)) {
         command.arg("--src-tls-verify=false");
+    }
+    let with_credentials = auth_dir.is_some();
+    if with_credentials {
+        command.arg("--src-authfile").arg(&auth_file);
+    } else {
+        command.arg("--src-no-creds");
     }
     command
         .arg(&source)
         .arg(format!("oci:{}:image", staged.display()));
-    if let Err(e) = run(&mut command) {
+    let result = run(&mut command);
+    drop(auth_dir);
+    if let Err(e) = result {
         let _ = crate::store::output::remove_all(&staged);
-        return Err(RenderError(format!("pulling {source}: {}", e.0)));
+        let why = explain(e.0, registry(&from), with_credentials);
+        return Err(RenderError(format!("pulling {source}: {why}")));
     }
     std::fs::metadata(staged.join("index.json")).map_err(io("the pulled layout"))?;
     Ok(Output::Staged(staged))

@@ -231,6 +231,8 @@ fn error(node: &Node, path: &str, message: String, help: Option<String>) -> Chec
 struct Checker {
     errors: Vec<CheckError>,
     refs: Vec<Arc<Derivation>>,
+    /// The registry settings of the bottle's `oci` image, read with it.
+    registry: crate::schema::Registry,
 }
 
 /// The fields of one attribute set being checked; unknown ones are
@@ -325,6 +327,9 @@ mod fields {
         "oci-archive",
         "tag",
         "debian",
+        "username",
+        "credentials",
+        "mirror",
     ];
     pub const DEBIAN: &[&str] = &["suite", "packages", "mirror"];
     pub const SECRET: &[&str] = &["env", "file", "type"];
@@ -758,6 +763,7 @@ impl Checker {
             git_user: git_user?,
             sidecars: sidecars?,
             files: files?,
+            registry: std::mem::take(&mut self.registry),
             refs,
         })
     }
@@ -959,6 +965,7 @@ impl Checker {
     }
 
     fn image(&mut self, node: &Node, path: &str) -> Option<Image> {
+        self.registry = Default::default();
         let oci = |cx: &mut Checker, n: &Node, p: &str| -> Option<Image> {
             let r = cx.string(n, p)?;
             if r.is_empty() || r.chars().any(|c| c.is_whitespace()) || r.contains("://") {
@@ -1002,6 +1009,7 @@ impl Checker {
                         None
                     }
                 };
+                let image = self.registry_access(&mut f, image);
                 f.finish(self, fields::IMAGE);
                 image
             }
@@ -1014,6 +1022,68 @@ impl Checker {
                 None
             }
         }
+    }
+
+    /// `username`, `credentials` and `mirror` beside `oci`: how its
+    /// registry is reached (kept in `self.registry` for the bottle).
+    fn registry_access(&mut self, f: &mut Fields<'_>, image: Option<Image>) -> Option<Image> {
+        let username = f.get("username");
+        let credentials = f.get("credentials");
+        let mirror = f.get("mirror");
+        if !matches!(image, Some(Image::Oci(_))) {
+            for (n, p) in [&username, &credentials, &mirror].into_iter().flatten() {
+                self.push(
+                    n,
+                    p,
+                    "only an `oci` image is pulled from a registry".into(),
+                    Some("`username`, `credentials` and `mirror` go beside `oci = \"…\";`".into()),
+                );
+            }
+            return image;
+        }
+        let mut registry = crate::schema::Registry::default();
+        let mut ok = true;
+        if let Some((n, p)) = &username {
+            registry.username = self.string(n, p);
+            ok &= registry.username.is_some();
+        }
+        if let Some((n, p)) = &credentials {
+            registry.credentials = self.secret(n, p, "credentials");
+            ok &= registry.credentials.is_some();
+        }
+        if let Some((n, p)) = &mirror {
+            registry.mirror = self.string(n, p);
+            match &registry.mirror {
+                Some(m) if m.is_empty() || m.contains(['/', ' ']) => {
+                    self.push(
+                        n,
+                        p,
+                        format!("`{m}` is not a registry host"),
+                        Some(
+                            "give `host` or `host:port`, e.g. `mirror = \"mirror.gcr.io\";`".into(),
+                        ),
+                    );
+                    ok = false;
+                }
+                Some(_) => {}
+                None => ok = false,
+            }
+        }
+        if registry.credentials.is_some() && registry.username.is_none() {
+            let (n, p) = credentials.as_ref().expect("credentials were given");
+            self.push(
+                n,
+                p,
+                "registry `credentials` need a `username`".into(),
+                Some(
+                    "add `username = \"…\";` (for a registry token, the account it belongs to)"
+                        .into(),
+                ),
+            );
+            ok = false;
+        }
+        self.registry = registry;
+        image.filter(|_| ok)
     }
 
     fn secrets(&mut self, node: &Node, path: &str) -> Option<BTreeMap<String, SecretRef>> {

@@ -80,6 +80,9 @@ pub struct Bottle {
     /// Extra guest files: absolute guest path → content.
     #[serde(default)]
     pub files: BTreeMap<String, GuestFile>,
+    /// How an `oci` image's registry is reached: credentials, a mirror.
+    #[serde(default, skip_serializing_if = "Registry::is_default")]
+    pub registry: Registry,
     /// Derivations the bottle mentions (through strings or `files`), which
     /// must be built and visible in the guest under `/bottle/store`.
     #[serde(skip)]
@@ -112,6 +115,28 @@ fn default_user() -> String {
 }
 fn default_workdir() -> String {
     DEFAULT_WORKDIR.to_string()
+}
+
+/// How the registry of an `oci` image is reached (`image = { oci = …;
+/// username = …; credentials = builtins.secret { … }; mirror = …; }`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Registry {
+    /// The user name sent with `credentials`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// The password or token, a reference resolved on the host when pulling.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials: Option<SecretRef>,
+    /// A registry (`host[:port]`) to pull from instead of the reference's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mirror: Option<String>,
+}
+
+impl Registry {
+    pub fn is_default(&self) -> bool {
+        *self == Registry::default()
+    }
 }
 
 /// Where the guest's filesystem comes from.
