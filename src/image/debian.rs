@@ -71,7 +71,7 @@ pub fn deb_fetch(mirror: &str, deb: &Deb) -> Result<Arc<Derivation>, String> {
 }
 
 fn hex_decode(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
     (0..text.len())
