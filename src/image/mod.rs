@@ -6,10 +6,13 @@
 //! - `fetch`: `builtins.fetchurl` / `fetchTarball` (and the stdlib's npm
 //!   fetcher), the only kind that touches the network, checked against the
 //!   SRI hash it declares (`fetch.rs`);
-//! - `debian`: a Debian tree from a suite and package names, built by
-//!   `mmdebstrap` with `SOURCE_DATE_EPOCH` and without host files (`debian.rs`);
-//! - `oci-pull`: an OCI reference pinned by digest, pulled into a layout
-//!   (`pull.rs`, fixed-output like `fetch`);
+//! - `debian`: a Debian tree from the `.deb`s `bottle.lock` pins (each a
+//!   `fetch`), built by `mmdebstrap` from those files only with
+//!   `SOURCE_DATE_EPOCH` and without host files (`debian.rs`);
+//! - `oci-pull`: an OCI reference pinned by digest (by the recipe or by
+//!   `bottle.lock`), pulled into a layout (`pull.rs`, fixed-output like `fetch`);
+//!
+//! `lock.rs` is `bottle.lock`: the tags' digests and the Debian closures.
 //! - `oci`: an OCI image layout or archive, unpacked (`oci.rs`);
 //! - `rootfs`: one deterministic erofs image of a base tree, the bottle's
 //!   `files` and the agent's user, which the guest mounts read-only under a

@@ -42,7 +42,7 @@ pub struct Manifest {
 pub enum ManifestImage {
     /// Assembled by the realizer from the host's static busybox.
     Busybox,
-    /// An OCI image reference by tag, which `bottle run` refuses (not pinned).
+    /// An OCI image reference by tag that no lock pinned, which `bottle run` refuses.
     Oci(String),
     /// A root image bottle built (`root.erofs`, also an output), by store name.
     Root(String),

@@ -2,7 +2,7 @@
 //! is assembled here from the host's static busybox: a shell, the usual
 //! applets, `/etc/passwd` with root and the agent's user, and their homes.
 //! Images bottle builds (dir, debian, OCI) are root disks from the store;
-//! an OCI reference by tag alone is refused, with how to pin it.
+//! an OCI reference by tag that no `bottle.lock` pinned is refused.
 use std::path::{Path, PathBuf};
 
 /// Where a static busybox lives on Debian (`busybox-static`).
@@ -24,7 +24,7 @@ pub enum ImageError {
     NoBusybox,
     #[error("`{reference}` is not pinned by digest, so bottle does not pull it")]
     #[diagnostic(help(
-        "pin it as `NAME:TAG@sha256:…` (`skopeo inspect docker://NAME:TAG` shows the digest), or use an `oci-layout`, `oci-archive`, `dir`, `debian` or `busybox` image"
+        "build the recipe with this version of bottle (it pins the tag in bottle.lock), or pin it as `NAME:TAG@sha256:…`"
     ))]
     Oci { reference: String },
     #[error("the manifest's image {image} is not one bottle knows")]
