@@ -107,6 +107,18 @@ const CASES: &[Case] = &[
         set: r#"image = "127.0.0.1:1/library/alpine:3";"#,
         outcome: Refused("cannot look up the digest of `127.0.0.1:1/library/alpine:3`"),
     },
+    // Registry access: tests/images.rs pulls with credentials from a
+    // password-protected loopback registry and through a mirror.
+    Case {
+        fields: &["image.oci", "image.username", "image.credentials"],
+        set: r#"image = { oci = "127.0.0.1:1/library/alpine:3"; username = "me"; credentials = builtins.secret { env = "REGISTRY_PASSWORD"; }; };"#,
+        outcome: Refused("cannot look up the digest of `127.0.0.1:1/library/alpine:3`"),
+    },
+    Case {
+        fields: &["image.oci", "image.mirror"],
+        set: r#"image = { oci = "127.0.0.1:1/library/alpine:3"; mirror = "127.0.0.1:1"; };"#,
+        outcome: Refused("cannot look up the digest of `127.0.0.1:1/library/alpine:3`"),
+    },
     Case {
         fields: &["image.dir"],
         set: r#"image.dir = ./rootfs; files."/etc/motd" = "hello\n";"#,

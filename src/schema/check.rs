@@ -1800,17 +1800,51 @@ mod tests {
     #[test]
     fn what_bottle_run_cannot_realize_is_refused_where_it_is_asked_for() {
         let mut v = minimal();
-        v["image"] = json!("docker.io/library/alpine:3");
         v["memory"] = json!(MIN_MEMORY - 1);
         v["cpus"] = json!(0);
         let e = errors(v);
         let paths: Vec<&str> = e.iter().map(|e| e.path.as_str()).collect();
-        assert_eq!(paths, ["image", "cpus", "memory"], "{e:#?}");
+        assert_eq!(paths, ["cpus", "memory"], "{e:#?}");
         assert!(e.iter().all(|e| e.help.is_some()));
         let mut v = minimal();
         v["memory"] = json!(MIN_MEMORY);
         v["cpus"] = json!(MIN_CPUS);
+        // A tag is pinned by bottle.lock after checking, not refused.
+        v["image"] = json!("docker.io/library/alpine:3");
         assert!(check(&Node::from_json(&v)).is_ok());
+    }
+
+    #[test]
+    fn registry_access_goes_beside_oci_with_a_secret_and_a_user() {
+        let secret = json!({ "type": "secret", "env": "REGISTRY_PASSWORD" });
+        let mut v = minimal();
+        v["image"] = json!({ "oci": "r.example/x:1", "username": "me", "credentials": secret, "mirror": "m.example:5000" });
+        let b = check(&Node::from_json(&v)).unwrap();
+        assert_eq!(b.registry.username.as_deref(), Some("me"));
+        assert_eq!(
+            b.registry.credentials,
+            Some(SecretRef::env("REGISTRY_PASSWORD"))
+        );
+        assert_eq!(b.registry.mirror.as_deref(), Some("m.example:5000"));
+        let mut v = minimal();
+        v["image"] = json!({ "oci": "r.example/x:1", "credentials": secret });
+        assert_eq!(
+            errors(v)[0].message,
+            "registry `credentials` need a `username`"
+        );
+        let mut v = minimal();
+        v["image"] = json!({ "oci": "r.example/x:1", "username": "me", "credentials": "hunter2" });
+        let e = errors(v);
+        assert!(e[0].sensitive, "{e:#?}");
+        let mut v = minimal();
+        v["image"] = json!({ "busybox": true, "mirror": "m.example" });
+        assert_eq!(
+            errors(v)[0].message,
+            "only an `oci` image is pulled from a registry"
+        );
+        let mut v = minimal();
+        v["image"] = json!({ "oci": "r.example/x:1", "mirror": "http://m.example/" });
+        assert!(errors(v)[0].message.contains("is not a registry host"));
     }
 
     #[test]
