@@ -936,6 +936,66 @@ skopeo --insecure-policy copy --quiet --all --dest-tls-verify=false oci:ml:multi
     assert!(release.contains("the amd64 image"), "{release}");
 }
 
+/// An npm package named by version (or dist-tag) without `integrity`: the
+/// lock pins the exact version and the registry's integrity, and the
+/// bottle is the one the same integrity written in the recipe gives. Asks
+/// registry.npmjs.org for the metadata (nothing is downloaded here).
+#[test]
+fn an_npm_version_is_pinned_in_the_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = "@anthropic-ai/claude-code-linux-x64";
+    let integrity = "sha512-f4JWhzwYutJIHScC7/dYOPX6s28tt7ZADhsOi8zwOHq5fFPEuUeChh2NMfinSg0GrUckYxaeebC4h0DqiKzLcw==";
+    let dry_run = |sub: &str, args: &str| {
+        let sub = dir.path().join(sub);
+        std::fs::create_dir_all(&sub).unwrap();
+        let recipe = sub.join("npm.bottle");
+        std::fs::write(
+            &recipe,
+            format!(
+                r#"let lib = import <bottle/lib.bottle>;
+    pkg = lib.fetchers.npm {{ name = "{name}"; {args} }};
+in {{
+  name = "npm";
+  image = {{ busybox = true; }};
+  agent.command = [ "true" ];
+  files."/opt/pkg" = pkg;
+}}
+"#
+            ),
+        )
+        .unwrap();
+        let output = bottle(&dir.path().join("runs"))
+            .args(["build", "--dry-run"])
+            .arg(&recipe)
+            .arg("--store")
+            .arg(dir.path().join("store"))
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", text(&output));
+        let stdout = String::from_utf8_lossy(&output.stdout).trim().to_string();
+        (stdout, sub)
+    };
+    let (given, sub) = dry_run(
+        "given",
+        &format!(r#"version = "2.1.332"; integrity = "{integrity}";"#),
+    );
+    assert!(!sub.join("bottle.lock").exists(), "nothing to lock");
+    let (locked, sub) = dry_run("locked", r#"version = "2.1.332";"#);
+    assert_eq!(given, locked, "the lock gives the recipe's own pin");
+    let pin = &lock(&sub)["npm"][&format!("{name}@2.1.332")];
+    assert_eq!(pin["version"], "2.1.332");
+    assert_eq!(pin["integrity"], integrity);
+    // A dist-tag is pinned to the exact version it names now.
+    let (_, sub) = dry_run("latest", r#"version = "latest";"#);
+    let pin = &lock(&sub)["npm"][&format!("{name}@latest")];
+    let version = pin["version"].as_str().unwrap();
+    assert!(version.starts_with(|c: char| c.is_ascii_digit()), "{pin}");
+    assert!(
+        pin["integrity"].as_str().unwrap().starts_with("sha512-"),
+        "{pin}"
+    );
+}
+
 /// The flagship: `bottle run examples/claude-code.bottle -- claude --version`
 /// prints Claude Code's version from inside the guest (a Debian root with
 /// the npm platform package's binary), with this repository checked out in

@@ -65,6 +65,7 @@ pub struct BuildArgs {
 /// their remote inputs from `bottle.lock` (resolving and writing what it
 /// lacks: the first build locks).
 pub fn load(recipe: &RecipeArgs) -> miette::Result<Vec<Bottle>> {
+    crate::image::lock::begin(&recipe.file, false)?;
     let mut bottles = load_unlocked(recipe)?;
     crate::image::pull::configure(&bottles);
     let applied = crate::image::lock::apply(&mut bottles, &recipe.file, false)?;

@@ -1,5 +1,5 @@
 //! `bottle lock`: pin a recipe's remote inputs named by tag or by name (OCI
-//! tags, Debian packages) in `bottle.lock` beside it; `--update` moves every
+//! tags, Debian packages, npm versions) in `bottle.lock` beside it; `--update` moves every
 //! pin to what the registry or archive names now.
 use super::build::RecipeArgs;
 use clap::Args;
@@ -24,6 +24,7 @@ pub struct LockArgs {
 }
 
 pub fn run(args: LockArgs) -> miette::Result<ExitCode> {
+    crate::image::lock::begin(&args.recipe.file, args.update)?;
     let mut bottles = super::build::load_unlocked(&args.recipe)?;
     crate::image::pull::configure(&bottles);
     let applied = crate::image::lock::apply(&mut bottles, &args.recipe.file, args.update)?;

@@ -4,7 +4,12 @@
 //! - an OCI reference by tag (`registry/name:tag`) → the digest of the
 //!   manifest (or manifest list) the tag named when it was locked;
 //! - a Debian image (`suite` + `packages`) → the closure of packages it
-//!   installs, each with its exact version, pool file, size and SHA256.
+//!   installs, each with its exact version, pool file, size and SHA256;
+//! - an npm package by name and version or dist-tag
+//!   (`lib.fetchers.npm { name; version; }` without `integrity`) → the
+//!   exact version and the registry's `dist.integrity`. This one is read
+//!   during evaluation (the fetch's store path is a string of the recipe),
+//!   through the lock session [`begin`] opens.
 //!
 //! Every build reads the lock; what it lacks is resolved (over the network)
 //! and written on the first build, or by `bottle lock`; `bottle lock
@@ -49,6 +54,17 @@ pub struct Lock {
     pub oci: BTreeMap<String, OciPin>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub debian: BTreeMap<String, DebianPin>,
+    /// `name@version-or-tag` → the exact version and its integrity.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub npm: BTreeMap<String, NpmPin>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NpmPin {
+    pub version: String,
+    /// The registry's `dist.integrity` (SRI) of the version's tarball.
+    pub integrity: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -153,6 +169,10 @@ impl Lock {
                 )));
             }
         }
+        for (key, pin) in &lock.npm {
+            super::fetch::Sri::parse(&pin.integrity)
+                .map_err(|e| bad(format!("npm `{key}`: {e}")))?;
+        }
         for pin in lock.debian.values() {
             for (name, deb) in &pin.closure {
                 debian::deb_fetch(&pin.mirror, deb)
@@ -187,14 +207,136 @@ pub struct Applied {
     pub changes: Vec<String>,
 }
 
-/// Pin every bottle's tag-named image and Debian packages from the lock
-/// beside `recipe`, resolving (over the network) what it lacks, or all of
-/// it with `update`; the lock is written when it changed.
-pub fn apply(bottles: &mut [Bottle], recipe: &Path, update: bool) -> Result<Applied, LockError> {
+/// The lock being applied to one recipe's evaluation (npm pins are asked
+/// for while evaluating; [`apply`] then takes them with the rest).
+struct Session {
+    path: PathBuf,
+    old: Lock,
+    lock: Lock,
+    update: bool,
+    fresh: std::collections::BTreeSet<String>,
+    changes: Vec<String>,
+}
+
+fn session() -> &'static std::sync::Mutex<Option<Session>> {
+    static SESSION: std::sync::OnceLock<std::sync::Mutex<Option<Session>>> =
+        std::sync::OnceLock::new();
+    SESSION.get_or_init(Default::default)
+}
+
+/// Open the lock of `recipe` for its evaluation: `lockNpm` reads (and with
+/// `update`, resolves again) its npm pins; [`apply`] finishes the session.
+pub fn begin(recipe: &Path, update: bool) -> Result<(), LockError> {
     let path = path_for(recipe);
     let old = Lock::read(&path)?;
-    let mut lock = old.clone();
-    let mut changes = Vec::new();
+    *session().lock().unwrap_or_else(|p| p.into_inner()) = Some(Session {
+        path,
+        lock: old.clone(),
+        old,
+        update,
+        fresh: Default::default(),
+        changes: Vec::new(),
+    });
+    Ok(())
+}
+
+/// The pin of npm package `name` at `version` (an exact version or a
+/// dist-tag such as `latest`): from the open lock, else asked of the
+/// registry (and added to the lock). Without an open lock (`bottle eval`),
+/// asked of the registry every time.
+pub fn npm(name: &str, version: &str) -> Result<NpmPin, String> {
+    let key = format!("{name}@{version}");
+    let mut guard = session().lock().unwrap_or_else(|p| p.into_inner());
+    let Some(s) = guard.as_mut() else {
+        drop(guard);
+        return resolve_npm(name, version);
+    };
+    let known = s.lock.npm.get(&key).cloned();
+    match known {
+        Some(pin) if !s.update || s.fresh.contains(&key) => Ok(pin),
+        known => {
+            let pin = resolve_npm(name, version)?;
+            match known {
+                Some(old) if old != pin => s.changes.push(format!(
+                    "npm {key}: {} {} → {} {}",
+                    old.version, old.integrity, pin.version, pin.integrity
+                )),
+                Some(_) => {}
+                None => s
+                    .changes
+                    .push(format!("npm {key}: {} {}", pin.version, pin.integrity)),
+            }
+            s.lock.npm.insert(key.clone(), pin.clone());
+            s.fresh.insert(key);
+            Ok(pin)
+        }
+    }
+}
+
+/// The npm registry (as `lib.fetchers.npm` fetches from it).
+const NPM_REGISTRY: &str = "https://registry.npmjs.org";
+
+/// Ask the registry for a version's metadata: its exact version and integrity.
+fn resolve_npm(name: &str, version: &str) -> Result<NpmPin, String> {
+    let valid = |s: &str, extra: &str| {
+        !s.is_empty()
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-._~".contains(c) || extra.contains(c))
+    };
+    if !valid(name, "@/") || !valid(version, "+") {
+        return Err(format!(
+            "`{name}@{version}` is not an npm package name and version"
+        ));
+    }
+    let url = format!("{NPM_REGISTRY}/{}/{version}", name.replace('/', "%2f"));
+    let body = super::run_output(std::process::Command::new("curl").args([
+        "--fail",
+        "--silent",
+        "--show-error",
+        "--location",
+        "--proto",
+        "=http,https",
+        "--connect-timeout",
+        "20",
+        "--max-time",
+        "60",
+        "--",
+        &url,
+    ]))
+    .map_err(|e| format!("asking {url}: {}", e.0))?;
+    let meta: serde_json::Value =
+        serde_json::from_slice(&body).map_err(|e| format!("{url} did not answer JSON: {e}"))?;
+    let exact = meta["version"].as_str();
+    let integrity = meta["dist"]["integrity"].as_str();
+    match (exact, integrity) {
+        (Some(v), Some(i)) if super::fetch::Sri::parse(i).is_ok() => Ok(NpmPin {
+            version: v.to_string(),
+            integrity: i.to_string(),
+        }),
+        _ => Err(format!(
+            "{url} names no version with a sha256/sha512 `dist.integrity`"
+        )),
+    }
+}
+
+/// Pin every bottle's tag-named image and Debian packages from the lock
+/// beside `recipe`, resolving (over the network) what it lacks, or all of
+/// it with `update`; the lock is written when it changed. Finishes the
+/// session [`begin`] opened for the same recipe (its npm pins).
+pub fn apply(bottles: &mut [Bottle], recipe: &Path, update: bool) -> Result<Applied, LockError> {
+    let path = path_for(recipe);
+    let opened = session()
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take()
+        .filter(|s| s.path == path);
+    let (old, mut lock, mut changes) = match opened {
+        Some(s) => (s.old, s.lock, s.changes),
+        None => {
+            let old = Lock::read(&path)?;
+            (old.clone(), old, Vec::new())
+        }
+    };
     // With `update`, each entry is resolved once even if several bottles use it.
     let mut fresh = std::collections::BTreeSet::new();
     for bottle in bottles.iter_mut() {

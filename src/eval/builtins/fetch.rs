@@ -22,7 +22,50 @@ pub const BUILTINS: &[Builtin] = &[
         arity: 1,
         run: fetch_tarball,
     },
+    Builtin {
+        name: "lockNpm",
+        arity: 1,
+        run: lock_npm,
+    },
 ];
+
+/// `builtins.lockNpm { name; version; }` → `{ version; integrity; }`: the
+/// exact version (of a version or a dist-tag such as `latest`) and its
+/// tarball's integrity, as `bottle.lock` beside the recipe pins them (asked
+/// of the registry when the lock lacks them; see `image::lock`). What
+/// `lib.fetchers.npm` uses when the recipe gives no `integrity`.
+fn lock_npm(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<Value> {
+    let usage = "write `builtins.lockNpm { name = \"@scope/pkg\"; version = \"1.2.3\"; }`";
+    let spec = ev.force_attrs(&args[0], span)?;
+    let mut get = |key: &str| -> EvalResult<String> {
+        let Some(attr) = spec.get(key) else {
+            return Err(
+                EvalError::fatal(format!("`builtins.lockNpm` needs `{key}`"), span)
+                    .with_help(usage),
+            );
+        };
+        let thunk = attr.value.clone();
+        Ok(ev.force_string(&thunk, span)?.text.to_string())
+    };
+    let name = get("name")?;
+    let version = get("version")?;
+    let pin = crate::image::lock::npm(&name, &version).map_err(|e| {
+        EvalError::fatal(format!("cannot pin the npm package {name}@{version}: {e}"), span)
+            .with_help("check the name and version (`npm view NAME@VERSION version dist.integrity`) and that the registry is reachable; once `bottle.lock` pins it, evaluation does not ask")
+    })?;
+    Ok(Value::attrs(crate::eval::Attrs::from_unsorted(vec![
+        crate::eval::Attr {
+            name: "version".into(),
+            value: Thunk::Ready(Value::string(pin.version.as_str())),
+            span: None,
+        },
+        crate::eval::Attr {
+            name: "integrity".into(),
+            value: Thunk::Ready(Value::string(pin.integrity.as_str())),
+            span: None,
+        },
+    ])))
+}
 
 fn fetchurl(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<Value> {
     fetcher(ev, args, span, "fetchurl", false)
