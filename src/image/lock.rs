@@ -17,8 +17,8 @@
 //! fixed-output derivations (a pull by digest, a fetch by hash), so with
 //! their outputs in the store or in `BOTTLE_CACHE` it needs no network.
 //!
-//! The format is JSON with sorted keys, one value per line, so a change of
-//! pins is a readable diff:
+//! The format is JSON, one value per line, sections in a fixed order and
+//! their entries sorted, so a change of pins is a readable diff:
 //!
 //! ```json
 //! {
@@ -182,7 +182,7 @@ impl Lock {
         Ok(lock)
     }
 
-    /// The text of the lock: sorted keys, one value per line.
+    /// The text of the lock: one value per line, entries sorted.
     pub fn to_text(&self) -> String {
         let mut text = serde_json::to_string_pretty(self).expect("plain data");
         text.push('\n');
