@@ -45,11 +45,28 @@ pub fn render(drv: &Derivation) -> Result<Output, RenderError> {
     }
     let scratch = crate::store::scratch_dir().map_err(io("making a scratch directory"))?;
     let layout = scratch.path().join("layout");
-    run(Command::new("skopeo")
-        .args(["--insecure-policy", "copy", "--quiet"])
-        .arg(&from)
-        .arg(format!("oci:{}:image", layout.display())))
-    .map_err(|e| RenderError(format!("reading the image {from}: {}", e.0)))?;
+    // A pulled layout is skopeo's own output, every blob checked against its
+    // digest when it was pulled: umoci reads a hard-linked copy of it (umoci
+    // writes beside the layout). A local layout or archive is normalized
+    // and checked by a skopeo copy first.
+    let pulled = drv.deps().first().is_some_and(|d| d.kind() == Kind::OciPull);
+    if pulled && format == "oci-layout" && inputs["reference"].as_str() == Some("image") {
+        run(Command::new("cp")
+            .arg("-al")
+            .arg("--")
+            .arg(&source)
+            .arg(&layout))
+        .or_else(|_| {
+            let _ = crate::store::output::remove_all(&layout);
+            super::copy_tree(&source, &layout)
+        })?;
+    } else {
+        run(Command::new("skopeo")
+            .args(["--insecure-policy", "copy", "--quiet"])
+            .arg(&from)
+            .arg(format!("oci:{}:image", layout.display())))
+        .map_err(|e| RenderError(format!("reading the image {from}: {}", e.0)))?;
+    }
     let bundle = scratch.path().join("bundle");
     run(Command::new("umoci")
         .args(["unpack", "--image"])
