@@ -4,8 +4,12 @@
 //! Requests: `{"op":"list"}` → `{"pending":[…]}`;
 //! `{"op":"decide","id":N,"verdict":"once|run|always|deny","message":…}` →
 //! `{"ok":{…the answered question…}}` or `{"error":"…"}`;
-//! `{"op":"watch"}` → a `{"pending":[…]}` line now and after every change.
-use super::broker::{Broker, Pending, Verdict};
+//! `{"op":"watch"}` → a `{"pending":[…]}` line now and after every change;
+//! `{"op":"ask","push":{"remote":…,"url":…,"refs":[…]}}` (the git gate's
+//! pre-receive hook) → `"allowed"` or `{"denied":"…why…"}` once a person
+//! answers or the wait times out.
+use super::broker::{Broker, Pending, PushQuestion, Verdict};
+use crate::sidecar::egress::approval::Answer;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::sync::Arc;
@@ -23,6 +27,9 @@ pub enum Request {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         message: Option<String>,
     },
+    Ask {
+        push: PushQuestion,
+    },
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -31,6 +38,10 @@ pub enum Reply {
     Pending(Vec<Pending>),
     Ok(Pending),
     Error(String),
+    /// A held push may go through.
+    Allowed,
+    /// A held push is refused; why, for the agent.
+    Denied(String),
 }
 
 /// Serve `broker` on `listener` until the run ends.
@@ -57,6 +68,10 @@ pub async fn serve(listener: UnixListener, broker: Arc<Broker>) -> Result<(), St
                             Ok(p) => Reply::Ok(p),
                             Err(e) => Reply::Error(e),
                         },
+                    },
+                    Ok(Request::Ask { push }) => match broker.ask_push(push).await {
+                        Answer::Allow => Reply::Allowed,
+                        Answer::Deny(why) => Reply::Denied(why),
                     },
                     Ok(Request::Watch) => {
                         let mut changed = broker.subscribe();
