@@ -862,6 +862,12 @@ fn pushes_outside_the_patterns_ask_a_person() {
     for label in ["once", "run", "remembered"] {
         assert!(section(&stdout, label).contains("exit=0"), "{label}:\n{all}");
     }
+    // The agent is told while it waits, and only when a person is asked.
+    let waiting = "refs/heads/main is outside the push patterns of `origin`; waiting up to 10 s \
+                   for a person to allow it (`bottle supervise pushes`)";
+    assert!(section(&stdout, "once").contains(waiting), "{all}");
+    assert!(!section(&stdout, "remembered").contains("waiting"), "{all}");
+    assert!(!inside.contains("waiting"), "{all}");
     let said = section(&stdout, "denied");
     assert!(
         said.contains("exit=1")

@@ -371,6 +371,27 @@ impl Broker {
         self.answer_of(id, asked, rx, expired).await
     }
 
+    /// Whether `push` needs a person (its refs are not all allowed for the
+    /// run): then what the agent is told while it waits.
+    pub fn will_ask(&self, push: &PushQuestion) -> Option<String> {
+        let state = self.state.lock().expect("broker lock");
+        let allowed = push.refs.iter().all(|r| {
+            state
+                .allowed_refs
+                .contains(&(push.remote.clone(), r.name.clone()))
+        });
+        (!allowed).then(|| {
+            format!(
+                "{} is outside the push patterns of `{}`; waiting up to {} s for a person \
+                 to allow it (`bottle supervise {}`)",
+                ref_names(push),
+                push.remote,
+                self.timeout.as_secs(),
+                self.run
+            )
+        })
+    }
+
     /// Hold a push the git gate's hook asks about (refs outside the remote's
     /// push patterns) until a person answers; refs allowed for the run pass
     /// without a question.
@@ -694,7 +715,47 @@ mod tests {
             "push to origin: refs/heads/main 1111111→2222222"
         );
         assert_eq!(asking.await.unwrap(), Answer::Allow);
+        assert_eq!(broker.will_ask(&push), None);
         assert_eq!(broker.ask_push(push).await, Answer::Allow);
         assert!(broker.pending().is_empty());
+    }
+
+    #[tokio::test]
+    async fn always_for_a_push_writes_the_refs_beside_the_recipe() {
+        let dir = tempfile::tempdir().unwrap();
+        let approved = dir.path().join("approved.bottle");
+        let broker = std::sync::Arc::new(Broker::new(
+            "t",
+            Duration::from_secs(5),
+            None,
+            Some(approved.clone()),
+            vec![],
+        ));
+        let push = PushQuestion {
+            remote: "origin".into(),
+            url: "/r".into(),
+            refs: vec![PushRef {
+                name: "refs/heads/release".into(),
+                old: "0".repeat(40),
+                new: "2".repeat(40),
+            }],
+        };
+        assert!(broker.will_ask(&push).unwrap().contains("waiting up to 5 s"));
+        let asking = tokio::spawn({
+            let (broker, push) = (broker.clone(), push.clone());
+            async move { broker.ask_push(push).await }
+        });
+        let id = loop {
+            if let Some(p) = broker.pending().first() {
+                break p.id;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        };
+        broker.decide(id, Verdict::Always, None).unwrap();
+        assert_eq!(asking.await.unwrap(), Answer::Allow);
+        let text = std::fs::read_to_string(dir.path().join("approved-push-origin.bottle")).unwrap();
+        assert!(text.contains("git.origin.push = import ./approved-push-origin.bottle"));
+        assert!(text.ends_with("[\n  \"refs/heads/release\"\n]\n"), "{text}");
+        assert!(!approved.exists(), "the routes' file is not touched");
     }
 }

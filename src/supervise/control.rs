@@ -6,8 +6,9 @@
 //! `{"ok":{…the answered question…}}` or `{"error":"…"}`;
 //! `{"op":"watch"}` → a `{"pending":[…]}` line now and after every change;
 //! `{"op":"ask","push":{"remote":…,"url":…,"refs":[…]}}` (the git gate's
-//! pre-receive hook) → `"allowed"` or `{"denied":"…why…"}` once a person
-//! answers or the wait times out.
+//! pre-receive hook) → `{"asked":"…"}` when a person is asked (not when the
+//! refs are allowed for the run), then `"allowed"` or `{"denied":"…why…"}`
+//! once a person answers or the wait times out.
 use super::broker::{Broker, Pending, PushQuestion, Verdict};
 use crate::sidecar::egress::approval::Answer;
 use serde::{Deserialize, Serialize};
@@ -38,6 +39,8 @@ pub enum Reply {
     Pending(Vec<Pending>),
     Ok(Pending),
     Error(String),
+    /// A push is held while a person is asked; what to tell the agent.
+    Asked(String),
     /// A held push may go through.
     Allowed,
     /// A held push is refused; why, for the agent.
@@ -69,10 +72,17 @@ pub async fn serve(listener: UnixListener, broker: Arc<Broker>) -> Result<(), St
                             Err(e) => Reply::Error(e),
                         },
                     },
-                    Ok(Request::Ask { push }) => match broker.ask_push(push).await {
-                        Answer::Allow => Reply::Allowed,
-                        Answer::Deny(why) => Reply::Denied(why),
-                    },
+                    Ok(Request::Ask { push }) => {
+                        if let Some(waiting) = broker.will_ask(&push) {
+                            if send(&mut write, &Reply::Asked(waiting)).await.is_err() {
+                                return;
+                            }
+                        }
+                        match broker.ask_push(push).await {
+                            Answer::Allow => Reply::Allowed,
+                            Answer::Deny(why) => Reply::Denied(why),
+                        }
+                    }
                     Ok(Request::Watch) => {
                         let mut changed = broker.subscribe();
                         loop {

@@ -183,10 +183,6 @@ fn ask(name: &str, remote: &Remote, updates: &[&RefUpdate]) -> Result<(), String
         return Err(unsupervised());
     };
     let mut client = Client::connect(std::path::Path::new(&socket)).map_err(|_| unsupervised())?;
-    eprintln!(
-        "bottle: {} is outside the push patterns of `{name}`; waiting for a person to allow it",
-        names.join(", ")
-    );
     let request = Request::Ask {
         push: PushQuestion {
             remote: name.to_string(),
@@ -201,7 +197,14 @@ fn ask(name: &str, remote: &Remote, updates: &[&RefUpdate]) -> Result<(), String
                 .collect(),
         },
     };
-    match client.ask(&request) {
+    let mut reply = client.ask(&request);
+    while let Ok(Reply::Asked(waiting)) = &reply {
+        eprintln!("bottle: {waiting}");
+        reply = client
+            .receive()
+            .and_then(|r| r.ok_or_else(|| std::io::ErrorKind::UnexpectedEof.into()));
+    }
+    match reply {
         Ok(Reply::Allowed) => Ok(()),
         Ok(Reply::Denied(why)) => Err(why),
         Ok(_) => Err("the run's broker answered out of turn".into()),
