@@ -717,10 +717,20 @@ fn pushes_outside_the_patterns_ask_a_person() {
     let upstream = dir.path().join("upstream.git");
     host_git(
         dir.path(),
-        &["init", "-q", "--bare", "-b", "main", upstream.to_str().unwrap()],
+        &[
+            "init",
+            "-q",
+            "--bare",
+            "-b",
+            "main",
+            upstream.to_str().unwrap(),
+        ],
     );
     let seed = dir.path().join("seed");
-    host_git(dir.path(), &["init", "-q", "-b", "main", seed.to_str().unwrap()]);
+    host_git(
+        dir.path(),
+        &["init", "-q", "-b", "main", seed.to_str().unwrap()],
+    );
     host_git(&seed, &["commit", "-q", "--allow-empty", "-m", "start"]);
     host_git(&seed, &["push", "-q", upstream.to_str().unwrap(), "main"]);
 
@@ -734,7 +744,9 @@ fn pushes_outside_the_patterns_ask_a_person() {
         "echo '== end'".into(),
     ]
     .join("\n");
-    let script = serde_json::to_string(&script).unwrap().replace("${", "\\${");
+    let script = serde_json::to_string(&script)
+        .unwrap()
+        .replace("${", "\\${");
     let recipe = dir.path().join("pushes.bottle");
     std::fs::write(
         &recipe,
@@ -786,7 +798,9 @@ fn pushes_outside_the_patterns_ask_a_person() {
                 return Ok(p.clone());
             }
             if Instant::now() > deadline {
-                return Err(format!("no question about {reference}; pending: {pending:?}"));
+                return Err(format!(
+                    "no question about {reference}; pending: {pending:?}"
+                ));
             }
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -821,7 +835,10 @@ fn pushes_outside_the_patterns_ask_a_person() {
         "qemu",
         "guest",
     ] {
-        assert!(ready.iter().any(|p| p == part), "no ready {part}: {ready:?}");
+        assert!(
+            ready.iter().any(|p| p == part),
+            "no ready {part}: {ready:?}"
+        );
     }
     let said = setup.cli(&["approve", "pushes", &once.id.to_string()]);
     let said = String::from_utf8_lossy(&said.stdout);
@@ -860,7 +877,10 @@ fn pushes_outside_the_patterns_ask_a_person() {
     let inside = section(&stdout, "inside");
     assert!(inside.contains("exit=0"), "{inside}\n{all}");
     for label in ["once", "run", "remembered"] {
-        assert!(section(&stdout, label).contains("exit=0"), "{label}:\n{all}");
+        assert!(
+            section(&stdout, label).contains("exit=0"),
+            "{label}:\n{all}"
+        );
     }
     // The agent is told while it waits, and only when a person is asked.
     let waiting = "refs/heads/main is outside the push patterns of `origin`; waiting up to 10 s \

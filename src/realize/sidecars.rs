@@ -143,8 +143,7 @@ async fn supervise(
 ) -> Result<Option<Arc<crate::supervise::Broker>>, String> {
     use crate::supervise::{broker, control, Broker, CONTROL_SOCKET, EVENTS};
     let asks = policies.iter().any(|policy| {
-        policy.default == egress::policy::Unmatched::Ask
-            || policy.routes.iter().any(|r| r.approve)
+        policy.default == egress::policy::Unmatched::Ask || policy.routes.iter().any(|r| r.approve)
     });
     if !asks && !pushes_ask {
         return Ok(None);

@@ -180,7 +180,11 @@ pub struct Remote {
     pub delete: bool,
     /// A push to a ref outside `push` asks a person (`bottle supervise`)
     /// instead of being refused.
-    #[serde(default, rename = "push-ask", skip_serializing_if = "std::ops::Not::not")]
+    #[serde(
+        default,
+        rename = "push-ask",
+        skip_serializing_if = "std::ops::Not::not"
+    )]
     pub push_ask: bool,
     /// The branch checked out in the agent's workdir.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -683,13 +683,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_push_allowed_for_the_run_is_not_asked_again() {
-        let broker = std::sync::Arc::new(Broker::new(
-            "t",
-            Duration::from_secs(5),
-            None,
-            None,
-            vec![],
-        ));
+        let broker =
+            std::sync::Arc::new(Broker::new("t", Duration::from_secs(5), None, None, vec![]));
         let push = PushQuestion {
             remote: "origin".into(),
             url: "/r".into(),
@@ -740,7 +735,10 @@ mod tests {
                 new: "2".repeat(40),
             }],
         };
-        assert!(broker.will_ask(&push).unwrap().contains("waiting up to 5 s"));
+        assert!(broker
+            .will_ask(&push)
+            .unwrap()
+            .contains("waiting up to 5 s"));
         let asking = tokio::spawn({
             let (broker, push) = (broker.clone(), push.clone());
             async move { broker.ask_push(push).await }

@@ -96,7 +96,10 @@ fn run() -> Result<i32, String> {
     }
     if !to_ask.is_empty() {
         let answer = ask(&name, &remote, &to_ask);
-        for entry in entries.iter_mut().filter(|e| e.decision.as_deref() == Some("ask")) {
+        for entry in entries
+            .iter_mut()
+            .filter(|e| e.decision.as_deref() == Some("ask"))
+        {
             entry.decision = Some(if answer.is_ok() { "allow" } else { "deny" }.into());
             entry.reason = Some(match &answer {
                 Ok(()) => "outside the push patterns; a person allowed it".into(),
