@@ -451,29 +451,41 @@ impl Broker {
             self.event("asked", p, None);
         }
         self.changed.send_modify(|n| *n += 1);
-        match tokio::time::timeout(self.timeout, rx).await {
+        let mut waiting = Waiting {
+            broker: self,
+            id,
+            rx: Some(rx),
+        };
+        let rx = waiting.rx.as_mut().expect("just set");
+        let answer = tokio::time::timeout(self.timeout, rx).await;
+        waiting.rx = None;
+        match answer {
             Ok(Ok(answer)) => answer,
             _ => {
-                // No answer: forget the question once no request waits on it.
-                let gone = {
-                    let mut state = self.state.lock().expect("broker lock");
-                    let at = state.held.iter().position(|h| h.pending.id == id);
-                    at.and_then(|at| {
-                        let held = &mut state.held[at];
-                        held.waiters.retain(|w| !w.is_closed());
-                        held.pending.waiting = held.waiters.len();
-                        held.waiters
-                            .is_empty()
-                            .then(|| state.held.remove(at).pending)
-                    })
-                };
-                if let Some(p) = &gone {
-                    self.event("timed-out", p, None);
+                if let Some(p) = self.forget_unwaited(id) {
+                    self.event("timed-out", &p, None);
                 }
-                self.changed.send_modify(|n| *n += 1);
                 Answer::Deny(expired)
             }
         }
+    }
+
+    /// Forget question `id` if no request waits on it any more; it, if so.
+    fn forget_unwaited(&self, id: u64) -> Option<Pending> {
+        let gone = {
+            let mut state = self.state.lock().expect("broker lock");
+            let at = state.held.iter().position(|h| h.pending.id == id);
+            at.and_then(|at| {
+                let held = &mut state.held[at];
+                held.waiters.retain(|w| !w.is_closed());
+                held.pending.waiting = held.waiters.len();
+                held.waiters
+                    .is_empty()
+                    .then(|| state.held.remove(at).pending)
+            })
+        };
+        self.changed.send_modify(|n| *n += 1);
+        gone
     }
 
     fn event(&self, event: &str, p: &Pending, answer: Option<&str>) {
@@ -510,6 +522,26 @@ impl Broker {
 fn ref_names(push: &PushQuestion) -> String {
     let names: Vec<&str> = push.refs.iter().map(|r| r.name.as_str()).collect();
     names.join(", ")
+}
+
+/// A request waiting on question `id`. Dropped before its answer (the
+/// agent gave up: its connection closed), it forgets the question if no
+/// other request waits on it, so nothing stays pending with no one asking.
+struct Waiting<'a> {
+    broker: &'a Broker,
+    id: u64,
+    rx: Option<oneshot::Receiver<Answer>>,
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        if let Some(rx) = self.rx.take() {
+            drop(rx);
+            if let Some(p) = self.broker.forget_unwaited(self.id) {
+                self.broker.event("abandoned", &p, None);
+            }
+        }
+    }
 }
 
 impl Approver for Broker {
@@ -755,5 +787,41 @@ mod tests {
         assert!(text.contains("git.origin.push = import ./approved-push-origin.bottle"));
         assert!(text.ends_with("[\n  \"refs/heads/release\"\n]\n"), "{text}");
         assert!(!approved.exists(), "the routes' file is not touched");
+    }
+
+    #[tokio::test]
+    async fn a_question_no_one_waits_on_any_more_is_forgotten() {
+        let broker = std::sync::Arc::new(Broker::new(
+            "t",
+            Duration::from_secs(60),
+            None,
+            None,
+            vec![],
+        ));
+        let question = Question {
+            host: "a.example".into(),
+            port: 443,
+            method: None,
+            path: None,
+            route: 0,
+            rule: "routes[0]".into(),
+        };
+        let first = tokio::spawn({
+            let (broker, q) = (broker.clone(), question.clone());
+            async move { broker.wait(q).await }
+        });
+        let second = tokio::spawn({
+            let (broker, q) = (broker.clone(), question.clone());
+            async move { broker.wait(q).await }
+        });
+        while broker.pending().first().map(|p| p.waiting) != Some(2) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        first.abort();
+        let _ = first.await;
+        assert_eq!(broker.pending()[0].waiting, 1, "the other still waits");
+        second.abort();
+        let _ = second.await;
+        assert!(broker.pending().is_empty(), "{:?}", broker.pending());
     }
 }

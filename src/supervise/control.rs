@@ -78,7 +78,12 @@ pub async fn serve(listener: UnixListener, broker: Arc<Broker>) -> Result<(), St
                                 return;
                             }
                         }
-                        match broker.ask_push(push).await {
+                        // A hook that goes away gives up its question.
+                        let answer = tokio::select! {
+                            answer = broker.ask_push(push) => answer,
+                            _ = lines.next_line() => return,
+                        };
+                        match answer {
                             Answer::Allow => Reply::Allowed,
                             Answer::Deny(why) => Reply::Denied(why),
                         }
