@@ -224,3 +224,46 @@ fn show(source: &str, line: &str, json: bool) -> String {
         _ => format!("{source:<10} {line}"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_runs_own_lines_become_events() {
+        let ready: serde_json::Value =
+            serde_json::from_str(&show("run", "ready: git-gate (344 ms)", true)).unwrap();
+        assert_eq!(ready["event"], "ready");
+        assert_eq!(ready["part"], "git-gate");
+        assert_eq!(ready["ms"], 344);
+        assert_eq!(ready["source"], "run");
+        let started: serde_json::Value =
+            serde_json::from_str(&show("run", "started in 1642 ms", true)).unwrap();
+        assert_eq!(
+            (started["event"].as_str(), started["ms"].as_u64()),
+            (Some("started"), Some(1642))
+        );
+        let other: serde_json::Value =
+            serde_json::from_str(&show("run", "accelerator: Tcg", true)).unwrap();
+        assert_eq!(other["message"], "accelerator: Tcg");
+        assert!(other.get("event").is_none(), "{other}");
+        assert_eq!(
+            show("run", "ready: guest (7032 ms)", false),
+            "run        ready: guest (7032 ms)"
+        );
+    }
+
+    #[test]
+    fn git_and_push_lines_read_as_text() {
+        let git = r#"{"time":"T","remote":"origin","op":"push","decision":"deny","reason":"a person denied it","refs":[{"ref":"refs/heads/main","old":"a","new":"b","decision":"deny"}]}"#;
+        assert_eq!(
+            show("git", git, false),
+            "git        T deny push origin [refs/heads/main deny]: a person denied it"
+        );
+        let asked = r#"{"time":1,"source":"supervise","event":"asked","id":4,"answer":null,"remote":"origin","refs":[{"ref":"refs/heads/late","old":"0","new":"1"}]}"#;
+        assert_eq!(
+            show("supervise", asked, false),
+            "supervise  asked #4 push to origin: refs/heads/late"
+        );
+    }
+}
