@@ -49,7 +49,10 @@ pub fn render(drv: &Derivation) -> Result<Output, RenderError> {
     // digest when it was pulled: umoci reads a hard-linked copy of it (umoci
     // writes beside the layout). A local layout or archive is normalized
     // and checked by a skopeo copy first.
-    let pulled = drv.deps().first().is_some_and(|d| d.kind() == Kind::OciPull);
+    let pulled = drv
+        .deps()
+        .first()
+        .is_some_and(|d| d.kind() == Kind::OciPull);
     if pulled && format == "oci-layout" && inputs["reference"].as_str() == Some("image") {
         run(Command::new("cp")
             .arg("-al")
