@@ -4,11 +4,15 @@
 
 mod approve;
 mod build;
+mod check;
+mod completions;
 mod doctor;
 mod eval;
 mod events;
 mod gc;
+mod lsp;
 mod ps;
+mod repl;
 mod run;
 mod show_derivation;
 mod sidecar;
@@ -31,6 +35,11 @@ struct Cli {
 enum Command {
     Eval(eval::EvalArgs),
     Build(build::BuildArgs),
+    Check(check::CheckArgs),
+    Repl(repl::ReplArgs),
+    Lsp(lsp::LspArgs),
+    Completions(completions::CompletionsArgs),
+    Man(completions::ManArgs),
     ShowDerivation(show_derivation::ShowDerivationArgs),
     Store(store::StoreArgs),
     Gc(gc::GcArgs),
@@ -65,6 +74,11 @@ pub fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Eval(args) => eval::run(args),
         Command::Build(args) => build::run(args),
+        Command::Check(args) => check::run(args),
+        Command::Repl(args) => repl::run(args),
+        Command::Lsp(args) => lsp::run(args),
+        Command::Completions(args) => completions::completions(args),
+        Command::Man(args) => completions::man(args),
         Command::ShowDerivation(args) => show_derivation::run(args),
         Command::Store(args) => store::run(args),
         Command::Gc(args) => gc::run(args),

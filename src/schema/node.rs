@@ -80,11 +80,58 @@ impl Node {
     }
 }
 
+/// What a value that failed to evaluate is, in a lenient tree
+/// ([`Node::from_value_lenient`]): the checker's "expected …, found" errors
+/// about it end with these words, and `bottle check` drops them, since the
+/// evaluation error already says what is wrong there.
+pub const FAILED: &str = "a value that failed to evaluate";
+
 impl Node {
     /// Force an evaluated value completely into a node tree, keeping each
     /// attribute's definition span and mapping string contexts and
     /// derivation values back to their derivations.
     pub fn from_value(ev: &mut Evaluator, value: &Value, span: Option<Span>) -> EvalResult<Node> {
+        Node::build(ev, value, span, &mut None)
+    }
+
+    /// As [`Node::from_value`], but a part that fails to evaluate does not
+    /// end the walk: its error is kept in `failed` and the part becomes an
+    /// opaque [`FAILED`] node, so one pass finds every error of a recipe.
+    pub fn from_value_lenient(
+        ev: &mut Evaluator,
+        value: &Value,
+        span: Option<Span>,
+        failed: &mut Vec<crate::eval::EvalError>,
+    ) -> Node {
+        let mut failed = Some(failed);
+        Node::build(ev, value, span, &mut failed)
+            .expect("lenient conversion: every error is caught at its thunk")
+    }
+
+    fn build(
+        ev: &mut Evaluator,
+        value: &Value,
+        span: Option<Span>,
+        failed: &mut Option<&mut Vec<crate::eval::EvalError>>,
+    ) -> EvalResult<Node> {
+        // Force one part; leniently, an error becomes a FAILED node.
+        fn part(
+            ev: &mut Evaluator,
+            t: &crate::eval::Thunk,
+            at: Option<Span>,
+            failed: &mut Option<&mut Vec<crate::eval::EvalError>>,
+        ) -> EvalResult<Node> {
+            match ev.force(t) {
+                Ok(v) => Node::build(ev, &v, at, failed),
+                Err(e) => match failed {
+                    Some(list) => {
+                        list.push(e);
+                        Ok(Node::new(NodeValue::Opaque(FAILED), at))
+                    }
+                    None => Err(e),
+                },
+            }
+        }
         let node = match value {
             Value::Null => NodeValue::Null,
             Value::Bool(b) => NodeValue::Bool(*b),
@@ -101,20 +148,28 @@ impl Node {
             Value::List(items) => {
                 let mut out = Vec::with_capacity(items.len());
                 for t in items.iter() {
-                    let v = ev.force(t)?;
-                    out.push(Node::from_value(ev, &v, t.origin().or(span))?);
+                    out.push(part(ev, t, t.origin().or(span), failed)?);
                 }
                 NodeValue::List(out)
             }
             Value::Attrs(attrs) => {
-                if let Some(drv) = derivation_of(ev, attrs)? {
+                let drv = match derivation_of(ev, attrs) {
+                    Ok(drv) => drv,
+                    Err(e) => match failed {
+                        Some(list) => {
+                            list.push(e);
+                            return Ok(Node::new(NodeValue::Opaque(FAILED), span));
+                        }
+                        None => return Err(e),
+                    },
+                };
+                if let Some(drv) = drv {
                     return Ok(Node::new(NodeValue::Derivation(drv), span));
                 }
                 let mut out = BTreeMap::new();
                 for attr in attrs.iter() {
-                    let v = ev.force(&attr.value)?;
                     let at = attr.span.or(attr.value.origin()).or(span);
-                    out.insert(attr.name.to_string(), Node::from_value(ev, &v, at)?);
+                    out.insert(attr.name.to_string(), part(ev, &attr.value, at, failed)?);
                 }
                 NodeValue::Attrs(out)
             }
