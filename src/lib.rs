@@ -13,6 +13,7 @@ pub mod cli;
 pub mod diagnostics;
 pub mod eval;
 pub mod image;
+pub mod lsp;
 pub mod lower;
 pub mod realize;
 pub mod schema;

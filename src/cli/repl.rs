@@ -401,7 +401,7 @@ impl Session {
                 out.push('{');
                 for a in attrs.iter() {
                     out.push(' ');
-                    out.push_str(&attr_name(&a.name));
+                    out.push_str(&crate::lsp::analysis::attr_name(&a.name));
                     out.push_str(" = ");
                     out.push_str(&self.part(&a.value));
                     out.push(';');
@@ -468,7 +468,7 @@ impl Session {
                 let names = attrs
                     .names()
                     .filter(|n| n.starts_with(partial))
-                    .map(attr_name)
+                    .map(crate::lsp::analysis::attr_name)
                     .collect();
                 (from, names)
             }
@@ -521,24 +521,3 @@ impl rustyline::validate::Validator for ReplHelper {
 }
 
 impl rustyline::Helper for ReplHelper {}
-
-/// An attribute name as written in Nix: bare when it is an identifier,
-/// else quoted.
-pub fn attr_name(name: &str) -> String {
-    let mut chars = name.chars();
-    let bare = matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '\'' | '-'))
-        && !KEYWORDS.contains(&name);
-    if bare {
-        name.to_string()
-    } else {
-        serde_json::to_string(name)
-            .expect("strings serialize")
-            .replace("${", "\\${")
-    }
-}
-
-/// The words an identifier cannot be.
-pub const KEYWORDS: &[&str] = &[
-    "if", "then", "else", "assert", "with", "let", "in", "rec", "inherit", "or",
-];
