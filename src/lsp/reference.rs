@@ -184,3 +184,38 @@ pub fn path_matches(pattern: &str, path: &str) -> bool {
             .zip(&q)
             .all(|(a, b)| a == b || (a.starts_with('<') && a.ends_with('>')))
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::eval::Value;
+
+    #[test]
+    fn every_builtin_has_a_line() {
+        let (_, env) = crate::eval::builtins::globals();
+        let Value::Attrs(builtins) = env.slots.borrow()[0].peek().expect("builtins is ready") else {
+            panic!("the first global is the builtins set");
+        };
+        let missing: Vec<&str> = builtins
+            .names()
+            .filter(|n| super::builtin(n).is_none())
+            .collect();
+        assert!(missing.is_empty(), "builtins with no line in reference::BUILTINS: {missing:?}");
+    }
+
+    #[test]
+    fn every_field_has_a_line() {
+        let missing: Vec<String> = crate::schema::field_paths()
+            .into_iter()
+            .filter(|f| !super::FIELDS.iter().any(|(p, _)| p == f))
+            .collect();
+        assert!(missing.is_empty(), "fields with no line in reference::FIELDS: {missing:?}");
+    }
+
+    #[test]
+    fn a_remote_or_secret_name_matches_its_pattern() {
+        assert!(super::field("git.origin.url").is_some());
+        assert!(super::field("secrets.anthropic.env").is_some());
+        assert!(super::field("egress.routes[].headers[].secret").is_some());
+        assert!(super::field("agent.nope").is_none());
+    }
+}
