@@ -3,8 +3,7 @@
 //! changes, completion, hover, go to definition, shutdown and exit.
 
 use lsp_types::notification::{
-    DidChangeTextDocument, DidOpenTextDocument, Exit, Initialized, Notification,
-    PublishDiagnostics,
+    DidChangeTextDocument, DidOpenTextDocument, Exit, Initialized, Notification, PublishDiagnostics,
 };
 use lsp_types::request::{Completion, GotoDefinition, HoverRequest, Initialize, Request, Shutdown};
 use lsp_types::{
@@ -85,9 +84,9 @@ impl Client {
 
     fn next(&mut self, deadline: Instant) -> Value {
         let left = deadline.saturating_duration_since(Instant::now());
-        self.incoming
-            .recv_timeout(left)
-            .unwrap_or_else(|_| panic!("no message from the server in time; seen: {:#?}", self.seen))
+        self.incoming.recv_timeout(left).unwrap_or_else(|_| {
+            panic!("no message from the server in time; seen: {:#?}", self.seen)
+        })
     }
 
     fn request<R: Request>(&mut self, params: R::Params) -> R::Result {
@@ -126,7 +125,10 @@ impl Client {
 }
 
 fn at(text: &str, needle: &str, delta: usize) -> Position {
-    let i = text.find(needle).unwrap_or_else(|| panic!("`{needle}` in the text")) + delta;
+    let i = text
+        .find(needle)
+        .unwrap_or_else(|| panic!("`{needle}` in the text"))
+        + delta;
     let line = text[..i].matches('\n').count();
     let col = i - text[..i].rfind('\n').map_or(0, |n| n + 1);
     Position::new(line as u32, col as u32)
@@ -155,7 +157,9 @@ fn hover_text(h: Option<Hover>) -> String {
 }
 
 fn stdlib(file: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("stdlib").join(file)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("stdlib")
+        .join(file)
 }
 
 const RECIPE: &str = r#"let
@@ -177,7 +181,11 @@ lib.bottle {
 #[test]
 fn an_editor_session() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("routes.bottle"), "{\n  # A fine value.\n  ok = 1;\n}\n").unwrap();
+    std::fs::write(
+        dir.path().join("routes.bottle"),
+        "{\n  # A fine value.\n  ok = 1;\n}\n",
+    )
+    .unwrap();
     let path = dir.path().join("recipe.bottle");
     std::fs::write(&path, RECIPE).unwrap();
     let uri = Url::from_file_path(&path).unwrap();
@@ -197,11 +205,19 @@ fn an_editor_session() {
     // A syntax error is reported as soon as the text arrives.
     let broken = RECIPE.replace("cpus = twice 2;", "cpus = ;");
     client.notify::<DidOpenTextDocument>(lsp_types::DidOpenTextDocumentParams {
-        text_document: lsp_types::TextDocumentItem::new(uri.clone(), "nix".into(), 1, broken.clone()),
+        text_document: lsp_types::TextDocumentItem::new(
+            uri.clone(),
+            "nix".into(),
+            1,
+            broken.clone(),
+        ),
     });
     let diags = client.diagnostics(&uri, |d| !d.is_empty());
     assert_eq!(diags.len(), 1, "{diags:?}");
-    assert!(diags[0].message.contains("expected an expression"), "{diags:?}");
+    assert!(
+        diags[0].message.contains("expected an expression"),
+        "{diags:?}"
+    );
     assert_eq!(diags[0].range.start, at(&broken, "cpus = ;", 7));
 
     // Typing on: a schema error and an evaluation error, at their places.
@@ -223,7 +239,10 @@ fn an_editor_session() {
         .unwrap_or_else(|| panic!("{diags:#?}"));
     assert_eq!(cpus.range.start.line, at(&wrong, "cpus =", 0).line);
     assert!(cpus.message.contains("help: use a value from 1 to 64"));
-    let thrown = diags.iter().find(|d| d.message.contains("no json")).unwrap();
+    let thrown = diags
+        .iter()
+        .find(|d| d.message.contains("no json"))
+        .unwrap();
     assert_eq!(thrown.range.start, at(&wrong, "throw \"no json\"", 0));
 
     // Fixed: the diagnostics clear.
@@ -256,7 +275,10 @@ fn an_editor_session() {
         partial_result_params: Default::default(),
         context: None,
     }));
-    assert!(route.contains(&"inspect".to_string()) && route.contains(&"ports".to_string()), "{route:?}");
+    assert!(
+        route.contains(&"inspect".to_string()) && route.contains(&"ports".to_string()),
+        "{route:?}"
+    );
     // …stdlib attributes after a dot…
     let agents = labels(client.request::<Completion>(lsp_types::CompletionParams {
         text_document_position: position_params(&uri, at(RECIPE, "agents.claude", 7)),
@@ -284,32 +306,46 @@ fn an_editor_session() {
         }))
     };
     let to_json = hover(&mut client, "toJSON", 1);
-    assert!(to_json.contains("builtins.toJSON v") && to_json.contains("as a JSON text"), "{to_json}");
+    assert!(
+        to_json.contains("builtins.toJSON v") && to_json.contains("as a JSON text"),
+        "{to_json}"
+    );
     let cpus = hover(&mut client, "cpus", 1);
     assert!(cpus.contains("Virtual CPUs"), "{cpus}");
     let host = hover(&mut client, "host", 1);
-    assert!(host.contains("egress.routes[].host") && host.contains("*.example.com"), "{host}");
+    assert!(
+        host.contains("egress.routes[].host") && host.contains("*.example.com"),
+        "{host}"
+    );
     let twice = hover(&mut client, "twice 2", 1);
     assert!(twice.contains("Doubles a number."), "{twice}");
     let bottle_fn = hover(&mut client, "bottle {", 1);
-    assert!(bottle_fn.contains("A bottle from the layers in `uses`"), "{bottle_fn}");
+    assert!(
+        bottle_fn.contains("A bottle from the layers in `uses`"),
+        "{bottle_fn}"
+    );
 
     // Go to definition: a let binding, an attribute in another file through
     // an import, an attribute in the stdlib, an imported file.
-    let definition = |client: &mut Client, needle: &str, delta: usize| {
-        match client.request::<GotoDefinition>(lsp_types::GotoDefinitionParams {
+    let definition = |client: &mut Client, needle: &str, delta: usize| match client
+        .request::<GotoDefinition>(lsp_types::GotoDefinitionParams {
             text_document_position_params: position_params(&uri, at(RECIPE, needle, delta)),
             work_done_progress_params: Default::default(),
             partial_result_params: Default::default(),
         }) {
-            Some(GotoDefinitionResponse::Scalar(l)) => l,
-            other => panic!("no single location for `{needle}`: {other:?}"),
-        }
+        Some(GotoDefinitionResponse::Scalar(l)) => l,
+        other => panic!("no single location for `{needle}`: {other:?}"),
     };
     let l = definition(&mut client, "twice 2", 0);
-    assert_eq!((l.uri.clone(), l.range.start), (uri.clone(), at(RECIPE, "twice = x", 0)));
+    assert_eq!(
+        (l.uri.clone(), l.range.start),
+        (uri.clone(), at(RECIPE, "twice = x", 0))
+    );
     let l = definition(&mut client, "routes.ok", 8);
-    assert_eq!(l.uri, Url::from_file_path(dir.path().join("routes.bottle")).unwrap());
+    assert_eq!(
+        l.uri,
+        Url::from_file_path(dir.path().join("routes.bottle")).unwrap()
+    );
     assert_eq!(l.range.start, Position::new(2, 2));
     let l = definition(&mut client, "claude-code ]", 2);
     assert_eq!(l.uri, Url::from_file_path(stdlib("lib.bottle")).unwrap());
@@ -318,7 +354,10 @@ fn an_editor_session() {
     let l = definition(&mut client, "<bottle/lib", 3);
     assert_eq!(l.uri, Url::from_file_path(stdlib("lib.bottle")).unwrap());
     let l = definition(&mut client, "./routes", 3);
-    assert_eq!(l.uri, Url::from_file_path(dir.path().join("routes.bottle")).unwrap());
+    assert_eq!(
+        l.uri,
+        Url::from_file_path(dir.path().join("routes.bottle")).unwrap()
+    );
 
     client.request::<Shutdown>(());
     client.notify::<Exit>(());

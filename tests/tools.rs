@@ -113,7 +113,11 @@ fn check_passes_every_example_and_reads_standard_input() {
         .filter(|p| p.extension().is_some_and(|e| e == "bottle"))
         .collect();
     let out = bottle().arg("check").args(&examples).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "part.bottle", "{ busybox = true; }");
@@ -125,7 +129,11 @@ fn check_passes_every_example_and_reads_standard_input() {
         .write_stdin(recipe)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["files"][0]["bottles"], serde_json::json!(["piped"]));
 }
@@ -133,7 +141,11 @@ fn check_passes_every_example_and_reads_standard_input() {
 #[test]
 fn repl_reads_lines_and_prints_values_without_a_terminal() {
     let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "lib.bottle", "{ greeting = \"hi\"; twice = x: x * 2; }");
+    write(
+        dir.path(),
+        "lib.bottle",
+        "{ greeting = \"hi\"; twice = x: x * 2; }",
+    );
     let input = "1 + 2\n\
                  x = { a = 1; b = [ 1 2 ]; c = { d = 1; }; }\n\
                  x\n\
@@ -169,7 +181,10 @@ fn repl_reads_lines_and_prints_values_without_a_terminal() {
         "stderr:\n{stderr}"
     );
     // The multi-line `let` multiplied a string: an error, and exit 1.
-    assert!(stderr.contains("cannot multiply") || stderr.contains("string"), "{stderr}");
+    assert!(
+        stderr.contains("cannot multiply") || stderr.contains("string"),
+        "{stderr}"
+    );
     assert_eq!(out.status.code(), Some(1));
     // No history without a terminal.
     assert!(!dir.path().join("state/bottle/repl-history").exists());
@@ -265,7 +280,10 @@ fn repl_on_a_terminal_completes_names_and_attributes_and_keeps_history() {
     tmux.wait_for("builtins.attrNames", 1);
     tmux.keys(&["-l", " lib"]);
     tmux.keys(&["Enter"]);
-    tmux.wait_for("[ \"agents\" \"bottle\" \"egress\" \"fetchers\" \"fleet\" ]", 1);
+    tmux.wait_for(
+        "[ \"agents\" \"bottle\" \"egress\" \"fetchers\" \"fleet\" ]",
+        1,
+    );
     // …and several candidates are listed.
     tmux.keys(&["-l", "lib."]);
     tmux.keys(&["Tab", "Tab"]);
@@ -280,9 +298,11 @@ fn repl_on_a_terminal_completes_names_and_attributes_and_keeps_history() {
     tmux.keys(&["-l", ":q"]);
     tmux.keys(&["Enter"]);
     tmux.wait_for("repl-ended", 1);
-    let history =
-        std::fs::read_to_string(dir.path().join("state/bottle/repl-history")).unwrap();
-    assert!(history.contains("lib = import <bottle/lib.bottle>"), "{history}");
+    let history = std::fs::read_to_string(dir.path().join("state/bottle/repl-history")).unwrap();
+    assert!(
+        history.contains("lib = import <bottle/lib.bottle>"),
+        "{history}"
+    );
     assert!(history.contains("builtins.attrNames lib"), "{history}");
 }
 
@@ -297,7 +317,11 @@ fn completions_and_man_pages_cover_every_command() {
         }
     }
     // bash can load what it is given.
-    let script = bottle().args(["completions", "bash"]).output().unwrap().stdout;
+    let script = bottle()
+        .args(["completions", "bash"])
+        .output()
+        .unwrap()
+        .stdout;
     let dir = tempfile::tempdir().unwrap();
     let file = write(dir.path(), "bottle.bash", &String::from_utf8_lossy(&script));
     let status = std::process::Command::new("bash")
@@ -309,12 +333,25 @@ fn completions_and_man_pages_cover_every_command() {
 
     let out = bottle().arg("man").output().unwrap();
     let page = String::from_utf8_lossy(&out.stdout);
-    assert!(page.starts_with(".ie") || page.contains(".TH bottle"), "{page}");
+    assert!(
+        page.starts_with(".ie") || page.contains(".TH bottle"),
+        "{page}"
+    );
 
     let mandir = dir.path().join("man1");
-    let out = bottle().args(["man", "--out"]).arg(&mandir).output().unwrap();
+    let out = bottle()
+        .args(["man", "--out"])
+        .arg(&mandir)
+        .output()
+        .unwrap();
     assert!(out.status.success());
-    for page in ["bottle.1", "bottle-check.1", "bottle-repl.1", "bottle-lsp.1", "bottle-run.1"] {
+    for page in [
+        "bottle.1",
+        "bottle-check.1",
+        "bottle-repl.1",
+        "bottle-lsp.1",
+        "bottle-run.1",
+    ] {
         let text = std::fs::read_to_string(mandir.join(page)).unwrap();
         assert!(text.contains(".TH"), "{page}");
     }

@@ -69,8 +69,12 @@ pub fn run(args: CheckArgs) -> miette::Result<ExitCode> {
     let search_path = super::search_path(&args.include);
     let stdin_text = if args.files.iter().any(|f| f.as_os_str() == "-") {
         let mut text = String::new();
-        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
-            .map_err(|e| miette::miette!(help = "pipe a recipe in, or give a file", "cannot read standard input: {e}"))?;
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text).map_err(|e| {
+            miette::miette!(
+                help = "pipe a recipe in, or give a file",
+                "cannot read standard input: {e}"
+            )
+        })?;
         Some(text)
     } else {
         None
@@ -167,7 +171,8 @@ pub fn check_input(ev: &mut Evaluator, input: Input, attr: Option<&str>) -> File
         }
     };
     for e in &failed {
-        out.problems.push(eval_problem(&ev.sources, ProblemKind::Eval, e));
+        out.problems
+            .push(eval_problem(&ev.sources, ProblemKind::Eval, e));
     }
     match checked {
         Ok(bottles) => out.bottles = bottles.into_iter().map(|b| b.name).collect(),
@@ -207,8 +212,9 @@ fn top_value(
         Input::File(path) => {
             let text = std::fs::read_to_string(&path).map_err(|e| {
                 let nowhere = Span::new(crate::syntax::FileId(u32::MAX), 0, 0);
-                let err = EvalError::fatal(format!("cannot read `{}`: {e}", path.display()), nowhere)
-                    .with_help("check the file name");
+                let err =
+                    EvalError::fatal(format!("cannot read `{}`: {e}", path.display()), nowhere)
+                        .with_help("check the file name");
                 (ProblemKind::Eval, err)
             })?;
             (path, text)

@@ -23,7 +23,9 @@ pub struct CompletionsArgs {
 /// Without --out, prints `bottle(1)` on standard output
 /// (`bottle man | man -l -`).
 #[derive(Args)]
-#[command(after_help = "Examples:\n  bottle man | man -l -\n  bottle man --out /usr/share/man/man1")]
+#[command(
+    after_help = "Examples:\n  bottle man | man -l -\n  bottle man --out /usr/share/man/man1"
+)]
 pub struct ManArgs {
     /// Write every page into DIR (created if missing) as `NAME.1`.
     #[arg(long, value_name = "DIR")]

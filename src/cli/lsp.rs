@@ -10,7 +10,9 @@ use std::process::ExitCode;
 /// errors), completion of bottle fields, names, builtins and attributes,
 /// hover docs, and go to definition. See docs/editors.md for set-up.
 #[derive(Args)]
-#[command(after_help = "Neovim (0.8+):\n  vim.lsp.start({ name = 'bottle', cmd = { 'bottle', 'lsp' } })")]
+#[command(
+    after_help = "Neovim (0.8+):\n  vim.lsp.start({ name = 'bottle', cmd = { 'bottle', 'lsp' } })"
+)]
 pub struct LspArgs {
     /// Add to the search path for `<...>` lookups: `DIR` or `PREFIX=DIR`.
     #[arg(short = 'I', long = "include", value_name = "PATH")]

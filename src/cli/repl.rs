@@ -301,10 +301,7 @@ impl Session {
     /// `:l FILE`: evaluate FILE (calling it if it is a function with
     /// defaults); a set's attributes come into scope.
     pub fn load(&mut self, path: &Path) -> Outcome {
-        let loaded = self
-            .ev
-            .eval_file(path)
-            .and_then(|v| self.ev.auto_call(v));
+        let loaded = self.ev.eval_file(path).and_then(|v| self.ev.auto_call(v));
         match loaded {
             Ok(Value::Attrs(attrs)) => {
                 for a in attrs.iter() {
@@ -443,11 +440,15 @@ impl Session {
     pub fn complete(&mut self, line: &str, pos: usize) -> (usize, Vec<String>) {
         let before = &line[..pos];
         let start = before
-            .rfind(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '\'' | '-' | '.' | ':' | '?')))
+            .rfind(|c: char| {
+                !(c.is_ascii_alphanumeric() || matches!(c, '_' | '\'' | '-' | '.' | ':' | '?'))
+            })
             .map_or(0, |i| i + 1);
         let word = &before[start..];
         if start == 0 && word.starts_with(':') {
-            let commands = [":l", ":load", ":p", ":print", ":t", ":type", ":q", ":quit", ":?", ":help"];
+            let commands = [
+                ":l", ":load", ":p", ":print", ":t", ":type", ":q", ":quit", ":?", ":help",
+            ];
             return (
                 0,
                 commands

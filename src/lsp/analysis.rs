@@ -60,7 +60,15 @@ pub struct Found {
 pub fn parse_at(text: &str, offset: usize) -> Option<Expr> {
     let offset = offset.min(text.len());
     let (before, after) = text.split_at(offset);
-    for patch in ["", "x", " = null;", "x = null;", "x;", " = null; }", "x = null; }"] {
+    for patch in [
+        "",
+        "x",
+        " = null;",
+        "x = null;",
+        "x;",
+        " = null; }",
+        "x = null; }",
+    ] {
         let candidate = format!("{before}{patch}{after}");
         if let Ok(expr) = crate::syntax::parse(FileId(0), &candidate) {
             return Some(expr);
@@ -435,7 +443,7 @@ impl<'a> Resolver<'a> {
             ExprKind::Var(v) => match binders.iter().rposition(|b| b.name == v.name) {
                 Some(i) => {
                     let value = binders[i].value.clone()?;
-                    self.resolve(&value, &binders[..], depth + 1)
+                    self.resolve(&value, binders, depth + 1)
                 }
                 None => self.closed(expr.span).map(Resolved::Value),
             },
@@ -465,7 +473,8 @@ impl<'a> Resolver<'a> {
         }
     }
 
-    fn select(
+    /// The attribute `name` of what `r` stands for.
+    pub fn select(
         &mut self,
         r: Resolved,
         name: &str,
@@ -581,7 +590,9 @@ pub fn imported_file(
 /// The comment lines (`# …`) right above the line of `offset`: the doc a
 /// stdlib or recipe author wrote for a binding.
 pub fn comment_above(text: &str, offset: usize) -> Option<String> {
-    let line_start = text[..offset.min(text.len())].rfind('\n').map_or(0, |i| i + 1);
+    let line_start = text[..offset.min(text.len())]
+        .rfind('\n')
+        .map_or(0, |i| i + 1);
     let mut lines: Vec<&str> = Vec::new();
     for line in text[..line_start].lines().rev() {
         match line.trim_start().strip_prefix('#') {

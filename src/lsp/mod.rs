@@ -19,7 +19,7 @@ pub mod analysis;
 pub mod reference;
 
 use crate::eval::SearchPathEntry;
-use analysis::{At, Resolved};
+use analysis::At;
 use lsp_server::{Connection, Message, Notification, Request, RequestId, Response};
 use lsp_types::notification::Notification as _;
 use lsp_types::request::Request as _;
@@ -129,7 +129,8 @@ impl Server {
         };
         match n.method.as_str() {
             DidOpenTextDocument::METHOD => {
-                let Ok(p) = serde_json::from_value::<lsp_types::DidOpenTextDocumentParams>(n.params)
+                let Ok(p) =
+                    serde_json::from_value::<lsp_types::DidOpenTextDocumentParams>(n.params)
                 else {
                     return;
                 };
@@ -144,7 +145,12 @@ impl Server {
                 };
                 // Full sync: the last change is the whole text.
                 if let Some(change) = p.content_changes.into_iter().last() {
-                    self.update(conn, p.text_document.uri, change.text, p.text_document.version);
+                    self.update(
+                        conn,
+                        p.text_document.uri,
+                        change.text,
+                        p.text_document.version,
+                    );
                 }
             }
             DidCloseTextDocument::METHOD => {
@@ -166,7 +172,7 @@ impl Server {
         let path = uri
             .to_file_path()
             .unwrap_or_else(|_| PathBuf::from(uri.path()));
-        let syntax = syntax_diagnostics(&path, &text);
+        let syntax = syntax_diagnostics(&text);
         let clean = syntax.is_empty();
         publish(conn, uri.clone(), syntax, Some(version));
         self.docs.insert(
@@ -207,7 +213,9 @@ impl Server {
         let id = req.id.clone();
         let result = match req.method.as_str() {
             Completion::METHOD => self
-                .position_params(&req, |p: lsp_types::CompletionParams| p.text_document_position)
+                .position_params(&req, |p: lsp_types::CompletionParams| {
+                    p.text_document_position
+                })
                 .map(|(doc, offset)| {
                     let items = bounded(move |sp| complete(sp, &doc, offset), &self.search_path)
                         .unwrap_or_default();
@@ -218,8 +226,8 @@ impl Server {
                     p.text_document_position_params
                 })
                 .map(|(doc, offset)| {
-                    let hover = bounded(move |sp| hover(sp, &doc, offset), &self.search_path)
-                        .flatten();
+                    let hover =
+                        bounded(move |sp| hover(sp, &doc, offset), &self.search_path).flatten();
                     serde_json::to_value(hover)
                 }),
             GotoDefinition::METHOD => self
@@ -227,9 +235,8 @@ impl Server {
                     p.text_document_position_params
                 })
                 .map(|(doc, offset)| {
-                    let place =
-                        bounded(move |sp| definition(sp, &doc, offset), &self.search_path)
-                            .flatten();
+                    let place = bounded(move |sp| definition(sp, &doc, offset), &self.search_path)
+                        .flatten();
                     serde_json::to_value(place.map(GotoDefinitionResponse::Scalar))
                 }),
             _ => {
@@ -363,8 +370,7 @@ fn diagnostic(range: Range, message: String, help: Option<&str>) -> Diagnostic {
 }
 
 /// Parse and scope errors, straight from the parser.
-fn syntax_diagnostics(path: &Path, text: &str) -> Vec<Diagnostic> {
-    let _ = path;
+fn syntax_diagnostics(text: &str) -> Vec<Diagnostic> {
     let checked = crate::syntax::parse(crate::syntax::FileId(0), text).and_then(|expr| {
         let (names, _) = crate::eval::builtins::globals();
         crate::syntax::scope::resolve(&expr, &names)
@@ -386,7 +392,10 @@ fn check_diagnostics(includes: &[String], doc: &Document) -> Vec<Diagnostic> {
     };
     let recipe = looks_like_recipe(&doc.text);
     let mut out = Vec::new();
-    let errors = report["files"][0]["errors"].as_array().cloned().unwrap_or_default();
+    let errors = report["files"][0]["errors"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     for e in errors {
         if e["kind"] == "schema" && !recipe {
             continue;
@@ -425,7 +434,10 @@ fn run_check(includes: &[String], doc: &Document) -> Option<serde_json::Value> {
     use std::process::{Command, Stdio};
     let exe = std::env::current_exe().ok()?;
     let mut cmd = Command::new(exe);
-    cmd.arg("check").arg("--json").arg("--stdin-path").arg(&doc.path);
+    cmd.arg("check")
+        .arg("--json")
+        .arg("--stdin-path")
+        .arg(&doc.path);
     for i in includes {
         cmd.arg("-I").arg(i);
     }
@@ -481,9 +493,7 @@ fn looks_like_recipe(text: &str) -> bool {
                     || set.dynamics.iter().any(|d| any(&d.value))
                     || matches!(&e.kind, ExprKind::Let(_, body) if any(body))
             }
-            ExprKind::Apply { func, arg } => {
-                analysis::makes_bottle(func) || any(func) || any(arg)
-            }
+            ExprKind::Apply { func, arg } => analysis::makes_bottle(func) || any(func) || any(arg),
             ExprKind::List(items) => items.iter().any(|i| any(i)),
             ExprKind::Select {
                 target, default, ..
@@ -522,7 +532,11 @@ fn builtin_markdown(name: &str) -> Option<String> {
     Some(format!("```nix\nbuiltins.{usage}\n```\n{doc}"))
 }
 
-fn complete(search_path: Vec<SearchPathEntry>, doc: &Snapshot, offset: usize) -> Vec<CompletionItem> {
+fn complete(
+    search_path: Vec<SearchPathEntry>,
+    doc: &Snapshot,
+    offset: usize,
+) -> Vec<CompletionItem> {
     let Some(expr) = analysis::parse_at(&doc.text, offset) else {
         return Vec::new();
     };
@@ -550,15 +564,14 @@ fn complete(search_path: Vec<SearchPathEntry>, doc: &Snapshot, offset: usize) ->
         },
         At::Select { target, keys, .. } => {
             let mut resolver = analysis::Resolver::new(search_path, &doc.path, &doc.text);
-            let is_builtins =
-                matches!(&target.kind, crate::syntax::ast::ExprKind::Var(v) if &*v.name == "builtins")
-                    && keys.len() == 1
-                    && !found.binders.iter().any(|b| &*b.name == "builtins");
+            let is_builtins = matches!(&target.kind, crate::syntax::ast::ExprKind::Var(v) if &*v.name == "builtins")
+                && keys.len() == 1
+                && !found.binders.iter().any(|b| &*b.name == "builtins");
             let Some(mut r) = resolver.resolve(target, &found.binders, 0) else {
                 return Vec::new();
             };
             for k in &keys[..keys.len() - 1] {
-                let Some(next) = select(&mut resolver, r, k, &found) else {
+                let Some(next) = resolver.select(r, k, &found.binders, 0) else {
                     return Vec::new();
                 };
                 r = next;
@@ -615,28 +628,6 @@ fn complete(search_path: Vec<SearchPathEntry>, doc: &Snapshot, offset: usize) ->
     }
 }
 
-fn select(
-    resolver: &mut analysis::Resolver<'_>,
-    r: Resolved,
-    key: &str,
-    found: &analysis::Found,
-) -> Option<Resolved> {
-    match r {
-        Resolved::Value(crate::eval::Value::Attrs(attrs)) => {
-            let t = attrs.get(key)?.value.clone();
-            resolver.ev.force(&t).ok().map(Resolved::Value)
-        }
-        Resolved::Value(_) => None,
-        Resolved::Set(expr) => {
-            let crate::syntax::ast::ExprKind::Attrs(set) = &expr.kind else {
-                return None;
-            };
-            let value = set.find(key)?.value.clone();
-            resolver.resolve(&value, &found.binders, 1)
-        }
-    }
-}
-
 /// The comment above a place, reading its file when it is not the document.
 fn place_comment(place: &analysis::Place, doc: &Snapshot) -> Option<String> {
     if place.path == doc.path {
@@ -671,9 +662,8 @@ fn hover(search_path: Vec<SearchPathEntry>, doc: &Snapshot, offset: usize) -> Op
         } => {
             let range = range_of(&doc.text, key_span.start as usize, key_span.end as usize);
             let name = keys.last()?;
-            let is_builtins =
-                matches!(&target.kind, crate::syntax::ast::ExprKind::Var(v) if &*v.name == "builtins")
-                    && keys.len() == 1;
+            let is_builtins = matches!(&target.kind, crate::syntax::ast::ExprKind::Var(v) if &*v.name == "builtins")
+                && keys.len() == 1;
             if is_builtins {
                 (builtin_markdown(name)?, range)
             } else {
@@ -722,7 +712,7 @@ fn attribute_place(
     let mut resolver = analysis::Resolver::new(search_path, &doc.path, &doc.text);
     let mut r = resolver.resolve(target, &found.binders, 0)?;
     for k in &keys[..keys.len() - 1] {
-        r = select(&mut resolver, r, k, found)?;
+        r = resolver.select(r, k, &found.binders, 0)?;
     }
     let last = keys.last()?;
     resolver
@@ -732,7 +722,11 @@ fn attribute_place(
         .and_then(|(_, place)| place)
 }
 
-fn definition(search_path: Vec<SearchPathEntry>, doc: &Snapshot, offset: usize) -> Option<Location> {
+fn definition(
+    search_path: Vec<SearchPathEntry>,
+    doc: &Snapshot,
+    offset: usize,
+) -> Option<Location> {
     let expr = analysis::parse_at(&doc.text, offset)?;
     let found = analysis::look(&expr, offset);
     let place = match &found.at {

@@ -179,8 +179,7 @@ pub fn field(path: &str) -> Option<&'static str> {
 pub fn path_matches(pattern: &str, path: &str) -> bool {
     let (p, q): (Vec<&str>, Vec<&str>) = (pattern.split('.').collect(), path.split('.').collect());
     p.len() == q.len()
-        && p
-            .iter()
+        && p.iter()
             .zip(&q)
             .all(|(a, b)| a == b || (a.starts_with('<') && a.ends_with('>')))
 }
@@ -192,14 +191,18 @@ mod tests {
     #[test]
     fn every_builtin_has_a_line() {
         let (_, env) = crate::eval::builtins::globals();
-        let Value::Attrs(builtins) = env.slots.borrow()[0].peek().expect("builtins is ready") else {
+        let Value::Attrs(builtins) = env.slots.borrow()[0].peek().expect("builtins is ready")
+        else {
             panic!("the first global is the builtins set");
         };
         let missing: Vec<&str> = builtins
             .names()
             .filter(|n| super::builtin(n).is_none())
             .collect();
-        assert!(missing.is_empty(), "builtins with no line in reference::BUILTINS: {missing:?}");
+        assert!(
+            missing.is_empty(),
+            "builtins with no line in reference::BUILTINS: {missing:?}"
+        );
     }
 
     #[test]
@@ -208,7 +211,10 @@ mod tests {
             .into_iter()
             .filter(|f| !super::FIELDS.iter().any(|(p, _)| p == f))
             .collect();
-        assert!(missing.is_empty(), "fields with no line in reference::FIELDS: {missing:?}");
+        assert!(
+            missing.is_empty(),
+            "fields with no line in reference::FIELDS: {missing:?}"
+        );
     }
 
     #[test]
