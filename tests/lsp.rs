@@ -371,3 +371,77 @@ fn an_editor_session() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// Neovim's built-in LSP client (headless) as the editor: the recipe as
+/// saved has an error, typing the fix clears it, and completion, hover and
+/// go to definition answer. The script is tests/lsp/neovim.lua.
+#[test]
+fn neovim_as_the_editor() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("routes.bottle"), "{ ok = 1; }\n").unwrap();
+    let text = RECIPE
+        .replace("cpus = twice 2;", "cpus = 400;\n  memory = twice 1024;")
+        .replace("  \n}", "  ## fields go here\n}")
+        .replace("lib.bottle {", "lib.bottle { x = null;");
+    let recipe = dir.path().join("recipe.bottle");
+    std::fs::write(&recipe, &text).unwrap();
+    let out = dir.path().join("seen.json");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lsp/neovim.lua");
+    let mut child = Command::new("nvim")
+        .args(["--headless", "--clean", "-n", "-u", "NONE", "-S"])
+        .arg(&script)
+        .env("BOTTLE", assert_cmd::cargo::cargo_bin("bottle"))
+        .env("RECIPE", &recipe)
+        .env("OUT", &out)
+        .env("HOME", dir.path())
+        .env("XDG_STATE_HOME", dir.path().join("state"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("neovim is installed (scripts/setup)");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("nvim did not finish; it saw: {:?}", std::fs::read_to_string(&out));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let seen: Value = serde_json::from_str(
+        &std::fs::read_to_string(&out).expect("the script wrote what it saw"),
+    )
+    .unwrap();
+    let first = seen["first"].as_array().unwrap();
+    let messages: Vec<&str> = first.iter().map(|d| d["message"].as_str().unwrap()).collect();
+    assert!(
+        messages.iter().any(|m| m.contains("cpus 400 is out of range")),
+        "{seen:#}"
+    );
+    assert!(messages.iter().any(|m| m.contains("unknown field `x`")), "{seen:#}");
+    let cpus = first
+        .iter()
+        .find(|d| d["message"].as_str().unwrap().contains("cpus 400"))
+        .unwrap();
+    assert_eq!(cpus["line"], at(&text, "cpus = 400", 0).line);
+    // The fix for cpus was typed; `x` is still unknown.
+    let fixed: Vec<&str> = seen["fixed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["message"].as_str().unwrap())
+        .collect();
+    assert!(!fixed.iter().any(|m| m.contains("cpus 400")), "{seen:#}");
+    assert!(fixed.iter().any(|m| m.contains("unknown field `x`")), "{seen:#}");
+    let completion: Vec<&str> = seen["completion"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap())
+        .collect();
+    assert!(completion.contains(&"memory") && completion.contains(&"egress"), "{seen:#}");
+    assert_eq!(seen["agents"], json!(["claude-code", "codex"]), "{seen:#}");
+    assert!(seen["hover"].as_str().unwrap().contains("as a JSON text"), "{seen:#}");
+    let def = &seen["definition"];
+    assert_eq!(def["uri"], Url::from_file_path(&recipe).unwrap().as_str());
+    assert_eq!(def["range"]["start"]["line"], at(&text, "twice = x", 0).line);
+}

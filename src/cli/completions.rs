@@ -1,7 +1,7 @@
 //! `bottle completions SHELL` and `bottle man`: shell completion scripts and
 //! man pages, made by clap's own generators from the same definitions that
 //! parse the command line, so they never drift from it. Packagers run them
-//! at install time (see docs/install.md).
+//! at install time (see docs/tools.md).
 
 use clap::{Args, CommandFactory};
 use std::path::PathBuf;

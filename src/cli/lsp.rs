@@ -8,7 +8,7 @@ use std::process::ExitCode;
 ///
 /// For editors: diagnostics as you type (syntax, evaluation and schema
 /// errors), completion of bottle fields, names, builtins and attributes,
-/// hover docs, and go to definition. See docs/editors.md for set-up.
+/// hover docs, and go to definition. See docs/tools.md for set-up.
 #[derive(Args)]
 #[command(
     after_help = "Neovim (0.8+):\n  vim.lsp.start({ name = 'bottle', cmd = { 'bottle', 'lsp' } })"

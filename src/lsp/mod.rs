@@ -76,6 +76,8 @@ struct Document {
     path: PathBuf,
     text: String,
     version: i32,
+    /// The diagnostics shown are syntax errors.
+    syntax_shown: bool,
 }
 
 struct Server {
@@ -174,13 +176,20 @@ impl Server {
             .unwrap_or_else(|_| PathBuf::from(uri.path()));
         let syntax = syntax_diagnostics(&text);
         let clean = syntax.is_empty();
-        publish(conn, uri.clone(), syntax, Some(version));
+        // A clean parse keeps the evaluation diagnostics shown until the
+        // check of the new text replaces them (no flicker while typing);
+        // syntax errors shown before are cleared at once.
+        let shown = self.docs.get(&uri).is_some_and(|d| d.syntax_shown);
+        if !clean || shown {
+            publish(conn, uri.clone(), syntax, Some(version));
+        }
         self.docs.insert(
             uri.clone(),
             Document {
                 path,
                 text,
                 version,
+                syntax_shown: !clean,
             },
         );
         if clean {
