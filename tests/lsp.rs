@@ -403,21 +403,31 @@ fn neovim_as_the_editor() {
     while child.try_wait().unwrap().is_none() {
         if Instant::now() > deadline {
             let _ = child.kill();
-            panic!("nvim did not finish; it saw: {:?}", std::fs::read_to_string(&out));
+            panic!(
+                "nvim did not finish; it saw: {:?}",
+                std::fs::read_to_string(&out)
+            );
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    let seen: Value = serde_json::from_str(
-        &std::fs::read_to_string(&out).expect("the script wrote what it saw"),
-    )
-    .unwrap();
+    let seen: Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).expect("the script wrote what it saw"))
+            .unwrap();
     let first = seen["first"].as_array().unwrap();
-    let messages: Vec<&str> = first.iter().map(|d| d["message"].as_str().unwrap()).collect();
+    let messages: Vec<&str> = first
+        .iter()
+        .map(|d| d["message"].as_str().unwrap())
+        .collect();
     assert!(
-        messages.iter().any(|m| m.contains("cpus 400 is out of range")),
+        messages
+            .iter()
+            .any(|m| m.contains("cpus 400 is out of range")),
         "{seen:#}"
     );
-    assert!(messages.iter().any(|m| m.contains("unknown field `x`")), "{seen:#}");
+    assert!(
+        messages.iter().any(|m| m.contains("unknown field `x`")),
+        "{seen:#}"
+    );
     let cpus = first
         .iter()
         .find(|d| d["message"].as_str().unwrap().contains("cpus 400"))
@@ -431,17 +441,29 @@ fn neovim_as_the_editor() {
         .map(|d| d["message"].as_str().unwrap())
         .collect();
     assert!(!fixed.iter().any(|m| m.contains("cpus 400")), "{seen:#}");
-    assert!(fixed.iter().any(|m| m.contains("unknown field `x`")), "{seen:#}");
+    assert!(
+        fixed.iter().any(|m| m.contains("unknown field `x`")),
+        "{seen:#}"
+    );
     let completion: Vec<&str> = seen["completion"]
         .as_array()
         .unwrap()
         .iter()
         .map(|l| l.as_str().unwrap())
         .collect();
-    assert!(completion.contains(&"memory") && completion.contains(&"egress"), "{seen:#}");
+    assert!(
+        completion.contains(&"memory") && completion.contains(&"egress"),
+        "{seen:#}"
+    );
     assert_eq!(seen["agents"], json!(["claude-code", "codex"]), "{seen:#}");
-    assert!(seen["hover"].as_str().unwrap().contains("as a JSON text"), "{seen:#}");
+    assert!(
+        seen["hover"].as_str().unwrap().contains("as a JSON text"),
+        "{seen:#}"
+    );
     let def = &seen["definition"];
     assert_eq!(def["uri"], Url::from_file_path(&recipe).unwrap().as_str());
-    assert_eq!(def["range"]["start"]["line"], at(&text, "twice = x", 0).line);
+    assert_eq!(
+        def["range"]["start"]["line"],
+        at(&text, "twice = x", 0).line
+    );
 }

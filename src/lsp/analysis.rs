@@ -627,3 +627,76 @@ pub fn attr_name(name: &str) -> String {
 pub const KEYWORDS: &[&str] = &[
     "if", "then", "else", "assert", "with", "let", "in", "rec", "inherit", "or",
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn look_at(text: &str, needle: &str, delta: usize) -> Found {
+        let offset = text.find(needle).expect("needle in text") + delta;
+        let expr = parse_at(text, offset).expect("parses with a placeholder");
+        look(&expr, offset)
+    }
+
+    fn field_of(found: &Found) -> Option<Vec<String>> {
+        match &found.at {
+            At::Key { field, .. } => field.clone(),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn a_half_typed_key_in_a_bottle_is_a_field() {
+        let text = "{ name = \"x\"; ag }";
+        let found = look_at(text, "ag }", 2);
+        assert_eq!(field_of(&found), Some(vec!["ag".to_string()]));
+    }
+
+    #[test]
+    fn a_key_in_a_route_has_its_schema_path() {
+        let text = "lib: lib.bottle { egress.routes = [ { host = \"a\"; } ]; }";
+        let found = look_at(text, "host", 1);
+        assert_eq!(
+            field_of(&found),
+            Some(vec!["egress".into(), "routes[]".into(), "host".into()])
+        );
+    }
+
+    #[test]
+    fn names_in_scope_come_from_let_and_arguments() {
+        let text = "{ pkgs ? 1 }: let a = 1; b = x: x + ; in b a";
+        let found = look_at(text, "x + ", 4);
+        let names: Vec<&str> = found.binders.iter().map(|b| &*b.name).collect();
+        assert_eq!(names, ["pkgs", "a", "b", "x"]);
+        assert!(matches!(found.at, At::Var(..)));
+    }
+
+    #[test]
+    fn fields_under_a_path_come_from_the_table() {
+        let names = |path: &[&str]| -> Vec<&str> {
+            let path: Vec<String> = path.iter().map(|s| s.to_string()).collect();
+            fields_under(&path).into_iter().map(|(n, _)| n).collect()
+        };
+        assert!(names(&[]).contains(&"agent") && names(&[]).contains(&"egress"));
+        assert!(names(&["egress", "routes[]"]).contains(&"inspect"));
+        assert_eq!(names(&["git"]), ["user"]);
+        assert!(names(&["git", "origin"]).contains(&"push"));
+        assert!(names(&["agent"]).contains(&"workdir"));
+    }
+
+    #[test]
+    fn the_comment_above_a_binding_is_its_doc() {
+        let text = "let\n  # Doubles.\n  # Twice.\n  f = x: x * 2;\nin f";
+        let at = text.find("f =").unwrap();
+        assert_eq!(comment_above(text, at).as_deref(), Some("Doubles.\nTwice."));
+        assert_eq!(comment_above(text, text.find("in f").unwrap()), None);
+    }
+
+    #[test]
+    fn attribute_names_are_quoted_when_they_must_be() {
+        assert_eq!(attr_name("claude-code"), "claude-code");
+        assert_eq!(attr_name("foldl'"), "foldl'");
+        assert_eq!(attr_name("a.b"), "\"a.b\"");
+        assert_eq!(attr_name("in"), "\"in\"");
+    }
+}
