@@ -359,6 +359,39 @@ fn an_editor_session() {
         Url::from_file_path(dir.path().join("routes.bottle")).unwrap()
     );
 
+    // Names a `with` brings into scope complete, and lead to their definition.
+    let with_path = dir.path().join("with.bottle");
+    let with_uri = Url::from_file_path(&with_path).unwrap();
+    let with_text = "let lib = import <bottle/lib.bottle>; in\nwith lib; fleet\n";
+    client.notify::<DidOpenTextDocument>(lsp_types::DidOpenTextDocumentParams {
+        text_document: lsp_types::TextDocumentItem::new(
+            with_uri.clone(),
+            "nix".into(),
+            1,
+            with_text.into(),
+        ),
+    });
+    let names = labels(client.request::<Completion>(lsp_types::CompletionParams {
+        text_document_position: position_params(&with_uri, at(with_text, "fleet", 2)),
+        work_done_progress_params: Default::default(),
+        partial_result_params: Default::default(),
+        context: None,
+    }));
+    for n in ["fleet", "agents", "fetchers", "lib", "builtins"] {
+        assert!(names.contains(&n.to_string()), "{names:?}");
+    }
+    match client.request::<GotoDefinition>(lsp_types::GotoDefinitionParams {
+        text_document_position_params: position_params(&with_uri, at(with_text, "fleet", 2)),
+        work_done_progress_params: Default::default(),
+        partial_result_params: Default::default(),
+    }) {
+        Some(GotoDefinitionResponse::Scalar(l)) => {
+            assert_eq!(l.uri, Url::from_file_path(stdlib("lib.bottle")).unwrap());
+            assert_eq!(l.range.start, at(&lib_text, "fleet = count", 0));
+        }
+        other => panic!("no definition of `fleet`: {other:?}"),
+    }
+
     client.request::<Shutdown>(());
     client.notify::<Exit>(());
     let deadline = Instant::now() + Duration::from_secs(10);

@@ -50,6 +50,9 @@ pub struct Found {
     pub at: At,
     /// Names in scope, outermost first (later ones shadow).
     pub binders: Vec<Binder>,
+    /// The scopes of the `with` expressions around the cursor, outermost
+    /// first, and how many binders were in scope at each.
+    pub withs: Vec<(Rc<Expr>, usize)>,
     /// The schema path of the innermost set around the cursor, if it is in
     /// a bottle (`[]` for the bottle itself, `["egress", "routes[]"]`).
     pub field: Option<Vec<String>>,
@@ -82,6 +85,7 @@ pub fn look(expr: &Expr, offset: usize) -> Found {
     let mut found = Found {
         at: At::Nothing,
         binders: Vec::new(),
+        withs: Vec::new(),
         field: None,
     };
     visit(expr, offset as u32, &mut found, None);
@@ -306,6 +310,7 @@ fn visit(e: &Expr, off: u32, found: &mut Found, field: Option<Vec<String>>) {
             if covers(scope, off) {
                 visit(scope, off, found, None);
             } else if covers(body, off) {
+                found.withs.push((scope.clone(), found.binders.len()));
                 visit(body, off, found, field);
             }
         }

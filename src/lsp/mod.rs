@@ -620,6 +620,26 @@ fn complete(
                     });
                 }
             }
+            // Names a `with` brings in, innermost first.
+            let mut resolver = analysis::Resolver::new(search_path, &doc.path, &doc.text);
+            for (scope, n) in found.withs.iter().rev() {
+                let Some(r) = resolver.resolve(scope, &found.binders[..*n], 0) else {
+                    continue;
+                };
+                for (name, place) in resolver.attributes(&r) {
+                    if seen.insert(name.clone()) {
+                        items.push(CompletionItem {
+                            label: analysis::attr_name(&name),
+                            kind: Some(CompletionItemKind::VARIABLE),
+                            documentation: place
+                                .as_ref()
+                                .and_then(|p| place_comment(p, doc))
+                                .map(markdown),
+                            ..CompletionItem::default()
+                        });
+                    }
+                }
+            }
             let (globals, _) = crate::eval::builtins::globals();
             for g in globals {
                 if seen.insert(g.to_string()) {
@@ -661,7 +681,13 @@ fn hover(search_path: Vec<SearchPathEntry>, doc: &Snapshot, offset: usize) -> Op
                     let comment = comment_at(&doc.text, b.span.start as usize).unwrap_or_default();
                     (format!("`{name}`\n\n{comment}"), range)
                 }
-                None => (builtin_markdown(name)?, range),
+                None => match with_place(search_path, doc, &found, name) {
+                    Some(place) => {
+                        let comment = place_comment(&place, doc).unwrap_or_default();
+                        (format!("`{name}`\n\n{comment}"), range)
+                    }
+                    None => (builtin_markdown(name)?, range),
+                },
             }
         }
         At::Select {
@@ -710,6 +736,25 @@ fn hover(search_path: Vec<SearchPathEntry>, doc: &Snapshot, offset: usize) -> Op
     })
 }
 
+/// Where a name that no binding defines comes from: the innermost `with`
+/// around it whose scope has it.
+fn with_place(
+    search_path: Vec<SearchPathEntry>,
+    doc: &Snapshot,
+    found: &analysis::Found,
+    name: &str,
+) -> Option<analysis::Place> {
+    let mut resolver = analysis::Resolver::new(search_path, &doc.path, &doc.text);
+    found.withs.iter().rev().find_map(|(scope, n)| {
+        let r = resolver.resolve(scope, &found.binders[..*n], 0)?;
+        resolver
+            .attributes(&r)
+            .into_iter()
+            .find(|(n, _)| n == name)
+            .and_then(|(_, place)| place)
+    })
+}
+
 /// Where `target.keys…` was defined.
 fn attribute_place(
     search_path: Vec<SearchPathEntry>,
@@ -739,14 +784,14 @@ fn definition(
     let expr = analysis::parse_at(&doc.text, offset)?;
     let found = analysis::look(&expr, offset);
     let place = match &found.at {
-        At::Var(name, _) => {
-            let b = found.binders.iter().rev().find(|b| b.name == *name)?;
-            analysis::Place {
+        At::Var(name, _) => match found.binders.iter().rev().find(|b| b.name == *name) {
+            Some(b) => analysis::Place {
                 path: doc.path.clone(),
                 start: b.span.start as usize,
                 end: b.span.end as usize,
-            }
-        }
+            },
+            None => with_place(search_path, doc, &found, name)?,
+        },
         At::Select { target, keys, .. } => attribute_place(search_path, doc, &found, target, keys)?,
         At::Path(..) | At::SearchPath(..) => analysis::Place {
             path: analysis::imported_file(&found.at, &doc.path, &search_path)?,
