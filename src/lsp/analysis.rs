@@ -592,10 +592,19 @@ pub fn imported_file(
     file.exists().then_some(file)
 }
 
+/// `offset`, or the nearest character boundary before it, within `text`.
+pub fn floor_boundary(text: &str, offset: usize) -> usize {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    offset
+}
+
 /// The comment lines (`# …`) right above the line of `offset`: the doc a
 /// stdlib or recipe author wrote for a binding.
 pub fn comment_above(text: &str, offset: usize) -> Option<String> {
-    let line_start = text[..offset.min(text.len())]
+    let line_start = text[..floor_boundary(text, offset)]
         .rfind('\n')
         .map_or(0, |i| i + 1);
     let mut lines: Vec<&str> = Vec::new();

@@ -350,7 +350,7 @@ pub fn offset_of(text: &str, pos: Position) -> usize {
 
 /// The LSP position of a byte offset.
 pub fn position_of(text: &str, offset: usize) -> Position {
-    let offset = offset.min(text.len());
+    let offset = analysis::floor_boundary(text, offset);
     let before = &text[..offset];
     let line = before.matches('\n').count();
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
@@ -809,4 +809,50 @@ fn definition(
         uri: Url::from_file_path(&place.path).ok()?,
         range: range_of(&text, place.start, place.end),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every question at every place of the examples and the stdlib (and a
+    /// text with multi-byte characters) gets an answer or none, never a panic.
+    #[test]
+    fn answers_anywhere_never_panic() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut files: Vec<PathBuf> = ["examples", "stdlib", "stdlib/agents"]
+            .iter()
+            .flat_map(|d| std::fs::read_dir(root.join(d)).unwrap())
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "bottle"))
+            .collect();
+        files.sort();
+        let mut docs: Vec<Snapshot> = files
+            .into_iter()
+            .map(|path| Snapshot {
+                text: std::fs::read_to_string(&path).unwrap(),
+                path,
+            })
+            .collect();
+        docs.push(Snapshot {
+            path: root.join("examples/unicode.bottle"),
+            text: "let é = \"ü\"; in { name = é; ag".into(),
+        });
+        let search_path = crate::cli::search_path(&[]);
+        for doc in &docs {
+            let _ = syntax_diagnostics(&doc.text);
+            let _ = looks_like_recipe(&doc.text);
+            let offsets: Vec<usize> = (0..=doc.text.len())
+                .filter(|i| doc.text.is_char_boundary(*i))
+                .step_by(13)
+                .collect();
+            for offset in offsets {
+                let _ = complete(search_path.clone(), doc, offset);
+                let _ = hover(search_path.clone(), doc, offset);
+                let _ = definition(search_path.clone(), doc, offset);
+                let pos = position_of(&doc.text, offset);
+                assert_eq!(offset_of(&doc.text, pos), offset, "{}", doc.path.display());
+            }
+        }
+    }
 }
