@@ -74,6 +74,7 @@ pub fn man(args: ManArgs) -> miette::Result<ExitCode> {
         let page = sub
             .clone()
             .display_name(name.clone())
+            .version(env!("CARGO_PKG_VERSION"))
             .bin_name(format!("bottle {}", sub.get_name()));
         write(name, page)?;
     }
