@@ -96,7 +96,7 @@ fn check_json_gives_each_problem_with_its_kind_path_and_place() {
     expect("schema", "a.agent.usr", 3);
     expect("schema", "b.name", 4);
     expect("eval", "", 4);
-    expect("eval", "", 5);
+    expect("eval", "c", 5);
     assert_eq!(errors.len(), 5, "{summary:?}");
     // The bottle that is fine is still checked; it is not among the errors.
     assert!(!summary.iter().any(|(_, p, _)| p.starts_with('d')));
@@ -357,4 +357,22 @@ fn completions_and_man_pages_cover_every_command() {
     }
     let check = std::fs::read_to_string(mandir.join("bottle-check.1")).unwrap();
     assert!(check.contains("stdin\\-path"), "{check}");
+}
+
+/// What a person sees from `bottle check`, pinned: every problem in recipe
+/// order with its place and help, then the count.
+#[test]
+fn check_output_golden() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "broken.bottle", BROKEN);
+    let out = bottle()
+        .current_dir(dir.path())
+        .env("COLUMNS", "100")
+        .args(["check", "broken.bottle"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr =
+        String::from_utf8_lossy(&out.stderr).replace(&dir.path().display().to_string(), "$DIR");
+    insta::assert_snapshot!(stderr);
 }

@@ -146,6 +146,8 @@ pub fn check_input(ev: &mut Evaluator, input: Input, attr: Option<&str>) -> File
         }
     };
     let mut failed: Vec<EvalError> = Vec::new();
+    // Bottles of a set that fail as a whole, by attribute path.
+    let mut whole: Vec<(String, EvalError)> = Vec::new();
     let checked = match &value {
         // A set of bottles, as `bottle build` reads it.
         Value::Attrs(attrs) if !attrs.is_empty() && attrs.get("name").is_none() => {
@@ -160,7 +162,7 @@ pub fn check_input(ev: &mut Evaluator, input: Input, attr: Option<&str>) -> File
                         let node = Node::from_value_lenient(ev, &v, a.span, &mut failed);
                         set.add(&at, &node);
                     }
-                    Err(e) => failed.push(e),
+                    Err(e) => whole.push((at, e)),
                 }
             }
             set.finish()
@@ -173,6 +175,11 @@ pub fn check_input(ev: &mut Evaluator, input: Input, attr: Option<&str>) -> File
     for e in &failed {
         out.problems
             .push(eval_problem(&ev.sources, ProblemKind::Eval, e));
+    }
+    for (at, e) in &whole {
+        let mut problem = eval_problem(&ev.sources, ProblemKind::Eval, e);
+        problem.path = at.clone();
+        out.problems.push(problem);
     }
     match checked {
         Ok(bottles) => out.bottles = bottles.into_iter().map(|b| b.name).collect(),
