@@ -143,6 +143,7 @@ pub const FIELDS: &[(&str, &str)] = &[
     ("git.<remote>.push", "Ref patterns the agent may push, e.g. `[ \"refs/heads/claude/*\" ]`. Default none."),
     ("git.<remote>.force", "Allow non-fast-forward pushes to allowed refs. Default false."),
     ("git.<remote>.delete", "Allow deleting allowed refs. Default false."),
+    ("git.<remote>.push-ask", "A push to a ref outside `push` asks a person (`bottle supervise`) instead of being refused. Default false."),
     ("git.<remote>.checkout", "The branch checked out in the agent's workdir. Default the upstream's HEAD."),
     ("git.<remote>.credentials", "The upstream's password or token, a secret reference resolved on the host."),
     ("git.<remote>.username", "The user name sent with `credentials`. Default `\"x-access-token\"`."),
