@@ -95,7 +95,7 @@ fn check_json_gives_each_problem_with_its_kind_path_and_place() {
     expect("schema", "a.cpus", 3);
     expect("schema", "a.agent.usr", 3);
     expect("schema", "b.name", 4);
-    expect("eval", "", 4);
+    expect("eval", "b.memory", 4);
     expect("eval", "c", 5);
     assert_eq!(errors.len(), 5, "{summary:?}");
     // The bottle that is fine is still checked; it is not among the errors.

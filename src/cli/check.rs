@@ -145,9 +145,7 @@ pub fn check_input(ev: &mut Evaluator, input: Input, attr: Option<&str>) -> File
             return out;
         }
     };
-    let mut failed: Vec<EvalError> = Vec::new();
-    // Bottles of a set that fail as a whole, by attribute path.
-    let mut whole: Vec<(String, EvalError)> = Vec::new();
+    let mut failed = crate::schema::node::Failures::default();
     let checked = match &value {
         // A set of bottles, as `bottle build` reads it.
         Value::Attrs(attrs) if !attrs.is_empty() && attrs.get("name").is_none() => {
@@ -159,24 +157,20 @@ pub fn check_input(ev: &mut Evaluator, input: Input, attr: Option<&str>) -> File
                 };
                 match ev.force(&a.value) {
                     Ok(v) => {
-                        let node = Node::from_value_lenient(ev, &v, a.span, &mut failed);
+                        let node = Node::from_value_lenient(ev, &v, a.span, &at, &mut failed);
                         set.add(&at, &node);
                     }
-                    Err(e) => whole.push((at, e)),
+                    Err(e) => failed.errors.push((at, e)),
                 }
             }
             set.finish()
         }
         _ => {
-            let node = Node::from_value_lenient(ev, &value, None, &mut failed);
+            let node = Node::from_value_lenient(ev, &value, None, "", &mut failed);
             crate::schema::check_all(&node, None)
         }
     };
-    for e in &failed {
-        out.problems
-            .push(eval_problem(&ev.sources, ProblemKind::Eval, e));
-    }
-    for (at, e) in &whole {
+    for (at, e) in &failed.errors {
         let mut problem = eval_problem(&ev.sources, ProblemKind::Eval, e);
         problem.path = at.clone();
         out.problems.push(problem);

@@ -86,6 +86,26 @@ impl Node {
 /// evaluation error already says what is wrong there.
 pub const FAILED: &str = "a value that failed to evaluate";
 
+/// Where a lenient conversion keeps the errors it met, each with the
+/// attribute path of the value that failed (`dev.egress.routes[0].host`).
+#[derive(Default)]
+pub struct Failures {
+    pub errors: Vec<(String, crate::eval::EvalError)>,
+    path: String,
+}
+
+impl Failures {
+    /// Run `f` one key deeper in the path.
+    fn under<T>(&mut self, key: std::fmt::Arguments<'_>, f: impl FnOnce(&mut Self) -> T) -> T {
+        let len = self.path.len();
+        use std::fmt::Write;
+        let _ = self.path.write_fmt(key);
+        let r = f(self);
+        self.path.truncate(len);
+        r
+    }
+}
+
 impl Node {
     /// Force an evaluated value completely into a node tree, keeping each
     /// attribute's definition span and mapping string contexts and
@@ -95,16 +115,19 @@ impl Node {
     }
 
     /// As [`Node::from_value`], but a part that fails to evaluate does not
-    /// end the walk: its error is kept in `failed` and the part becomes an
-    /// opaque [`FAILED`] node, so one pass finds every error of a recipe.
+    /// end the walk: its error is kept in `failed` (under the attribute path
+    /// `at` of `value`) and the part becomes an opaque [`FAILED`] node, so
+    /// one pass finds every error of a recipe.
     pub fn from_value_lenient(
         ev: &mut Evaluator,
         value: &Value,
         span: Option<Span>,
-        failed: &mut Vec<crate::eval::EvalError>,
+        at: &str,
+        failed: &mut Failures,
     ) -> Node {
-        let mut failed = Some(failed);
-        Node::build(ev, value, span, &mut failed)
+        failed.path = at.to_string();
+        let mut lenient = Some(failed);
+        Node::build(ev, value, span, &mut lenient)
             .expect("lenient conversion: every error is caught at its thunk")
     }
 
@@ -112,24 +135,38 @@ impl Node {
         ev: &mut Evaluator,
         value: &Value,
         span: Option<Span>,
-        failed: &mut Option<&mut Vec<crate::eval::EvalError>>,
+        failed: &mut Option<&mut Failures>,
     ) -> EvalResult<Node> {
-        // Force one part; leniently, an error becomes a FAILED node.
+        // Record an error leniently (as a FAILED node), else return it.
+        fn fail(
+            e: crate::eval::EvalError,
+            at: Option<Span>,
+            failed: &mut Option<&mut Failures>,
+        ) -> EvalResult<Node> {
+            match failed {
+                Some(f) => {
+                    let path = f.path.clone();
+                    f.errors.push((path, e));
+                    Ok(Node::new(NodeValue::Opaque(FAILED), at))
+                }
+                None => Err(e),
+            }
+        }
+        // Force one part, under `key` in the path when lenient.
         fn part(
             ev: &mut Evaluator,
             t: &crate::eval::Thunk,
             at: Option<Span>,
-            failed: &mut Option<&mut Vec<crate::eval::EvalError>>,
+            key: std::fmt::Arguments<'_>,
+            failed: &mut Option<&mut Failures>,
         ) -> EvalResult<Node> {
-            match ev.force(t) {
+            let mut go = |failed: &mut Option<&mut Failures>| match ev.force(t) {
                 Ok(v) => Node::build(ev, &v, at, failed),
-                Err(e) => match failed {
-                    Some(list) => {
-                        list.push(e);
-                        Ok(Node::new(NodeValue::Opaque(FAILED), at))
-                    }
-                    None => Err(e),
-                },
+                Err(e) => fail(e, at, failed),
+            };
+            match failed {
+                Some(f) => f.under(key, |f| go(&mut Some(f))),
+                None => go(&mut None),
             }
         }
         let node = match value {
@@ -147,21 +184,21 @@ impl Node {
             Value::Path(p) => NodeValue::Path(p.as_ref().clone()),
             Value::List(items) => {
                 let mut out = Vec::with_capacity(items.len());
-                for t in items.iter() {
-                    out.push(part(ev, t, t.origin().or(span), failed)?);
+                for (i, t) in items.iter().enumerate() {
+                    out.push(part(
+                        ev,
+                        t,
+                        t.origin().or(span),
+                        format_args!("[{i}]"),
+                        failed,
+                    )?);
                 }
                 NodeValue::List(out)
             }
             Value::Attrs(attrs) => {
                 let drv = match derivation_of(ev, attrs) {
                     Ok(drv) => drv,
-                    Err(e) => match failed {
-                        Some(list) => {
-                            list.push(e);
-                            return Ok(Node::new(NodeValue::Opaque(FAILED), span));
-                        }
-                        None => return Err(e),
-                    },
+                    Err(e) => return fail(e, span, failed),
                 };
                 if let Some(drv) = drv {
                     return Ok(Node::new(NodeValue::Derivation(drv), span));
@@ -169,7 +206,13 @@ impl Node {
                 let mut out = BTreeMap::new();
                 for attr in attrs.iter() {
                     let at = attr.span.or(attr.value.origin()).or(span);
-                    out.insert(attr.name.to_string(), part(ev, &attr.value, at, failed)?);
+                    let top = failed.as_ref().is_some_and(|f| f.path.is_empty());
+                    let dot = if top { "" } else { "." };
+                    let key = format_args!("{dot}{}", attr.name);
+                    out.insert(
+                        attr.name.to_string(),
+                        part(ev, &attr.value, at, key, failed)?,
+                    );
                 }
                 NodeValue::Attrs(out)
             }
