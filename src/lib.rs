@@ -14,6 +14,7 @@ pub mod diagnostics;
 pub mod eval;
 pub mod image;
 pub mod lower;
+pub mod lsp;
 pub mod realize;
 pub mod schema;
 pub mod sidecar;

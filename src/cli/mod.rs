@@ -4,12 +4,16 @@
 
 mod approve;
 mod build;
+mod check;
+mod completions;
 mod doctor;
 mod eval;
 mod events;
 mod gc;
 mod lock;
+mod lsp;
 mod ps;
+mod repl;
 mod run;
 mod show_derivation;
 mod sidecar;
@@ -42,6 +46,11 @@ enum Command {
     Eval(eval::EvalArgs),
     Build(build::BuildArgs),
     Lock(lock::LockArgs),
+    Check(check::CheckArgs),
+    Repl(repl::ReplArgs),
+    Lsp(lsp::LspArgs),
+    Completions(completions::CompletionsArgs),
+    Man(completions::ManArgs),
     ShowDerivation(show_derivation::ShowDerivationArgs),
     Store(store::StoreArgs),
     Gc(gc::GcArgs),
@@ -78,6 +87,11 @@ pub fn main() -> ExitCode {
         Command::Eval(args) => eval::run(args),
         Command::Build(args) => build::run(args),
         Command::Lock(args) => lock::run(args),
+        Command::Check(args) => check::run(args),
+        Command::Repl(args) => repl::run(args),
+        Command::Lsp(args) => lsp::run(args),
+        Command::Completions(args) => completions::completions(args),
+        Command::Man(args) => completions::man(args),
         Command::ShowDerivation(args) => show_derivation::run(args),
         Command::Store(args) => store::run(args),
         Command::Gc(args) => gc::run(args),

@@ -80,11 +80,95 @@ impl Node {
     }
 }
 
+/// What a value that failed to evaluate is, in a lenient tree
+/// ([`Node::from_value_lenient`]): the checker's "expected …, found" errors
+/// about it end with these words, and `bottle check` drops them, since the
+/// evaluation error already says what is wrong there.
+pub const FAILED: &str = "a value that failed to evaluate";
+
+/// Where a lenient conversion keeps the errors it met, each with the
+/// attribute path of the value that failed (`dev.egress.routes[0].host`).
+#[derive(Default)]
+pub struct Failures {
+    pub errors: Vec<(String, crate::eval::EvalError)>,
+    path: String,
+}
+
+impl Failures {
+    /// Run `f` one key deeper in the path.
+    fn under<T>(&mut self, key: std::fmt::Arguments<'_>, f: impl FnOnce(&mut Self) -> T) -> T {
+        let len = self.path.len();
+        use std::fmt::Write;
+        let _ = self.path.write_fmt(key);
+        let r = f(self);
+        self.path.truncate(len);
+        r
+    }
+}
+
 impl Node {
     /// Force an evaluated value completely into a node tree, keeping each
     /// attribute's definition span and mapping string contexts and
     /// derivation values back to their derivations.
     pub fn from_value(ev: &mut Evaluator, value: &Value, span: Option<Span>) -> EvalResult<Node> {
+        Node::build(ev, value, span, &mut None)
+    }
+
+    /// As [`Node::from_value`], but a part that fails to evaluate does not
+    /// end the walk: its error is kept in `failed` (under the attribute path
+    /// `at` of `value`) and the part becomes an opaque [`FAILED`] node, so
+    /// one pass finds every error of a recipe.
+    pub fn from_value_lenient(
+        ev: &mut Evaluator,
+        value: &Value,
+        span: Option<Span>,
+        at: &str,
+        failed: &mut Failures,
+    ) -> Node {
+        failed.path = at.to_string();
+        let mut lenient = Some(failed);
+        Node::build(ev, value, span, &mut lenient)
+            .expect("lenient conversion: every error is caught at its thunk")
+    }
+
+    fn build(
+        ev: &mut Evaluator,
+        value: &Value,
+        span: Option<Span>,
+        failed: &mut Option<&mut Failures>,
+    ) -> EvalResult<Node> {
+        // Record an error leniently (as a FAILED node), else return it.
+        fn fail(
+            e: crate::eval::EvalError,
+            at: Option<Span>,
+            failed: &mut Option<&mut Failures>,
+        ) -> EvalResult<Node> {
+            match failed {
+                Some(f) => {
+                    let path = f.path.clone();
+                    f.errors.push((path, e));
+                    Ok(Node::new(NodeValue::Opaque(FAILED), at))
+                }
+                None => Err(e),
+            }
+        }
+        // Force one part, under `key` in the path when lenient.
+        fn part(
+            ev: &mut Evaluator,
+            t: &crate::eval::Thunk,
+            at: Option<Span>,
+            key: std::fmt::Arguments<'_>,
+            failed: &mut Option<&mut Failures>,
+        ) -> EvalResult<Node> {
+            let mut go = |failed: &mut Option<&mut Failures>| match ev.force(t) {
+                Ok(v) => Node::build(ev, &v, at, failed),
+                Err(e) => fail(e, at, failed),
+            };
+            match failed {
+                Some(f) => f.under(key, |f| go(&mut Some(f))),
+                None => go(&mut None),
+            }
+        }
         let node = match value {
             Value::Null => NodeValue::Null,
             Value::Bool(b) => NodeValue::Bool(*b),
@@ -100,21 +184,35 @@ impl Node {
             Value::Path(p) => NodeValue::Path(p.as_ref().clone()),
             Value::List(items) => {
                 let mut out = Vec::with_capacity(items.len());
-                for t in items.iter() {
-                    let v = ev.force(t)?;
-                    out.push(Node::from_value(ev, &v, t.origin().or(span))?);
+                for (i, t) in items.iter().enumerate() {
+                    out.push(part(
+                        ev,
+                        t,
+                        t.origin().or(span),
+                        format_args!("[{i}]"),
+                        failed,
+                    )?);
                 }
                 NodeValue::List(out)
             }
             Value::Attrs(attrs) => {
-                if let Some(drv) = derivation_of(ev, attrs)? {
+                let drv = match derivation_of(ev, attrs) {
+                    Ok(drv) => drv,
+                    Err(e) => return fail(e, span, failed),
+                };
+                if let Some(drv) = drv {
                     return Ok(Node::new(NodeValue::Derivation(drv), span));
                 }
                 let mut out = BTreeMap::new();
                 for attr in attrs.iter() {
-                    let v = ev.force(&attr.value)?;
                     let at = attr.span.or(attr.value.origin()).or(span);
-                    out.insert(attr.name.to_string(), Node::from_value(ev, &v, at)?);
+                    let top = failed.as_ref().is_some_and(|f| f.path.is_empty());
+                    let dot = if top { "" } else { "." };
+                    let key = format_args!("{dot}{}", attr.name);
+                    out.insert(
+                        attr.name.to_string(),
+                        part(ev, &attr.value, at, key, failed)?,
+                    );
                 }
                 NodeValue::Attrs(out)
             }
