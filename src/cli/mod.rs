@@ -7,6 +7,7 @@ mod build;
 mod doctor;
 mod eval;
 mod events;
+mod fmt;
 mod gc;
 mod ps;
 mod run;
@@ -30,6 +31,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     Eval(eval::EvalArgs),
+    Fmt(fmt::FmtArgs),
     Build(build::BuildArgs),
     ShowDerivation(show_derivation::ShowDerivationArgs),
     Store(store::StoreArgs),
@@ -64,6 +66,7 @@ pub fn main() -> ExitCode {
     // becomes a printed diagnostic and an exit code.
     let outcome = match cli.command {
         Command::Eval(args) => eval::run(args),
+        Command::Fmt(args) => fmt::run(args),
         Command::Build(args) => build::run(args),
         Command::ShowDerivation(args) => show_derivation::run(args),
         Command::Store(args) => store::run(args),

@@ -3,6 +3,7 @@
 //! nothing of evaluation.
 
 pub mod ast;
+pub mod format;
 pub mod lexer;
 pub mod parser;
 pub mod scope;
