@@ -23,7 +23,6 @@ pub struct SyntaxError {
 
 /// Parse one source file into an expression.
 pub fn parse(file: FileId, text: &str) -> Result<Expr, SyntaxError> {
-    check_nesting(file, text)?;
     let mut tokens = lexer::tokens(file, text)?;
     tokens.retain(|t| t.kind != Tok::Comment);
     let mut parser = Parser {
@@ -40,42 +39,6 @@ pub fn parse(file: FileId, text: &str) -> Result<Expr, SyntaxError> {
     Ok(expr)
 }
 
-fn check_nesting(file: FileId, text: &str) -> Result<(), SyntaxError> {
-    let bytes = text.as_bytes();
-    let (mut depth, mut i) = (0usize, 0usize);
-    while i < bytes.len() {
-        match bytes[i] {
-            b'(' | b'[' | b'{' => {
-                depth += 1;
-                if depth > MAX_NESTING {
-                    return Err(SyntaxError {
-                        span: Span::new(file, i, i + 1),
-                        message: format!(
-                            "expressions are nested more than {MAX_NESTING} levels deep"
-                        ),
-                        help: Some("split the expression into named `let` bindings".into()),
-                        labels: Vec::new(),
-                    });
-                }
-            }
-            b')' | b']' | b'}' => depth = depth.saturating_sub(1),
-            b'#' => {
-                while i < bytes.len() && bytes[i] != b'\n' {
-                    i += 1;
-                }
-            }
-            b'"' => {
-                i += 1;
-                while i < bytes.len() && bytes[i] != b'"' {
-                    i += if bytes[i] == b'\\' { 2 } else { 1 };
-                }
-            }
-            _ => {}
-        }
-        i += 1;
-    }
-    Ok(())
-}
 
 /// What the parser found at the error position, in words, and its length.
 pub(crate) fn describe_found(rest: &str) -> (String, usize) {
@@ -1116,4 +1079,49 @@ fn strip_indentation(pieces: Vec<Indented>) -> Vec<StrPart> {
         }
     }
     parts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(text: &str) -> SyntaxError {
+        parse(FileId(0), text).expect_err("a syntax error")
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_not_a_crash() {
+        let n = MAX_NESTING + 10;
+        for text in [
+            format!("{}1{}", "[".repeat(n), "]".repeat(n)),
+            format!("{}1{}", "\"${".repeat(n), "}\"".repeat(n)),
+            format!("{}1", "x: ".repeat(n)),
+            format!("{}1", "- ".repeat(n)),
+        ] {
+            // On a stack as deep as the evaluator's, where files are parsed.
+            let message = crate::eval::run_with_stack(move || err(&text).message);
+            assert!(message.contains("nested more than"), "{message}");
+        }
+    }
+
+    #[test]
+    fn errors_name_what_was_expected() {
+        assert_eq!(err("{ a = 1 }").message, "unexpected `}`, expected `;`");
+        assert_eq!(err("if a then b").message, "unexpected end of input, expected `else`");
+        assert_eq!(err("[ 1 2").message, "unexpected end of input, expected a list element or `]`");
+        assert_eq!(err("{ a, b }").message, "unexpected end of input, expected `:`");
+        assert_eq!(err("f (1").message, "unexpected end of input, expected `)` or an operator");
+        assert_eq!(err("1 +").message, "unexpected end of input, expected an expression");
+        assert_eq!(err("a == b == c").message, "`==` cannot follow another comparison without parentheses");
+    }
+
+    #[test]
+    fn old_let_is_the_body_of_a_rec_set() {
+        let e = parse(FileId(0), "let { a = 1; body = a; }").expect("parses");
+        let ExprKind::Select { target, path, .. } = e.kind else {
+            panic!("a selection: {e:?}")
+        };
+        assert!(matches!(&path[..], [AttrKey::Static(n, _)] if &**n == "body"));
+        assert!(matches!(target.kind, ExprKind::Attrs(ref s) if s.recursive));
+    }
 }
