@@ -93,18 +93,21 @@ impl Token {
 }
 
 /// Files larger than this are lexed in pieces of about this size.
-const PIECE: usize = 1 << 20;
+const PIECE: usize = 1 << 18;
 
 /// Split `text` into tokens, comments included, in order. The last token is
 /// always `Eof`.
 pub fn tokens(file: FileId, text: &str) -> Result<Vec<Token>, SyntaxError> {
     let cuts = scan(file, text)?;
-    // About one token per four bytes in typical recipes.
-    let mut out = Vec::with_capacity(text.len() / 4 + 1);
-    if cuts.len() < 2 || !lex_in_pieces(text, &cuts, &mut out) {
-        out.clear();
-        lex(text, 0, &mut out).map_err(|e| lex_error(file, text, e))?;
-    }
+    let mut out = match (cuts.len() >= 2).then(|| lex_in_pieces(text, &cuts)).flatten() {
+        Some(out) => out,
+        None => {
+            // About one token per four bytes in typical recipes.
+            let mut out = Vec::with_capacity(text.len() / 4 + 1);
+            lex(text, 0, &mut out).map_err(|e| lex_error(file, text, e))?;
+            out
+        }
+    };
     out.push(Token {
         kind: Tok::Eof,
         start: text.len() as u32,
@@ -117,8 +120,8 @@ pub fn tokens(file: FileId, text: &str) -> Result<Vec<Token>, SyntaxError> {
 /// comments, from `scan`), in parallel, so pest's own queue of pairs stays
 /// small. Such a line start is always between tokens, so the pieces' tokens
 /// are the file's. A piece that does not lex on its own makes this give up
-/// and return false; then the file is lexed whole.
-fn lex_in_pieces(text: &str, cuts: &[usize], out: &mut Vec<Token>) -> bool {
+/// and return `None`; then the file is lexed whole.
+fn lex_in_pieces(text: &str, cuts: &[usize]) -> Option<Vec<Token>> {
     let bounds: Vec<usize> = std::iter::once(0)
         .chain(cuts.iter().copied())
         .chain(std::iter::once(text.len()))
@@ -137,7 +140,9 @@ fn lex_in_pieces(text: &str, cuts: &[usize], out: &mut Vec<Token>) -> bool {
                     .stack_size(LEX_STACK_BYTES)
                     .spawn_scoped(scope, move || {
                         let (first, last) = (run[0].0, run[run.len() - 1].1);
-                        let mut toks = Vec::with_capacity((last - first) / 4 + 1);
+                        // The first run's vector becomes the file's: room for all.
+                        let room = if first == 0 { text.len() } else { last - first };
+                        let mut toks = Vec::with_capacity(room / 4 + 1);
                         for &(start, end) in run {
                             lex(&text[start..end], start, &mut toks).ok()?;
                         }
@@ -150,13 +155,14 @@ fn lex_in_pieces(text: &str, cuts: &[usize], out: &mut Vec<Token>) -> bool {
             .map(|h| h.ok().and_then(|h| h.join().ok()).flatten())
             .collect()
     });
-    for r in results {
-        match r {
-            Some(toks) => out.extend_from_slice(&toks),
-            None => return false,
-        }
+    let mut results = results.into_iter();
+    let mut out = results.next()??;
+    for toks in results {
+        out.extend_from_slice(&toks?);
     }
-    true
+    // Room for `Eof`.
+    out.reserve(1);
+    Some(out)
 }
 
 /// The stack of a lexing thread: `check_nesting` bounds how deep the lexer recurses.
@@ -431,10 +437,9 @@ mod tests {
     #[test]
     fn pieces_lex_as_the_whole_file() {
         let text = big("  ''\n    multi ${ \"line\" }\n  ''\n");
-        let mut pieces = Vec::new();
         let cuts = scan(FileId(0), &text).expect("scans");
         assert!(cuts.len() > 2, "{cuts:?}");
-        assert!(lex_in_pieces(&text, &cuts, &mut pieces));
+        let pieces = lex_in_pieces(&text, &cuts).expect("lexes in pieces");
         assert_eq!(pieces, whole(&text));
     }
 
