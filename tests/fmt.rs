@@ -39,15 +39,23 @@ fn shape(text: &str) -> Option<String> {
     let debug = format!("{expr:?}");
     let spans = regex::Regex::new(r"Span \{ file: FileId\(\d+\), start: \d+, end: \d+ \}")
         .expect("a valid regex");
-    let index = regex::Regex::new(r#"index: \{("(?:[^"\\]|\\.)*": \d+(, )?)*\}"#)
-        .expect("a valid regex");
-    Some(index.replace_all(&spans.replace_all(&debug, "_"), "_").into_owned())
+    let index =
+        regex::Regex::new(r#"index: \{("(?:[^"\\]|\\.)*": \d+(, )?)*\}"#).expect("a valid regex");
+    Some(
+        index
+            .replace_all(&spans.replace_all(&debug, "_"), "_")
+            .into_owned(),
+    )
 }
 
 #[test]
 fn formatting_keeps_meaning_and_is_idempotent() {
     let files = corpus(&["stdlib", "examples", "tests/lang", "tests/recipes"]);
-    assert!(files.len() > 100, "the corpus was found ({} files)", files.len());
+    assert!(
+        files.len() > 100,
+        "the corpus was found ({} files)",
+        files.len()
+    );
     let mut failures = Vec::new();
     let mut formatted_count = 0;
     for path in &files {
@@ -70,7 +78,10 @@ fn formatting_keeps_meaning_and_is_idempotent() {
         };
         formatted_count += 1;
         if shape(&once).as_deref() != Some(before.as_str()) {
-            failures.push(format!("{}: the formatted file parses differently", path.display()));
+            failures.push(format!(
+                "{}: the formatted file parses differently",
+                path.display()
+            ));
         }
         let twice = format(FileId(0), &once).expect("formatted text formats again");
         if twice != once {
@@ -91,7 +102,10 @@ fn formatting_keeps_meaning_and_is_idempotent() {
             failures.push(format!("{}: comments changed", path.display()));
         }
     }
-    assert!(formatted_count > 100, "{formatted_count} files were formatted");
+    assert!(
+        formatted_count > 100,
+        "{formatted_count} files were formatted"
+    );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
@@ -109,7 +123,8 @@ fn stdlib_and_examples_are_formatted() {
 fn check_lists_unformatted_files_and_fmt_fixes_them() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let file = dir.path().join("r.bottle");
-    let messy = "# a recipe\n{   name=\"x\";\n      tags = [\"a\"   \"b\"];   # kept\n\n\n  n = -  1;}\n";
+    let messy =
+        "# a recipe\n{   name=\"x\";\n      tags = [\"a\"   \"b\"];   # kept\n\n\n  n = -  1;}\n";
     std::fs::write(&file, messy).expect("writes");
     let out = Command::cargo_bin("bottle")
         .expect("the bottle binary")
@@ -139,9 +154,18 @@ fn check_lists_unformatted_files_and_fmt_fixes_them() {
 fn short_sets_stay_on_one_line_and_long_ones_break() {
     let short = "{ a = { b = 1; c = [ 1 2 ]; }; }\n";
     assert_eq!(format(FileId(0), short).expect("formats"), short);
-    let long = format!("{{ a = {{ {} }}; }}\n", (0..30).map(|i| format!("x{i} = {i};")).collect::<Vec<_>>().join(" "));
+    let long = format!(
+        "{{ a = {{ {} }}; }}\n",
+        (0..30)
+            .map(|i| format!("x{i} = {i};"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
     let out = format(FileId(0), &long).expect("formats");
-    assert!(out.starts_with("{\n  a = {\n    x0 = 0;\n    x1 = 1;\n"), "{out}");
+    assert!(
+        out.starts_with("{\n  a = {\n    x0 = 0;\n    x1 = 1;\n"),
+        "{out}"
+    );
     assert_eq!(format(FileId(0), &out).expect("formats"), out);
 }
 

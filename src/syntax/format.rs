@@ -234,7 +234,9 @@ impl<'a> Printer<'a> {
         let mut line_indent = 0usize;
         for i in 0..self.atoms.len() {
             let a = self.atoms[i];
-            let frame = frames.last().expect("printer: the file's frame is never closed");
+            let frame = frames
+                .last()
+                .expect("printer: the file's frame is never closed");
             let closes = match a.kind {
                 Tok::RBrace | Tok::RBrack | Tok::RParen | Tok::In => {
                     frames.len() > 1 && self.closes_frame(frame.group, a.kind)
@@ -389,8 +391,10 @@ impl<'a> Printer<'a> {
 }
 
 fn closes_after_open(prev: Option<Tok>, next: Tok) -> bool {
-    matches!(prev, Some(Tok::LBrace | Tok::LBrack | Tok::LParen | Tok::Let))
-        || matches!(next, Tok::RBrace | Tok::RBrack | Tok::RParen | Tok::In)
+    matches!(
+        prev,
+        Some(Tok::LBrace | Tok::LBrack | Tok::LParen | Tok::Let)
+    ) || matches!(next, Tok::RBrace | Tok::RBrack | Tok::RParen | Tok::In)
 }
 
 /// Match brackets and `let … in`, and decide which groups must break.

@@ -99,7 +99,10 @@ const PIECE: usize = 1 << 18;
 /// always `Eof`.
 pub fn tokens(file: FileId, text: &str) -> Result<Vec<Token>, SyntaxError> {
     let cuts = scan(file, text)?;
-    let mut out = match (cuts.len() >= 2).then(|| lex_in_pieces(text, &cuts)).flatten() {
+    let mut out = match (cuts.len() >= 2)
+        .then(|| lex_in_pieces(text, &cuts))
+        .flatten()
+    {
         Some(out) => out,
         None => {
             // About one token per four bytes in typical recipes.
@@ -353,16 +356,14 @@ fn scan(file: FileId, text: &str) -> Result<Vec<usize>, SyntaxError> {
             (Some(Open::Str), b'"') => {
                 stack.pop();
             }
-            (Some(Open::Indented), b'\'') if at(i + 1) == b'\'' => {
-                match at(i + 2) {
-                    b'$' | b'\'' => i += 2,
-                    b'\\' => i += 3,
-                    _ => {
-                        stack.pop();
-                        i += 1;
-                    }
+            (Some(Open::Indented), b'\'') if at(i + 1) == b'\'' => match at(i + 2) {
+                b'$' | b'\'' => i += 2,
+                b'\\' => i += 3,
+                _ => {
+                    stack.pop();
+                    i += 1;
                 }
-            }
+            },
             (Some(Open::Str | Open::Indented), b'$') if at(i + 1) == b'{' => {
                 stack.push(Open::Interpolation);
                 i += 1;
@@ -467,8 +468,17 @@ mod tests {
         assert_eq!(
             kinds,
             [
-                StrOpen, StrClose, StrOpen, StrText, StrClose, StrOpen, StrText, InterpOpen,
-                Ident, InterpClose, StrClose
+                StrOpen,
+                StrClose,
+                StrOpen,
+                StrText,
+                StrClose,
+                StrOpen,
+                StrText,
+                InterpOpen,
+                Ident,
+                InterpClose,
+                StrClose
             ]
         );
     }

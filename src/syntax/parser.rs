@@ -39,7 +39,6 @@ pub fn parse(file: FileId, text: &str) -> Result<Expr, SyntaxError> {
     Ok(expr)
 }
 
-
 /// What the parser found at the error position, in words, and its length.
 pub(crate) fn describe_found(rest: &str) -> (String, usize) {
     let Some(c) = rest.chars().next() else {
@@ -218,7 +217,11 @@ impl Parser<'_> {
         let kind = match first.kind {
             Tok::Let if self.peek_at(1) != Tok::LBrace => {
                 self.bump();
-                let set = self.bindings(Tok::In, "an attribute binding `name = value;`, `in` or `inherit`", true)?;
+                let set = self.bindings(
+                    Tok::In,
+                    "an attribute binding `name = value;`, `in` or `inherit`",
+                    true,
+                )?;
                 self.bump();
                 if let Some(d) = set.dynamics.first() {
                     return Err(self.error(
@@ -472,9 +475,11 @@ impl Parser<'_> {
             Tok::Float => {
                 self.bump();
                 let s = t.text(self.text);
-                ExprKind::Float(s.parse::<f64>().map_err(|_| {
-                    self.error(span, format!("invalid float literal `{s}`"), None)
-                })?)
+                ExprKind::Float(
+                    s.parse::<f64>().map_err(|_| {
+                        self.error(span, format!("invalid float literal `{s}`"), None)
+                    })?,
+                )
             }
             Tok::Path => {
                 self.bump();
@@ -1107,12 +1112,30 @@ mod tests {
     #[test]
     fn errors_name_what_was_expected() {
         assert_eq!(err("{ a = 1 }").message, "unexpected `}`, expected `;`");
-        assert_eq!(err("if a then b").message, "unexpected end of input, expected `else`");
-        assert_eq!(err("[ 1 2").message, "unexpected end of input, expected a list element or `]`");
-        assert_eq!(err("{ a, b }").message, "unexpected end of input, expected `:`");
-        assert_eq!(err("f (1").message, "unexpected end of input, expected `)` or an operator");
-        assert_eq!(err("1 +").message, "unexpected end of input, expected an expression");
-        assert_eq!(err("a == b == c").message, "`==` cannot follow another comparison without parentheses");
+        assert_eq!(
+            err("if a then b").message,
+            "unexpected end of input, expected `else`"
+        );
+        assert_eq!(
+            err("[ 1 2").message,
+            "unexpected end of input, expected a list element or `]`"
+        );
+        assert_eq!(
+            err("{ a, b }").message,
+            "unexpected end of input, expected `:`"
+        );
+        assert_eq!(
+            err("f (1").message,
+            "unexpected end of input, expected `)` or an operator"
+        );
+        assert_eq!(
+            err("1 +").message,
+            "unexpected end of input, expected an expression"
+        );
+        assert_eq!(
+            err("a == b == c").message,
+            "`==` cannot follow another comparison without parentheses"
+        );
     }
 
     #[test]
