@@ -264,9 +264,8 @@ impl<'a> Printer<'a> {
                     frame.base
                 } else if top && frame.at_item_start {
                     0
-                } else if frame.at_item_start && in_items {
-                    frame.base + 2
-                } else if !top && !in_items {
+                } else if frame.at_item_start && in_items || !top && !in_items {
+                    // An item of a set, list or `let`, or a line in parentheses.
                     frame.base + 2
                 } else if matches!(prev_code, Some(Tok::Colon | Tok::In | Tok::Semi)) {
                     // The body of a function, `let`, `with` or `assert`: one
