@@ -9,6 +9,9 @@
 //! shape, and `suggest` finds the "did you mean" for it; `cli` is one file
 //! per subcommand.
 
+// pest without `std` (see Cargo.toml) names `alloc` in the parser it derives.
+extern crate alloc;
+
 pub mod cli;
 pub mod diagnostics;
 pub mod eval;

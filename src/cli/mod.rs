@@ -9,6 +9,7 @@ mod completions;
 mod doctor;
 mod eval;
 mod events;
+mod fmt;
 mod gc;
 mod lock;
 mod lsp;
@@ -44,6 +45,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     Eval(eval::EvalArgs),
+    Fmt(fmt::FmtArgs),
     Build(build::BuildArgs),
     Lock(lock::LockArgs),
     Check(check::CheckArgs),
@@ -85,6 +87,7 @@ pub fn main() -> ExitCode {
     // becomes a printed diagnostic and an exit code.
     let outcome = match cli.command {
         Command::Eval(args) => eval::run(args),
+        Command::Fmt(args) => fmt::run(args),
         Command::Build(args) => build::run(args),
         Command::Lock(args) => lock::run(args),
         Command::Check(args) => check::run(args),

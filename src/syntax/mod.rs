@@ -1,7 +1,10 @@
-//! The bottle language's syntax, a Nix dialect: the grammar (`grammar/bottle.pest`),
-//! the AST, and lexical scoping. Knows nothing of evaluation.
+//! The bottle language's syntax, a Nix dialect: the tokens (`grammar/bottle.pest`,
+//! `lexer.rs`), the parser and AST, lexical scoping, and the formatter. Knows
+//! nothing of evaluation.
 
 pub mod ast;
+pub mod format;
+pub mod lexer;
 pub mod parser;
 pub mod scope;
 pub mod span;

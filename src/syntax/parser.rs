@@ -1,18 +1,14 @@
-//! pest pairs → typed AST. Also: escapes and indented-string stripping,
+//! Tokens → typed AST, by recursive descent with precedence climbing over the
+//! token stream of `lexer.rs`. Also: escapes and indented-string stripping,
 //! merging of nested attribute paths, and syntax errors phrased for people.
 
 use super::ast::*;
+use super::lexer::{self, Tok, Token};
 use super::span::{FileId, Span};
-use pest::iterators::{Pair, Pairs};
-use pest::Parser as _;
 use std::rc::Rc;
 
-#[derive(pest_derive::Parser)]
-#[grammar = "../grammar/bottle.pest"]
-struct Grammar;
-
-/// Deeper bracket nesting than this is refused before parsing: no real recipe
-/// comes near it, and refusing early keeps parser recursion bounded.
+/// Deeper nesting than this is refused: no real recipe comes near it, and
+/// refusing early keeps parser recursion bounded.
 pub const MAX_NESTING: usize = 2_000;
 
 /// A syntax error: where, what was expected, and a hint.
@@ -27,138 +23,24 @@ pub struct SyntaxError {
 
 /// Parse one source file into an expression.
 pub fn parse(file: FileId, text: &str) -> Result<Expr, SyntaxError> {
-    check_nesting(file, text)?;
-    let mut pairs = Grammar::parse(Rule::file, text).map_err(|e| syntax_error(file, text, e))?;
-    let file_pair = pairs
-        .next()
-        .expect("grammar: `file` always yields one pair");
-    let expr_pair = file_pair
-        .into_inner()
-        .next()
-        .expect("grammar: `file` holds an expression");
-    Builder { file, text }.expr(expr_pair)
-}
-
-fn check_nesting(file: FileId, text: &str) -> Result<(), SyntaxError> {
-    let bytes = text.as_bytes();
-    let (mut depth, mut i) = (0usize, 0usize);
-    while i < bytes.len() {
-        match bytes[i] {
-            b'(' | b'[' | b'{' => {
-                depth += 1;
-                if depth > MAX_NESTING {
-                    return Err(SyntaxError {
-                        span: Span::new(file, i, i + 1),
-                        message: format!(
-                            "expressions are nested more than {MAX_NESTING} levels deep"
-                        ),
-                        help: Some("split the expression into named `let` bindings".into()),
-                        labels: Vec::new(),
-                    });
-                }
-            }
-            b')' | b']' | b'}' => depth = depth.saturating_sub(1),
-            b'#' => {
-                while i < bytes.len() && bytes[i] != b'\n' {
-                    i += 1;
-                }
-            }
-            b'"' => {
-                i += 1;
-                while i < bytes.len() && bytes[i] != b'"' {
-                    i += if bytes[i] == b'\\' { 2 } else { 1 };
-                }
-            }
-            _ => {}
-        }
-        i += 1;
-    }
-    Ok(())
-}
-
-fn describe(rule: &Rule) -> Option<&'static str> {
-    use Rule::*;
-    Some(match rule {
-        EOI => "end of input",
-        expr | operation | application | select | selector | lambda => "an expression",
-        let_in => "`let`",
-        with_expr => "`with`",
-        assert_expr => "`assert`",
-        if_expr => "`if`",
-        formals | formal => "a function argument",
-        ellipsis => "`...`",
-        has_attr => "`?`",
-        concat | update | implies | and | or_op | eq | neq | leq | geq | lt | gt | add | sub
-        | mul | div => "an operator",
-        negate | not => "an expression",
-        parenthesized | list | attrset | kw_rec => "an expression",
-        assign => "an attribute binding `name = value;`",
-        inherit => "`inherit`",
-        inherit_from => "`(`",
-        attrpath | kw_or_name => "an attribute name",
-        integer | float | path | search_path | string | string_text => "an expression",
-        interpolation => "`${`",
-        indented_string => "an expression",
-        indented_text | indented_escape => "the rest of the indented string",
-        identifier => "a name",
-        kw_let => "`let`",
-        kw_in => "`in`",
-        kw_with => "`with`",
-        kw_assert => "`assert`",
-        kw_if => "`if`",
-        kw_then => "`then`",
-        kw_else => "`else`",
-        kw_inherit => "`inherit`",
-        kw_or => "`or`",
-        file => "an expression",
-        _ => return None,
-    })
-}
-
-fn syntax_error(file: FileId, text: &str, err: pest::error::Error<Rule>) -> SyntaxError {
-    use pest::error::{ErrorVariant, InputLocation};
-    let pos = match err.location {
-        InputLocation::Pos(p) => p,
-        InputLocation::Span((s, _)) => s,
+    let mut tokens = lexer::tokens(file, text)?;
+    tokens.retain(|t| t.kind != Tok::Comment);
+    let mut parser = Parser {
+        file,
+        text,
+        tokens,
+        pos: 0,
+        depth: 0,
     };
-    let found = describe_found(&text[pos.min(text.len())..]);
-    let end = (pos + found.1).min(text.len());
-    let span = Span::new(file, pos, end.max(pos));
-    let (message, help) = match err.variant {
-        ErrorVariant::ParsingError { positives, .. } => {
-            let mut wanted: Vec<&str> = positives.iter().filter_map(describe).collect();
-            wanted.dedup();
-            let mut seen = std::collections::HashSet::new();
-            wanted.retain(|w| seen.insert(*w));
-            if wanted.contains(&"an expression") {
-                // Keywords and names are expressions too; say it once.
-                wanted
-                    .retain(|w| !matches!(*w, "`let`" | "`with`" | "`assert`" | "`if`" | "a name"));
-            }
-            if wanted == ["`${`"] {
-                // Inside a string, only an interpolation or the closing quote can come.
-                wanted = vec!["`\"` to close the string"];
-            }
-            let list = match wanted.len() {
-                0 => "something else".to_string(),
-                1 => wanted[0].to_string(),
-                n => format!("{} or {}", wanted[..n - 1].join(", "), wanted[n - 1]),
-            };
-            let help = hint(&wanted, &found.0);
-            (format!("unexpected {}, expected {list}", found.0), help)
-        }
-        ErrorVariant::CustomError { message } => (message, None),
-    };
-    SyntaxError {
-        span,
-        message,
-        help,
-        labels: Vec::new(),
+    let expr = parser.expr()?;
+    if parser.peek() != Tok::Eof {
+        return Err(parser.unexpected("an operator or the end of the file"));
     }
+    Ok(expr)
 }
 
 /// What the parser found at the error position, in words, and its length.
-fn describe_found(rest: &str) -> (String, usize) {
+pub(crate) fn describe_found(rest: &str) -> (String, usize) {
     let Some(c) = rest.chars().next() else {
         return ("end of input".into(), 0);
     };
@@ -173,14 +55,11 @@ fn describe_found(rest: &str) -> (String, usize) {
     (format!("`{c}`"), c.len_utf8())
 }
 
-fn hint(wanted: &[&str], found: &str) -> Option<String> {
-    if wanted.contains(&"`in`") {
+fn hint(wanted: &str, found: &str) -> Option<String> {
+    if wanted.contains("`in`") {
         return Some(
             "a `let` needs `in` after its bindings, and each binding ends with `;`".into(),
         );
-    }
-    if wanted.contains(&"an attribute binding `name = value;`") && found != "end of input" {
-        return Some("each attribute is written `name = value;` — is a `;` missing?".into());
     }
     if found == "`=`" {
         return Some("each binding ends with `;`: is one missing on the line before?".into());
@@ -188,37 +67,43 @@ fn hint(wanted: &[&str], found: &str) -> Option<String> {
     if found == "end of input" {
         return Some("the file ends early: is a closing bracket, quote or `;` missing?".into());
     }
+    if wanted.contains("an attribute binding `name = value;`") {
+        return Some("each attribute is written `name = value;` — is a `;` missing?".into());
+    }
+    if wanted == "`;`" {
+        return Some("each binding ends with `;`".into());
+    }
     None
 }
 
-/// How tightly an operator binds: `(left, right)` binding powers, higher
-/// binds tighter. The levels follow the Nix manual's precedence table; left
-/// associative operators bind tighter on the right, right associative ones on
-/// the left.
-fn infix_power(rule: Rule) -> (u8, u8, BinaryOp) {
-    let (level, right_assoc, op) = match rule {
-        Rule::implies => (1, true, BinaryOp::Implies),
-        Rule::or_op => (2, false, BinaryOp::Or),
-        Rule::and => (3, false, BinaryOp::And),
-        Rule::eq => (4, false, BinaryOp::Eq),
-        Rule::neq => (4, false, BinaryOp::Ne),
-        Rule::lt => (5, false, BinaryOp::Lt),
-        Rule::leq => (5, false, BinaryOp::Le),
-        Rule::gt => (5, false, BinaryOp::Gt),
-        Rule::geq => (5, false, BinaryOp::Ge),
-        Rule::update => (6, true, BinaryOp::Update),
-        Rule::add => (8, false, BinaryOp::Add),
-        Rule::sub => (8, false, BinaryOp::Sub),
-        Rule::mul => (9, false, BinaryOp::Mul),
-        Rule::div => (9, false, BinaryOp::Div),
-        Rule::concat => (10, true, BinaryOp::Concat),
-        other => unreachable!("grammar: {other:?} is not an infix operator"),
+/// How tightly an infix operator binds: `(left, right)` binding powers,
+/// higher binds tighter. The levels follow the Nix manual's precedence table;
+/// left associative operators bind tighter on the right, right associative
+/// ones on the left.
+fn infix_power(tok: Tok) -> Option<(u8, u8, BinaryOp)> {
+    let (level, right_assoc, op) = match tok {
+        Tok::Implies => (1, true, BinaryOp::Implies),
+        Tok::OrOr => (2, false, BinaryOp::Or),
+        Tok::And => (3, false, BinaryOp::And),
+        Tok::Eq => (4, false, BinaryOp::Eq),
+        Tok::Ne => (4, false, BinaryOp::Ne),
+        Tok::Lt => (5, false, BinaryOp::Lt),
+        Tok::Le => (5, false, BinaryOp::Le),
+        Tok::Gt => (5, false, BinaryOp::Gt),
+        Tok::Ge => (5, false, BinaryOp::Ge),
+        Tok::Update => (6, true, BinaryOp::Update),
+        Tok::Plus => (8, false, BinaryOp::Add),
+        Tok::Minus => (8, false, BinaryOp::Sub),
+        Tok::Star => (9, false, BinaryOp::Mul),
+        Tok::Slash => (9, false, BinaryOp::Div),
+        Tok::Concat => (10, true, BinaryOp::Concat),
+        _ => return None,
     };
-    if right_assoc {
+    Some(if right_assoc {
         (2 * level + 1, 2 * level, op)
     } else {
         (2 * level, 2 * level + 1, op)
-    }
+    })
 }
 
 /// `!` sits between `//` and `+`; unary minus binds tighter than `?`.
@@ -226,25 +111,74 @@ const NOT_POWER: u8 = 2 * 7;
 const HAS_ATTR_POWER: u8 = 2 * 11;
 const NEGATE_POWER: u8 = 2 * 12;
 
-/// One element of an operation, after regrouping the flat pairs.
-enum Piece<'i> {
-    Operand(Expr),
-    Prefix(Pair<'i, Rule>),
-    Postfix(Pair<'i, Rule>),
-    Infix(Pair<'i, Rule>),
-}
-
-struct Builder<'t> {
+struct Parser<'t> {
     file: FileId,
     text: &'t str,
+    /// Without comments; the last one is `Eof`.
+    tokens: Vec<Token>,
+    pos: usize,
+    /// How deep the recursion is, bounded by `MAX_NESTING`.
+    depth: usize,
 }
 
 type Built<T> = Result<T, SyntaxError>;
 
-impl Builder<'_> {
-    fn span(&self, pair: &Pair<Rule>) -> Span {
-        let s = pair.as_span();
-        Span::new(self.file, s.start(), s.end())
+impl Parser<'_> {
+    // ── the token cursor ───────────────────────────────────────────────────
+
+    fn peek(&self) -> Tok {
+        self.tokens[self.pos].kind
+    }
+
+    fn peek_at(&self, ahead: usize) -> Tok {
+        self.tokens
+            .get(self.pos + ahead)
+            .map_or(Tok::Eof, |t| t.kind)
+    }
+
+    /// The current token; moves on (never past `Eof`).
+    fn bump(&mut self) -> Token {
+        let t = self.tokens[self.pos];
+        if t.kind != Tok::Eof {
+            self.pos += 1;
+        }
+        t
+    }
+
+    fn span_of(&self, t: Token) -> Span {
+        Span::new(self.file, t.start as usize, t.end as usize)
+    }
+
+    /// The span from token `t` to the end of the last token taken.
+    fn since(&self, t: Token) -> Span {
+        let end = self.tokens[self.pos.saturating_sub(1)].end.max(t.end);
+        Span::new(self.file, t.start as usize, end as usize)
+    }
+
+    fn expect(&mut self, kind: Tok, wanted: &str) -> Built<Token> {
+        if self.peek() == kind {
+            Ok(self.bump())
+        } else {
+            Err(self.unexpected(wanted))
+        }
+    }
+
+    /// "unexpected X, expected Y" at the current token.
+    fn unexpected(&self, wanted: &str) -> SyntaxError {
+        let t = self.tokens[self.pos];
+        let (found, len) = if t.kind == Tok::Eof {
+            ("end of input".to_string(), 0)
+        } else {
+            describe_found(&self.text[t.start as usize..])
+        };
+        let span = Span::new(self.file, t.start as usize, t.start as usize + len);
+        let help = hint(wanted, &found);
+        SyntaxError {
+            span,
+            message: format!("unexpected {found}, expected {wanted}"),
+            help,
+            labels: Vec::new(),
+        }
     }
 
     fn error(&self, span: Span, message: impl Into<String>, help: Option<&str>) -> SyntaxError {
@@ -256,18 +190,39 @@ impl Builder<'_> {
         }
     }
 
-    fn expr(&self, pair: Pair<Rule>) -> Built<Expr> {
-        let span = self.span(&pair);
-        let kind = match pair.as_rule() {
-            Rule::operation => return self.operation(pair.into_inner()),
-            Rule::lambda => ExprKind::Lambda(Rc::new(self.lambda(pair)?)),
-            Rule::let_in => {
-                let mut inner: Vec<Pair<Rule>> = pair.into_inner().collect();
-                let body = inner.pop().expect("grammar: let has a body");
-                let bindings = inner
-                    .into_iter()
-                    .filter(|p| !matches!(p.as_rule(), Rule::kw_let | Rule::kw_in));
-                let set = self.bindings(bindings, true)?;
+    fn enter(&mut self) -> Built<()> {
+        self.depth += 1;
+        if self.depth > MAX_NESTING {
+            let t = self.tokens[self.pos];
+            return Err(self.error(
+                self.span_of(t),
+                format!("expressions are nested more than {MAX_NESTING} levels deep"),
+                Some("split the expression into named `let` bindings"),
+            ));
+        }
+        Ok(())
+    }
+
+    // ── expressions ────────────────────────────────────────────────────────
+
+    fn expr(&mut self) -> Built<Expr> {
+        self.enter()?;
+        let e = self.expr_inner();
+        self.depth -= 1;
+        e
+    }
+
+    fn expr_inner(&mut self) -> Built<Expr> {
+        let first = self.tokens[self.pos];
+        let kind = match first.kind {
+            Tok::Let if self.peek_at(1) != Tok::LBrace => {
+                self.bump();
+                let set = self.bindings(
+                    Tok::In,
+                    "an attribute binding `name = value;`, `in` or `inherit`",
+                    true,
+                )?;
+                self.bump();
                 if let Some(d) = set.dynamics.first() {
                     return Err(self.error(
                         d.key.span,
@@ -275,221 +230,151 @@ impl Builder<'_> {
                         Some("bind a fixed name here, or build an attribute set"),
                     ));
                 }
-                ExprKind::Let(Box::new(set), Box::new(self.expr(body)?))
+                let body = self.expr()?;
+                ExprKind::Let(Box::new(set), Box::new(body))
             }
-            Rule::with_expr => {
-                let mut inner = pair.into_inner().skip(1);
-                let scope = self.expr(inner.next().expect("grammar: with scope"))?;
-                let body = self.expr(inner.next().expect("grammar: with body"))?;
+            Tok::With => {
+                self.bump();
+                let scope = self.expr()?;
+                self.expect(Tok::Semi, "`;`")?;
+                let body = self.expr()?;
                 ExprKind::With {
                     scope: Rc::new(scope),
                     body: Box::new(body),
                 }
             }
-            Rule::assert_expr => {
-                let mut inner = pair.into_inner().skip(1);
-                let cond = self.expr(inner.next().expect("grammar: assert condition"))?;
-                let body = self.expr(inner.next().expect("grammar: assert body"))?;
+            Tok::Assert => {
+                self.bump();
+                let cond = self.expr()?;
+                self.expect(Tok::Semi, "`;`")?;
+                let body = self.expr()?;
                 ExprKind::Assert {
                     cond: Box::new(cond),
                     body: Box::new(body),
                 }
             }
-            Rule::if_expr => {
-                let mut inner = pair.into_inner().filter(|p| {
-                    !matches!(p.as_rule(), Rule::kw_if | Rule::kw_then | Rule::kw_else)
-                });
-                let cond = self.expr(inner.next().expect("grammar: if condition"))?;
-                let then = self.expr(inner.next().expect("grammar: then branch"))?;
-                let otherwise = self.expr(inner.next().expect("grammar: else branch"))?;
+            Tok::If => {
+                self.bump();
+                let cond = self.expr()?;
+                self.expect(Tok::Then, "`then`")?;
+                let then = self.expr()?;
+                self.expect(Tok::Else, "`else`")?;
+                let otherwise = self.expr()?;
                 ExprKind::If {
                     cond: Box::new(cond),
                     then: Box::new(then),
                     otherwise: Box::new(otherwise),
                 }
             }
-            Rule::parenthesized => {
-                return self.expr(
-                    pair.into_inner()
-                        .next()
-                        .expect("grammar: parenthesized expression"),
-                );
+            Tok::Ident if matches!(self.peek_at(1), Tok::Colon | Tok::At) => {
+                ExprKind::Lambda(Rc::new(self.lambda()?))
             }
-            Rule::integer => match pair.as_str().parse::<i64>() {
-                Ok(n) => ExprKind::Int(n),
-                Err(_) => {
-                    return Err(self.error(
-                        span,
-                        format!(
-                            "integer literal `{}` does not fit in 64 bits",
-                            pair.as_str()
-                        ),
-                        Some("integers are signed 64-bit; use a float for larger magnitudes"),
-                    ))
-                }
-            },
-            Rule::float => ExprKind::Float(pair.as_str().parse::<f64>().map_err(|_| {
-                self.error(
-                    span,
-                    format!("invalid float literal `{}`", pair.as_str()),
-                    None,
-                )
-            })?),
-            Rule::path => ExprKind::Path(pair.as_str().to_string()),
-            Rule::search_path => {
-                let s = pair.as_str();
-                ExprKind::SearchPath(s[1..s.len() - 1].to_string())
-            }
-            Rule::string => ExprKind::Str(self.string(pair)?),
-            Rule::indented_string => ExprKind::Str(self.indented_string(pair)?),
-            Rule::identifier => ExprKind::Var(Var::new(pair.as_str().into())),
-            Rule::list => {
-                let items = self
-                    .selects(pair.into_inner())?
-                    .into_iter()
-                    .map(Rc::new)
-                    .collect();
-                ExprKind::List(items)
-            }
-            Rule::attrset => {
-                let inner: Vec<Pair<Rule>> = pair.into_inner().collect();
-                let recursive = inner.first().is_some_and(|p| p.as_rule() == Rule::kw_rec);
-                let set = self.bindings(
-                    inner.into_iter().filter(|p| p.as_rule() != Rule::kw_rec),
-                    recursive,
-                )?;
-                ExprKind::Attrs(Box::new(set))
-            }
-            other => unreachable!("grammar: unexpected rule {other:?} in expression position"),
+            Tok::LBrace if self.formals_ahead() => ExprKind::Lambda(Rc::new(self.lambda()?)),
+            _ => return self.climb(0),
         };
-        Ok(Expr { span, kind })
+        Ok(Expr {
+            span: self.since(first),
+            kind,
+        })
     }
 
-    fn operation(&self, pairs: Pairs<Rule>) -> Built<Expr> {
-        let mut pieces: Vec<Piece> = Vec::new();
-        let mut operands: Vec<Pair<Rule>> = Vec::new();
-        for p in pairs {
-            let piece = match p.as_rule() {
-                Rule::negate | Rule::not => Piece::Prefix(p),
-                Rule::has_attr => Piece::Postfix(p),
-                Rule::concat
-                | Rule::update
-                | Rule::implies
-                | Rule::and
-                | Rule::or_op
-                | Rule::eq
-                | Rule::neq
-                | Rule::leq
-                | Rule::geq
-                | Rule::lt
-                | Rule::gt
-                | Rule::add
-                | Rule::sub
-                | Rule::mul
-                | Rule::div => Piece::Infix(p),
-                _ => {
-                    operands.push(p);
-                    continue;
-                }
-            };
-            if !operands.is_empty() {
-                pieces.push(Piece::Operand(
-                    self.application(std::mem::take(&mut operands))?,
-                ));
-            }
-            pieces.push(piece);
+    /// At `{`: do function arguments follow (`{ a, b ? 1, ... }:`), rather
+    /// than an attribute set?
+    fn formals_ahead(&self) -> bool {
+        match self.peek_at(1) {
+            Tok::Ellipsis => true,
+            Tok::RBrace => matches!(self.peek_at(2), Tok::Colon | Tok::At),
+            Tok::Ident => match self.peek_at(2) {
+                Tok::Comma | Tok::Question => true,
+                Tok::RBrace => matches!(self.peek_at(3), Tok::Colon | Tok::At),
+                _ => false,
+            },
+            _ => false,
         }
-        if !operands.is_empty() {
-            pieces.push(Piece::Operand(self.application(operands)?));
-        }
-        let mut pieces = pieces.into_iter().peekable();
-        self.climb(&mut pieces, 0)
     }
 
-    /// Precedence climbing over the regrouped pieces of one operation.
-    fn climb<'i>(
-        &self,
-        pieces: &mut std::iter::Peekable<std::vec::IntoIter<Piece<'i>>>,
-        min_power: u8,
-    ) -> Built<Expr> {
-        let mut lhs = match pieces.next() {
-            Some(Piece::Operand(e)) => e,
-            Some(Piece::Prefix(op)) => {
-                let (unary, power) = if op.as_rule() == Rule::negate {
+    /// Precedence climbing over prefix, postfix and infix operators whose
+    /// operands are applications.
+    fn climb(&mut self, min_power: u8) -> Built<Expr> {
+        self.enter()?;
+        let e = self.climb_inner(min_power);
+        self.depth -= 1;
+        e
+    }
+
+    fn climb_inner(&mut self, min_power: u8) -> Built<Expr> {
+        let first = self.tokens[self.pos];
+        let mut lhs = match first.kind {
+            Tok::Minus | Tok::Not => {
+                self.bump();
+                let (unary, power) = if first.kind == Tok::Minus {
                     (UnaryOp::Negate, NEGATE_POWER)
                 } else {
                     (UnaryOp::Not, NOT_POWER)
                 };
-                let rhs = self.climb(pieces, power)?;
+                let rhs = self.climb(power)?;
                 Expr {
-                    span: self.span(&op).to(rhs.span),
+                    span: self.span_of(first).to(rhs.span),
                     kind: ExprKind::Unary(unary, Box::new(rhs)),
                 }
             }
-            _ => unreachable!("grammar: an operation starts with an operand or a prefix operator"),
+            _ => self.application()?,
         };
         loop {
-            match pieces.peek() {
-                Some(Piece::Postfix(_)) if HAS_ATTR_POWER >= min_power => {
-                    let Some(Piece::Postfix(op)) = pieces.next() else {
-                        unreachable!("peeked a postfix operator")
-                    };
-                    let span = lhs.span.to(self.span(&op));
-                    let path =
-                        self.attrpath(op.into_inner().next().expect("grammar: `?` has a path"))?;
-                    lhs = Expr {
-                        span,
-                        kind: ExprKind::HasAttr {
-                            target: Box::new(lhs),
-                            path,
-                        },
-                    };
+            let op = self.tokens[self.pos];
+            if op.kind == Tok::Question {
+                if HAS_ATTR_POWER < min_power {
+                    return Ok(lhs);
                 }
-                Some(Piece::Infix(op)) if infix_power(op.as_rule()).0 >= min_power => {
-                    let Some(Piece::Infix(op)) = pieces.next() else {
-                        unreachable!("peeked an infix operator")
-                    };
-                    let (_, right_power, binary) = infix_power(op.as_rule());
-                    self.check_associative(&lhs, &op)?;
-                    let rhs = self.climb(pieces, right_power)?;
-                    let span = lhs.span.to(rhs.span);
-                    lhs = Expr {
-                        span,
-                        kind: ExprKind::Binary(binary, Box::new(lhs), Box::new(rhs)),
-                    };
-                }
-                _ => return Ok(lhs),
+                self.bump();
+                let path = self.attrpath()?;
+                lhs = Expr {
+                    span: lhs.span.to(self.since(op)),
+                    kind: ExprKind::HasAttr {
+                        target: Box::new(lhs),
+                        path,
+                    },
+                };
+                continue;
             }
+            let Some((left, right, binary)) = infix_power(op.kind) else {
+                return Ok(lhs);
+            };
+            if left < min_power {
+                return Ok(lhs);
+            }
+            self.check_associative(&lhs, op, binary)?;
+            self.bump();
+            let rhs = self.climb(right)?;
+            lhs = Expr {
+                span: lhs.span.to(rhs.span),
+                kind: ExprKind::Binary(binary, Box::new(lhs), Box::new(rhs)),
+            };
         }
     }
 
     /// Comparisons do not chain in Nix: `a == b == c` and `a < b < c` are
     /// syntax errors unless parenthesised.
-    fn check_associative(&self, lhs: &Expr, op: &Pair<Rule>) -> Built<()> {
+    fn check_associative(&self, lhs: &Expr, op: Token, binary: BinaryOp) -> Built<()> {
         use BinaryOp::*;
-        let group = |r: Rule| match r {
-            Rule::eq | Rule::neq => Some(0),
-            Rule::lt | Rule::leq | Rule::gt | Rule::geq => Some(1),
+        let group = |b: BinaryOp| match b {
+            Eq | Ne => Some(0),
+            Lt | Le | Gt | Ge => Some(1),
             _ => None,
         };
-        let Some(g) = group(op.as_rule()) else {
+        let Some(g) = group(binary) else {
             return Ok(());
         };
         let ExprKind::Binary(inner, ..) = &lhs.kind else {
             return Ok(());
         };
-        let inner_group = match inner {
-            Eq | Ne => Some(0),
-            Lt | Le | Gt | Ge => Some(1),
-            _ => None,
-        };
-        let between = &self.text[lhs.span.end as usize..op.as_span().start()];
-        if inner_group == Some(g) && !between.contains(')') {
+        let between = &self.text[lhs.span.end as usize..op.start as usize];
+        if group(*inner) == Some(g) && !between.contains(')') {
             return Err(self.error(
-                self.span(op),
+                self.span_of(op),
                 format!(
                     "`{}` cannot follow another comparison without parentheses",
-                    op.as_str()
+                    op.text(self.text)
                 ),
                 Some("comparisons do not chain: write `(a == b) == c` or `a == b && b == c`"),
             ));
@@ -497,15 +382,33 @@ impl Builder<'_> {
         Ok(())
     }
 
+    /// Can the current token start an operand of an application?
+    fn at_operand(&self) -> bool {
+        match self.peek() {
+            Tok::Ident
+            | Tok::Int
+            | Tok::Float
+            | Tok::Path
+            | Tok::SearchPath
+            | Tok::StrOpen
+            | Tok::IndOpen
+            | Tok::LBrack
+            | Tok::LBrace
+            | Tok::Rec
+            | Tok::LParen => true,
+            Tok::Let => self.peek_at(1) == Tok::LBrace,
+            _ => false,
+        }
+    }
+
     /// `f a b`: the operands of one application, each a primary with an
     /// optional selector.
-    fn application(&self, pairs: Vec<Pair<Rule>>) -> Built<Expr> {
-        let mut items = self.selects(pairs)?.into_iter();
-        let mut func = items.next().expect("grammar: an application has a head");
-        for arg in items {
-            let span = func.span.to(arg.span);
+    fn application(&mut self) -> Built<Expr> {
+        let mut func = self.select()?;
+        while self.at_operand() {
+            let arg = self.select()?;
             func = Expr {
-                span,
+                span: func.span.to(arg.span),
                 kind: ExprKind::Apply {
                     func: Box::new(func),
                     arg: Rc::new(arg),
@@ -515,31 +418,23 @@ impl Builder<'_> {
         Ok(func)
     }
 
-    /// Regroup a flat run of primaries and selectors into expressions.
-    fn selects<'i>(&self, pairs: impl IntoIterator<Item = Pair<'i, Rule>>) -> Built<Vec<Expr>> {
-        let mut out: Vec<Expr> = Vec::new();
-        for p in pairs {
-            if p.as_rule() == Rule::selector {
-                let target = out.pop().expect("grammar: a selector follows a primary");
-                out.push(self.selector(target, p)?);
-            } else {
-                out.push(self.expr(p)?);
-            }
+    /// `target.a.b or default`, or just a primary.
+    fn select(&mut self) -> Built<Expr> {
+        let target = self.primary()?;
+        if self.peek() != Tok::Dot {
+            return Ok(target);
         }
-        Ok(out)
-    }
-
-    /// `target.a.b or default`.
-    fn selector(&self, target: Expr, pair: Pair<Rule>) -> Built<Expr> {
-        let span = target.span.to(self.span(&pair));
-        let mut inner = pair.into_inner();
-        let path = self.attrpath(inner.next().expect("grammar: a selector has a path"))?;
-        let default = self
-            .selects(inner.filter(|p| p.as_rule() != Rule::kw_or))?
-            .pop()
-            .map(Box::new);
+        self.bump();
+        let path = self.attrpath()?;
+        let default = if self.peek() == Tok::Or {
+            self.bump();
+            Some(Box::new(self.select()?))
+        } else {
+            None
+        };
+        let end = self.tokens[self.pos - 1].end as usize;
         Ok(Expr {
-            span,
+            span: Span::new(self.file, target.span.start as usize, end),
             kind: ExprKind::Select {
                 target: Box::new(target),
                 path,
@@ -548,53 +443,145 @@ impl Builder<'_> {
         })
     }
 
-    fn attrpath(&self, pair: Pair<Rule>) -> Built<Vec<AttrKey>> {
-        pair.into_inner().map(|p| self.attr_key(p)).collect()
+    fn primary(&mut self) -> Built<Expr> {
+        self.enter()?;
+        let e = self.primary_inner();
+        self.depth -= 1;
+        e
     }
 
-    fn attr_key(&self, pair: Pair<Rule>) -> Built<AttrKey> {
-        let span = self.span(&pair);
-        Ok(match pair.as_rule() {
-            Rule::identifier | Rule::kw_or_name => AttrKey::Static(pair.as_str().into(), span),
-            Rule::string => {
-                let parts = self.string(pair)?;
-                match parts.as_slice() {
-                    [] => AttrKey::Static("".into(), span),
-                    [StrPart::Literal(s)] => AttrKey::Static(s.as_str().into(), span),
-                    _ => AttrKey::Dynamic(Box::new(Expr {
-                        span,
-                        kind: ExprKind::Str(parts),
-                    })),
+    fn primary_inner(&mut self) -> Built<Expr> {
+        let t = self.tokens[self.pos];
+        let span = self.span_of(t);
+        let kind = match t.kind {
+            Tok::Ident => {
+                self.bump();
+                ExprKind::Var(Var::new(t.text(self.text).into()))
+            }
+            Tok::Int => {
+                self.bump();
+                let s = t.text(self.text);
+                match s.parse::<i64>() {
+                    Ok(n) => ExprKind::Int(n),
+                    Err(_) => {
+                        return Err(self.error(
+                            span,
+                            format!("integer literal `{s}` does not fit in 64 bits"),
+                            Some("integers are signed 64-bit; use a float for larger magnitudes"),
+                        ))
+                    }
                 }
             }
-            Rule::interpolation => {
-                let e = self.expr(
-                    pair.into_inner()
-                        .next()
-                        .expect("grammar: interpolation holds an expression"),
-                )?;
-                AttrKey::Dynamic(Box::new(e))
+            Tok::Float => {
+                self.bump();
+                let s = t.text(self.text);
+                ExprKind::Float(
+                    s.parse::<f64>().map_err(|_| {
+                        self.error(span, format!("invalid float literal `{s}`"), None)
+                    })?,
+                )
             }
-            other => unreachable!("grammar: {other:?} is not an attribute name"),
+            Tok::Path => {
+                self.bump();
+                ExprKind::Path(t.text(self.text).to_string())
+            }
+            Tok::SearchPath => {
+                self.bump();
+                let s = t.text(self.text);
+                ExprKind::SearchPath(s[1..s.len() - 1].to_string())
+            }
+            Tok::StrOpen => ExprKind::Str(self.string()?),
+            Tok::IndOpen => ExprKind::Str(self.indented_string()?),
+            Tok::LParen => {
+                self.bump();
+                let e = self.expr()?;
+                self.expect(Tok::RParen, "`)` or an operator")?;
+                return Ok(e);
+            }
+            Tok::LBrack => {
+                self.bump();
+                let mut items = Vec::new();
+                while self.peek() != Tok::RBrack {
+                    if !self.at_operand() {
+                        return Err(self.unexpected("a list element or `]`"));
+                    }
+                    items.push(Rc::new(self.select()?));
+                }
+                self.bump();
+                ExprKind::List(items)
+            }
+            Tok::LBrace | Tok::Rec => {
+                let recursive = t.kind == Tok::Rec;
+                if recursive {
+                    self.bump();
+                }
+                self.expect(Tok::LBrace, "`{`")?;
+                let set = self.bindings(
+                    Tok::RBrace,
+                    "an attribute binding `name = value;`, `inherit` or `}`",
+                    recursive,
+                )?;
+                self.bump();
+                ExprKind::Attrs(Box::new(set))
+            }
+            Tok::Let => {
+                // The old `let { a = 1; body = a; }`: the `body` of a `rec` set.
+                self.bump();
+                let open = self.bump();
+                let set = self.bindings(
+                    Tok::RBrace,
+                    "an attribute binding `name = value;`, `inherit` or `}`",
+                    true,
+                )?;
+                self.bump();
+                let target = Expr {
+                    span: self.since(t),
+                    kind: ExprKind::Attrs(Box::new(set)),
+                };
+                ExprKind::Select {
+                    target: Box::new(target),
+                    path: vec![AttrKey::Static("body".into(), self.span_of(open))],
+                    default: None,
+                }
+            }
+            _ => return Err(self.unexpected("an expression")),
+        };
+        Ok(Expr {
+            span: self.since(t),
+            kind,
         })
     }
 
-    fn lambda(&self, pair: Pair<Rule>) -> Built<Lambda> {
-        let span = self.span(&pair);
-        let mut inner: Vec<Pair<Rule>> = pair.into_inner().collect();
-        let body = self.expr(inner.pop().expect("grammar: lambda has a body"))?;
+    // ── functions ──────────────────────────────────────────────────────────
+
+    fn lambda(&mut self) -> Built<Lambda> {
+        let first = self.tokens[self.pos];
         let mut name: Option<(Name, Span)> = None;
         let mut formals = None;
-        for p in inner {
-            match p.as_rule() {
-                Rule::identifier => name = Some((p.as_str().into(), self.span(&p))),
-                Rule::formals => formals = Some(self.formals(p)?),
-                other => unreachable!("grammar: {other:?} in lambda head"),
+        if self.peek() == Tok::Ident {
+            let id = self.bump();
+            name = Some((id.text(self.text).into(), self.span_of(id)));
+            if self.peek() == Tok::At {
+                self.bump();
+                if self.peek() != Tok::LBrace {
+                    return Err(self.unexpected("`{` and the function's arguments"));
+                }
+                formals = Some(self.formals()?);
+            }
+        } else {
+            formals = Some(self.formals()?);
+            if self.peek() == Tok::At {
+                self.bump();
+                let id = self.expect(Tok::Ident, "a name")?;
+                name = Some((id.text(self.text).into(), self.span_of(id)));
             }
         }
+        self.expect(Tok::Colon, "`:`")?;
+        let body = self.expr()?;
+        let span = self.since(first);
         let param = match formals {
             None => {
-                let (n, s) = name.expect("grammar: a lambda has a name or formals");
+                let (n, s) = name.expect("parser: a lambda has a name or formals");
                 Param::Ident(n, s)
             }
             Some((formals, ellipsis)) => {
@@ -617,17 +604,26 @@ impl Builder<'_> {
         Ok(Lambda { param, body, span })
     }
 
-    fn formals(&self, pair: Pair<Rule>) -> Built<(Vec<Formal>, bool)> {
+    /// `{ a, b ? 1, ... }`
+    fn formals(&mut self) -> Built<(Vec<Formal>, bool)> {
+        self.expect(Tok::LBrace, "`{`")?;
         let mut formals: Vec<Formal> = Vec::new();
         let mut ellipsis = false;
-        for p in pair.into_inner() {
-            match p.as_rule() {
-                Rule::ellipsis => ellipsis = true,
-                Rule::formal => {
-                    let mut inner = p.into_inner();
-                    let id = inner.next().expect("grammar: formal has a name");
-                    let span = self.span(&id);
-                    let name: Name = id.as_str().into();
+        loop {
+            match self.peek() {
+                Tok::RBrace => break,
+                Tok::Ellipsis => {
+                    self.bump();
+                    ellipsis = true;
+                    if self.peek() == Tok::Comma {
+                        self.bump();
+                    }
+                    break;
+                }
+                Tok::Ident => {
+                    let id = self.bump();
+                    let span = self.span_of(id);
+                    let name: Name = id.text(self.text).into();
                     if formals.iter().any(|f| f.name == name) {
                         return Err(self.error(
                             span,
@@ -635,105 +631,236 @@ impl Builder<'_> {
                             None,
                         ));
                     }
-                    let default = match inner.next() {
-                        Some(d) => Some(Rc::new(self.expr(d)?)),
-                        None => None,
+                    let default = if self.peek() == Tok::Question {
+                        self.bump();
+                        Some(Rc::new(self.expr()?))
+                    } else {
+                        None
                     };
                     formals.push(Formal {
                         name,
                         span,
                         default,
                     });
+                    if self.peek() != Tok::Comma {
+                        break;
+                    }
+                    self.bump();
                 }
-                other => unreachable!("grammar: {other:?} in formals"),
+                _ => return Err(self.unexpected("a function argument or `}`")),
             }
         }
+        self.expect(Tok::RBrace, "`,` or `}`")?;
         Ok((formals, ellipsis))
     }
 
-    /// Build the bindings of a set or `let`, merging nested paths as Nix does.
-    fn bindings<'i>(
-        &self,
-        pairs: impl Iterator<Item = Pair<'i, Rule>>,
-        recursive: bool,
-    ) -> Built<AttrSet> {
+    // ── bindings ───────────────────────────────────────────────────────────
+
+    /// The bindings of a set or `let` up to `close` (not taken), merging
+    /// nested paths as Nix does.
+    fn bindings(&mut self, close: Tok, wanted: &str, recursive: bool) -> Built<AttrSet> {
         let mut set = AttrSet {
             recursive,
             ..AttrSet::default()
         };
-        for p in pairs {
-            match p.as_rule() {
-                Rule::assign => {
-                    let mut inner = p.into_inner();
-                    let path = self.attrpath(inner.next().expect("grammar: binding has a path"))?;
-                    let value = self.expr(inner.next().expect("grammar: binding has a value"))?;
+        loop {
+            match self.peek() {
+                k if k == close => return Ok(set),
+                Tok::Inherit => self.inherit(&mut set)?,
+                Tok::Ident | Tok::Or | Tok::StrOpen | Tok::InterpOpen => {
+                    let start = self.pos;
+                    let path = self.attrpath()?;
+                    if self.peek() != Tok::Assign {
+                        if close == Tok::In && self.peek() == Tok::Eof {
+                            // `let x = 1; x`: most likely the `in` is missing.
+                            self.pos = start;
+                            return Err(self.unexpected(wanted));
+                        }
+                        return Err(self.unexpected("`=` or `.`"));
+                    }
+                    self.bump();
+                    let value = self.expr()?;
+                    if self.peek() != Tok::Semi {
+                        return Err(self.unexpected("`;`"));
+                    }
+                    self.bump();
                     self.insert(&mut set, path, value)?;
                 }
-                Rule::inherit => self.inherit(&mut set, p)?,
-                other => unreachable!("grammar: {other:?} in bindings"),
+                _ => return Err(self.unexpected(wanted)),
             }
         }
-        Ok(set)
     }
 
-    fn inherit(&self, set: &mut AttrSet, pair: Pair<Rule>) -> Built<()> {
+    fn inherit(&mut self, set: &mut AttrSet) -> Built<()> {
+        self.bump();
         let mut from: Option<Rc<Expr>> = None;
-        for p in pair.into_inner() {
-            match p.as_rule() {
-                Rule::kw_inherit => {}
-                Rule::inherit_from => {
-                    from = Some(Rc::new(
-                        self.expr(p.into_inner().next().expect("grammar: inherit source"))?,
+        if self.peek() == Tok::LParen {
+            self.bump();
+            from = Some(Rc::new(self.expr()?));
+            self.expect(Tok::RParen, "`)`")?;
+        }
+        loop {
+            match self.peek() {
+                Tok::Semi => {
+                    self.bump();
+                    return Ok(());
+                }
+                Tok::Ident | Tok::Or | Tok::StrOpen | Tok::InterpOpen => {}
+                _ => return Err(self.unexpected("an attribute name or `;`")),
+            }
+            let (name, span) = match self.attr_key()? {
+                AttrKey::Static(n, s) => (n, s),
+                AttrKey::Dynamic(e) => {
+                    return Err(self.error(
+                        e.span,
+                        "dynamic attributes are not allowed in `inherit`",
+                        Some("write `name = expr;` instead"),
                     ))
                 }
-                _ => {
-                    let (name, span) = match self.attr_key(p)? {
-                        AttrKey::Static(n, s) => (n, s),
-                        AttrKey::Dynamic(e) => {
-                            return Err(self.error(
-                                e.span,
-                                "dynamic attributes are not allowed in `inherit`",
-                                Some("write `name = expr;` instead"),
-                            ))
-                        }
-                    };
-                    let (value, inherited) = match &from {
-                        None => (
-                            Expr {
-                                span,
-                                kind: ExprKind::Var(Var::new(name.clone())),
-                            },
-                            true,
-                        ),
-                        Some(src) => {
-                            let target = Box::new(src.as_ref().clone());
-                            let path = vec![AttrKey::Static(name.clone(), span)];
-                            (
-                                Expr {
-                                    span,
-                                    kind: ExprKind::Select {
-                                        target,
-                                        path,
-                                        default: None,
-                                    },
-                                },
-                                false,
-                            )
-                        }
-                    };
-                    if let Some(prev) = set.find(&name) {
-                        return Err(self.duplicate(&name, span, prev.span));
-                    }
-                    set.push_static(StaticAttr {
-                        name,
+            };
+            let (value, inherited) = match &from {
+                None => (
+                    Expr {
                         span,
-                        value: Rc::new(value),
-                        inherited,
-                    });
+                        kind: ExprKind::Var(Var::new(name.clone())),
+                    },
+                    true,
+                ),
+                Some(src) => {
+                    let target = Box::new(src.as_ref().clone());
+                    let path = vec![AttrKey::Static(name.clone(), span)];
+                    (
+                        Expr {
+                            span,
+                            kind: ExprKind::Select {
+                                target,
+                                path,
+                                default: None,
+                            },
+                        },
+                        false,
+                    )
+                }
+            };
+            if let Some(prev) = set.find(&name) {
+                return Err(self.duplicate(&name, span, prev.span));
+            }
+            set.push_static(StaticAttr {
+                name,
+                span,
+                value: Rc::new(value),
+                inherited,
+            });
+        }
+    }
+
+    fn attrpath(&mut self) -> Built<Vec<AttrKey>> {
+        let mut path = vec![self.attr_key()?];
+        while self.peek() == Tok::Dot {
+            self.bump();
+            path.push(self.attr_key()?);
+        }
+        Ok(path)
+    }
+
+    fn attr_key(&mut self) -> Built<AttrKey> {
+        let t = self.tokens[self.pos];
+        Ok(match t.kind {
+            Tok::Ident | Tok::Or => {
+                self.bump();
+                AttrKey::Static(t.text(self.text).into(), self.span_of(t))
+            }
+            Tok::StrOpen => {
+                let parts = self.string()?;
+                let span = self.since(t);
+                match parts.as_slice() {
+                    [] => AttrKey::Static("".into(), span),
+                    [StrPart::Literal(s)] => AttrKey::Static(s.as_str().into(), span),
+                    _ => AttrKey::Dynamic(Box::new(Expr {
+                        span,
+                        kind: ExprKind::Str(parts),
+                    })),
                 }
             }
+            Tok::InterpOpen => {
+                self.bump();
+                let e = self.expr()?;
+                self.expect(Tok::InterpClose, "`}` or an operator")?;
+                AttrKey::Dynamic(Box::new(e))
+            }
+            _ => return Err(self.unexpected("an attribute name")),
+        })
+    }
+
+    // ── strings ────────────────────────────────────────────────────────────
+
+    /// `${ expr }`, at its `${`.
+    fn interpolation(&mut self) -> Built<StrPart> {
+        self.bump();
+        let e = self.expr()?;
+        self.expect(Tok::InterpClose, "`}` or an operator")?;
+        Ok(StrPart::Interpolation(Box::new(e)))
+    }
+
+    /// A `"…"` string, at its opening quote.
+    fn string(&mut self) -> Built<Vec<StrPart>> {
+        self.bump();
+        let mut parts = Vec::new();
+        loop {
+            let t = self.tokens[self.pos];
+            match t.kind {
+                Tok::StrText => {
+                    self.bump();
+                    push_literal(&mut parts, &unescape(t.text(self.text)));
+                }
+                Tok::InterpOpen => parts.push(self.interpolation()?),
+                Tok::StrClose => {
+                    self.bump();
+                    return Ok(parts);
+                }
+                other => unreachable!("lexer: {other:?} inside a string"),
+            }
         }
-        Ok(())
+    }
+
+    /// A `''…''` string, at its opening quotes.
+    fn indented_string(&mut self) -> Built<Vec<StrPart>> {
+        self.bump();
+        let mut pieces = Vec::new();
+        let mut first = true;
+        loop {
+            let t = self.tokens[self.pos];
+            let piece = match t.kind {
+                Tok::IndText => {
+                    self.bump();
+                    let mut text = t.text(self.text);
+                    if first {
+                        // Like Nix's lexer: a first line of only spaces is not part of the string.
+                        let spaces = text.len() - text.trim_start_matches(' ').len();
+                        if text[spaces..].starts_with('\n') {
+                            text = &text[spaces + 1..];
+                        }
+                    }
+                    Indented::Text(text.to_string())
+                }
+                Tok::IndEscape => {
+                    self.bump();
+                    Indented::Escape(match &t.text(self.text)[2..] {
+                        "$" => "$".to_string(),
+                        "'" => "''".to_string(),
+                        esc => unescape(esc),
+                    })
+                }
+                Tok::InterpOpen => Indented::Interpolation(self.interpolation()?),
+                Tok::IndClose => {
+                    self.bump();
+                    return Ok(strip_indentation(pieces));
+                }
+                other => unreachable!("lexer: {other:?} inside an indented string"),
+            };
+            first = false;
+            pieces.push(piece);
+        }
     }
 
     fn duplicate(&self, name: &str, span: Span, first: Span) -> SyntaxError {
@@ -805,61 +932,6 @@ impl Builder<'_> {
                 }
             }
         }
-    }
-
-    /// A `"…"` string. Its text pieces are the gaps between interpolations
-    /// (the grammar makes no pairs for them, to keep parsing cheap).
-    fn string(&self, pair: Pair<Rule>) -> Built<Vec<StrPart>> {
-        let whole = pair.as_span();
-        let (mut at, end) = (whole.start() + 1, whole.end() - 1);
-        let mut parts = Vec::new();
-        for p in pair.into_inner() {
-            let s = p.as_span();
-            push_literal(&mut parts, &unescape(&self.text[at..s.start()]));
-            at = s.end();
-            parts.push(self.interpolation(p)?);
-        }
-        push_literal(&mut parts, &unescape(&self.text[at..end]));
-        Ok(parts)
-    }
-
-    fn interpolation(&self, pair: Pair<Rule>) -> Built<StrPart> {
-        let e = self.expr(
-            pair.into_inner()
-                .next()
-                .expect("grammar: interpolation holds an expression"),
-        )?;
-        Ok(StrPart::Interpolation(Box::new(e)))
-    }
-
-    fn indented_string(&self, pair: Pair<Rule>) -> Built<Vec<StrPart>> {
-        let mut pieces = Vec::new();
-        let mut first = true;
-        for p in pair.into_inner() {
-            let piece = match p.as_rule() {
-                Rule::indented_text => {
-                    let mut text = p.as_str();
-                    if first {
-                        // Like Nix's lexer: a first line of only spaces is not part of the string.
-                        let spaces = text.len() - text.trim_start_matches(' ').len();
-                        if text[spaces..].starts_with('\n') {
-                            text = &text[spaces + 1..];
-                        }
-                    }
-                    Indented::Text(text.to_string())
-                }
-                Rule::indented_escape => Indented::Escape(match &p.as_str()[2..] {
-                    "$" => "$".to_string(),
-                    "'" => "''".to_string(),
-                    esc => unescape(esc),
-                }),
-                Rule::interpolation => Indented::Interpolation(self.interpolation(p)?),
-                other => unreachable!("grammar: {other:?} in indented string"),
-            };
-            first = false;
-            pieces.push(piece);
-        }
-        Ok(strip_indentation(pieces))
     }
 }
 
@@ -1012,4 +1084,67 @@ fn strip_indentation(pieces: Vec<Indented>) -> Vec<StrPart> {
         }
     }
     parts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(text: &str) -> SyntaxError {
+        parse(FileId(0), text).expect_err("a syntax error")
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_not_a_crash() {
+        let n = MAX_NESTING + 10;
+        for text in [
+            format!("{}1{}", "[".repeat(n), "]".repeat(n)),
+            format!("{}1{}", "\"${".repeat(n), "}\"".repeat(n)),
+            format!("{}1", "x: ".repeat(n)),
+            format!("{}1", "- ".repeat(n)),
+        ] {
+            // On a stack as deep as the evaluator's, where files are parsed.
+            let message = crate::eval::run_with_stack(move || err(&text).message);
+            assert!(message.contains("nested more than"), "{message}");
+        }
+    }
+
+    #[test]
+    fn errors_name_what_was_expected() {
+        assert_eq!(err("{ a = 1 }").message, "unexpected `}`, expected `;`");
+        assert_eq!(
+            err("if a then b").message,
+            "unexpected end of input, expected `else`"
+        );
+        assert_eq!(
+            err("[ 1 2").message,
+            "unexpected end of input, expected a list element or `]`"
+        );
+        assert_eq!(
+            err("{ a, b }").message,
+            "unexpected end of input, expected `:`"
+        );
+        assert_eq!(
+            err("f (1").message,
+            "unexpected end of input, expected `)` or an operator"
+        );
+        assert_eq!(
+            err("1 +").message,
+            "unexpected end of input, expected an expression"
+        );
+        assert_eq!(
+            err("a == b == c").message,
+            "`==` cannot follow another comparison without parentheses"
+        );
+    }
+
+    #[test]
+    fn old_let_is_the_body_of_a_rec_set() {
+        let e = parse(FileId(0), "let { a = 1; body = a; }").expect("parses");
+        let ExprKind::Select { target, path, .. } = e.kind else {
+            panic!("a selection: {e:?}")
+        };
+        assert!(matches!(&path[..], [AttrKey::Static(n, _)] if &**n == "body"));
+        assert!(matches!(target.kind, ExprKind::Attrs(ref s) if s.recursive));
+    }
 }

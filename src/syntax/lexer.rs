@@ -1,0 +1,491 @@
+//! Text → tokens, with `grammar/bottle.pest`. The parser reads the tokens
+//! without comments; `bottle fmt` reads them with their comments. Not for
+//! structure: that is `parser.rs`.
+
+use super::parser::{SyntaxError, MAX_NESTING};
+use super::span::{FileId, Span};
+use pest::Parser as _;
+
+#[derive(pest_derive::Parser)]
+#[grammar = "../grammar/bottle.pest"]
+struct Grammar;
+
+/// What a token is. Keywords and each operator get their own kind, so the
+/// parser compares kinds, never text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Tok {
+    Ident,
+    Int,
+    Float,
+    Path,
+    SearchPath,
+    StrOpen,
+    StrText,
+    StrClose,
+    IndOpen,
+    IndText,
+    IndEscape,
+    IndClose,
+    /// `${`
+    InterpOpen,
+    /// The `}` that closes `${`.
+    InterpClose,
+    Comment,
+    // keywords
+    Let,
+    In,
+    With,
+    Assert,
+    If,
+    Then,
+    Else,
+    Rec,
+    Inherit,
+    Or,
+    // punctuation
+    Assign,
+    Semi,
+    LBrace,
+    RBrace,
+    LBrack,
+    RBrack,
+    LParen,
+    RParen,
+    Colon,
+    Comma,
+    Question,
+    At,
+    Ellipsis,
+    Dot,
+    // operators
+    Not,
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    And,
+    OrOr,
+    Implies,
+    Plus,
+    Minus,
+    Star,
+    Slash,
+    Concat,
+    Update,
+    /// The end of the file (the parser's last token).
+    Eof,
+}
+
+/// One token: its kind and where it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Token {
+    pub kind: Tok,
+    pub start: u32,
+    pub end: u32,
+}
+
+impl Token {
+    pub fn text<'t>(&self, text: &'t str) -> &'t str {
+        &text[self.start as usize..self.end as usize]
+    }
+}
+
+/// Files larger than this are lexed in pieces of about this size.
+const PIECE: usize = 1 << 18;
+
+/// Split `text` into tokens, comments included, in order. The last token is
+/// always `Eof`.
+pub fn tokens(file: FileId, text: &str) -> Result<Vec<Token>, SyntaxError> {
+    let cuts = scan(file, text)?;
+    let mut out = match (cuts.len() >= 2)
+        .then(|| lex_in_pieces(text, &cuts))
+        .flatten()
+    {
+        Some(out) => out,
+        None => {
+            // About one token per four bytes in typical recipes.
+            let mut out = Vec::with_capacity(text.len() / 4 + 1);
+            lex(text, 0, &mut out).map_err(|e| lex_error(file, text, e))?;
+            out
+        }
+    };
+    out.push(Token {
+        kind: Tok::Eof,
+        start: text.len() as u32,
+        end: text.len() as u32,
+    });
+    Ok(out)
+}
+
+/// Lex a big file as pieces cut at `cuts` (line starts outside strings and
+/// comments, from `scan`), in parallel, so pest's own queue of pairs stays
+/// small. Such a line start is always between tokens, so the pieces' tokens
+/// are the file's. A piece that does not lex on its own makes this give up
+/// and return `None`; then the file is lexed whole.
+fn lex_in_pieces(text: &str, cuts: &[usize]) -> Option<Vec<Token>> {
+    let bounds: Vec<usize> = std::iter::once(0)
+        .chain(cuts.iter().copied())
+        .chain(std::iter::once(text.len()))
+        .collect();
+    // One thread per core, each with a run of pieces; their stacks are as
+    // deep as the evaluator's (the lexer recurses into `${ … }`).
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let pieces: Vec<(usize, usize)> = bounds.windows(2).map(|w| (w[0], w[1])).collect();
+    let per_thread = pieces.len().div_ceil(threads);
+    let results: Vec<Option<Vec<Token>>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = pieces
+            .chunks(per_thread)
+            .map(|run| {
+                std::thread::Builder::new()
+                    .name("lex".into())
+                    .stack_size(LEX_STACK_BYTES)
+                    .spawn_scoped(scope, move || {
+                        let (first, last) = (run[0].0, run[run.len() - 1].1);
+                        // The first run's vector becomes the file's: room for all.
+                        let room = if first == 0 { text.len() } else { last - first };
+                        let mut toks = Vec::with_capacity(room / 4 + 1);
+                        for &(start, end) in run {
+                            lex(&text[start..end], start, &mut toks).ok()?;
+                        }
+                        Some(toks)
+                    })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.ok().and_then(|h| h.join().ok()).flatten())
+            .collect()
+    });
+    let mut results = results.into_iter();
+    let mut out = results.next()??;
+    for toks in results {
+        out.extend_from_slice(&toks?);
+    }
+    // Room for `Eof`.
+    out.reserve(1);
+    Some(out)
+}
+
+/// The stack of a lexing thread: `check_nesting` bounds how deep the lexer recurses.
+const LEX_STACK_BYTES: usize = 64 << 20;
+
+/// Append the tokens of `text`, which starts at byte `offset` of the file.
+fn lex(text: &str, offset: usize, out: &mut Vec<Token>) -> Result<(), pest::error::Error<Rule>> {
+    let pairs = Grammar::parse(Rule::file, text)?;
+    let offset = offset as u32;
+    for p in pairs {
+        let rule = p.as_rule();
+        if rule == Rule::EOI {
+            continue;
+        }
+        let span = p.as_span();
+        let s = span.as_str();
+        let (start, end) = (span.start() as u32 + offset, span.end() as u32 + offset);
+        if rule == Rule::plain_string {
+            out.push(Token {
+                kind: Tok::StrOpen,
+                start,
+                end: start + 1,
+            });
+            if end - start > 2 {
+                out.push(Token {
+                    kind: Tok::StrText,
+                    start: start + 1,
+                    end: end - 1,
+                });
+            }
+            out.push(Token {
+                kind: Tok::StrClose,
+                start: end - 1,
+                end,
+            });
+            continue;
+        }
+        let kind = match rule {
+            Rule::identifier => keyword(s).unwrap_or(Tok::Ident),
+            Rule::punctuation | Rule::operator => punctuation(s),
+            Rule::integer => Tok::Int,
+            Rule::float => Tok::Float,
+            Rule::path => Tok::Path,
+            Rule::search_path => Tok::SearchPath,
+            Rule::string_open => Tok::StrOpen,
+            Rule::string_text => Tok::StrText,
+            Rule::string_close => Tok::StrClose,
+            Rule::indented_open => Tok::IndOpen,
+            Rule::indented_text => Tok::IndText,
+            Rule::indented_escape => Tok::IndEscape,
+            Rule::indented_close => Tok::IndClose,
+            Rule::interpolation_open => Tok::InterpOpen,
+            Rule::interpolation_close => Tok::InterpClose,
+            Rule::brace_open => Tok::LBrace,
+            Rule::brace_close => Tok::RBrace,
+            Rule::comment => Tok::Comment,
+            other => unreachable!("grammar: {other:?} is not a token"),
+        };
+        out.push(Token { kind, start, end });
+    }
+    Ok(())
+}
+
+fn keyword(s: &str) -> Option<Tok> {
+    Some(match s {
+        "let" => Tok::Let,
+        "in" => Tok::In,
+        "with" => Tok::With,
+        "assert" => Tok::Assert,
+        "if" => Tok::If,
+        "then" => Tok::Then,
+        "else" => Tok::Else,
+        "rec" => Tok::Rec,
+        "inherit" => Tok::Inherit,
+        "or" => Tok::Or,
+        _ => return None,
+    })
+}
+
+fn punctuation(s: &str) -> Tok {
+    match s {
+        "=" => Tok::Assign,
+        ";" => Tok::Semi,
+        "{" => Tok::LBrace,
+        "}" => Tok::RBrace,
+        "[" => Tok::LBrack,
+        "]" => Tok::RBrack,
+        "(" => Tok::LParen,
+        ")" => Tok::RParen,
+        ":" => Tok::Colon,
+        "," => Tok::Comma,
+        "?" => Tok::Question,
+        "@" => Tok::At,
+        "..." => Tok::Ellipsis,
+        "." => Tok::Dot,
+        "!" => Tok::Not,
+        "==" => Tok::Eq,
+        "!=" => Tok::Ne,
+        "<" => Tok::Lt,
+        "<=" => Tok::Le,
+        ">" => Tok::Gt,
+        ">=" => Tok::Ge,
+        "&&" => Tok::And,
+        "||" => Tok::OrOr,
+        "->" => Tok::Implies,
+        "+" => Tok::Plus,
+        "-" => Tok::Minus,
+        "*" => Tok::Star,
+        "/" => Tok::Slash,
+        "++" => Tok::Concat,
+        "//" => Tok::Update,
+        other => unreachable!("grammar: `{other}` is not punctuation"),
+    }
+}
+
+/// A token the lexer could not read: an unclosed string, a stray character.
+fn lex_error(file: FileId, text: &str, err: pest::error::Error<Rule>) -> SyntaxError {
+    use pest::error::{ErrorVariant, InputLocation};
+    let pos = match err.location {
+        InputLocation::Pos(p) => p,
+        InputLocation::Span((s, _)) => s,
+    };
+    let (found, len) = super::parser::describe_found(&text[pos.min(text.len())..]);
+    let span = Span::new(file, pos, (pos + len).min(text.len()));
+    let positives = match err.variant {
+        ErrorVariant::ParsingError { positives, .. } => positives,
+        ErrorVariant::CustomError { .. } => Vec::new(),
+    };
+    let (wanted, help) = if positives.contains(&Rule::string_close) {
+        ("`\"` to close the string", None)
+    } else if positives.contains(&Rule::indented_close) {
+        ("`''` to close the indented string", None)
+    } else if positives.contains(&Rule::interpolation_close) {
+        ("`}` to close the `${`", None)
+    } else if text[pos..].starts_with("/*") {
+        ("`*/` to close this comment, further on", None)
+    } else {
+        (
+            "a name, a number, a string, a path or an operator",
+            Some("this character has no meaning in a recipe outside a string or comment"),
+        )
+    };
+    let help = help.map(String::from).or_else(|| {
+        (found == "end of input")
+            .then(|| "the file ends early: is a closing bracket, quote or `;` missing?".into())
+    });
+    SyntaxError {
+        span,
+        message: format!("unexpected {found}, expected {wanted}"),
+        help,
+        labels: Vec::new(),
+    }
+}
+
+/// Refuse text nested deeper than `MAX_NESTING` (brackets, strings and
+/// `${ … }` inside them) before the lexer and parser recurse into it, and
+/// find where a big file can be cut into pieces to lex: line starts, about
+/// `PIECE` bytes apart, outside strings and comments. (This scan is simpler
+/// than the grammar; a cut it gets wrong makes a piece fail to lex, and then
+/// the file is lexed whole.)
+fn scan(file: FileId, text: &str) -> Result<Vec<usize>, SyntaxError> {
+    #[derive(PartialEq)]
+    enum Open {
+        Bracket,
+        Interpolation,
+        Str,
+        Indented,
+    }
+    let bytes = text.as_bytes();
+    let at = |i: usize| bytes.get(i).copied().unwrap_or(0);
+    let mut stack: Vec<Open> = Vec::new();
+    let mut cuts = Vec::new();
+    let mut next_cut = PIECE;
+    let mut i = 0usize;
+    while i < bytes.len() {
+        if i >= next_cut
+            && bytes[i - 1] == b'\n'
+            && !stack
+                .iter()
+                .any(|o| matches!(o, Open::Str | Open::Indented | Open::Interpolation))
+        {
+            cuts.push(i);
+            next_cut = i + PIECE;
+        }
+        let before = stack.len();
+        match (stack.last(), bytes[i]) {
+            (Some(Open::Str), b'\\') => i += 1,
+            (Some(Open::Str), b'"') => {
+                stack.pop();
+            }
+            (Some(Open::Indented), b'\'') if at(i + 1) == b'\'' => match at(i + 2) {
+                b'$' | b'\'' => i += 2,
+                b'\\' => i += 3,
+                _ => {
+                    stack.pop();
+                    i += 1;
+                }
+            },
+            (Some(Open::Str | Open::Indented), b'$') if at(i + 1) == b'{' => {
+                stack.push(Open::Interpolation);
+                i += 1;
+            }
+            (Some(Open::Str | Open::Indented), _) => {}
+            (_, b'#') => {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            (_, b'/') if at(i + 1) == b'*' => {
+                i += 2;
+                while i < bytes.len() && !(bytes[i] == b'*' && at(i + 1) == b'/') {
+                    i += 1;
+                }
+                i += 1;
+            }
+            (_, b'"') => stack.push(Open::Str),
+            (_, b'\'') if at(i + 1) == b'\'' && (i == 0 || !is_name_byte(bytes[i - 1])) => {
+                stack.push(Open::Indented);
+                i += 1;
+            }
+            (_, b'$') if at(i + 1) == b'{' => {
+                stack.push(Open::Interpolation);
+                i += 1;
+            }
+            (_, b'(' | b'[' | b'{') => stack.push(Open::Bracket),
+            (_, b')' | b']' | b'}') => {
+                stack.pop();
+            }
+            _ => {}
+        }
+        if stack.len() > before && stack.len() > MAX_NESTING {
+            return Err(SyntaxError {
+                span: Span::new(file, i, (i + 1).min(text.len())),
+                message: format!("expressions are nested more than {MAX_NESTING} levels deep"),
+                help: Some("split the expression into named `let` bindings".into()),
+                labels: Vec::new(),
+            });
+        }
+        i += 1;
+    }
+    Ok(cuts)
+}
+
+fn is_name_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'\'' | b'-')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn whole(text: &str) -> Vec<Token> {
+        let mut out = Vec::new();
+        lex(text, 0, &mut out).expect("lexes");
+        out
+    }
+
+    /// A file big enough to be lexed in pieces, with strings and comments
+    /// that run across piece boundaries.
+    fn big(with: &str) -> String {
+        let mut s = String::from("[\n");
+        while s.len() < 5 * PIECE {
+            s.push_str("  { a = \"x\\\"${toString 1}\"; b = ./p/q; c = 1.5e3; } # note\n");
+            s.push_str(with);
+        }
+        s.push_str("]\n");
+        s
+    }
+
+    #[test]
+    fn pieces_lex_as_the_whole_file() {
+        let text = big("  ''\n    multi ${ \"line\" }\n  ''\n");
+        let cuts = scan(FileId(0), &text).expect("scans");
+        assert!(cuts.len() > 2, "{cuts:?}");
+        let pieces = lex_in_pieces(&text, &cuts).expect("lexes in pieces");
+        assert_eq!(pieces, whole(&text));
+    }
+
+    #[test]
+    fn a_string_or_comment_across_a_boundary_is_lexed_whole() {
+        for filler in ["  /* a\n  long\n  comment */\n", "  \"a\nlong\nstring\"\n"] {
+            let lines: String = std::iter::repeat_n(filler, PIECE / filler.len() + 2).collect();
+            let text = format!("[\n{lines}]\n");
+            let tokens = tokens(FileId(0), &text).expect("lexes");
+            let mut expected = whole(&text);
+            expected.push(Token {
+                kind: Tok::Eof,
+                start: text.len() as u32,
+                end: text.len() as u32,
+            });
+            assert_eq!(tokens, expected);
+        }
+    }
+
+    #[test]
+    fn plain_strings_are_three_tokens() {
+        let text = r#""" "a\"b" "c${d}""#;
+        let kinds: Vec<Tok> = whole(text).iter().map(|t| t.kind).collect();
+        use Tok::*;
+        assert_eq!(
+            kinds,
+            [
+                StrOpen,
+                StrClose,
+                StrOpen,
+                StrText,
+                StrClose,
+                StrOpen,
+                StrText,
+                InterpOpen,
+                Ident,
+                InterpClose,
+                StrClose
+            ]
+        );
+    }
+
+    #[test]
+    fn an_unclosed_comment_is_an_error() {
+        let err = tokens(FileId(0), "1 /* 2").expect_err("an error");
+        assert!(err.message.contains("`*/`"), "{}", err.message);
+    }
+}

@@ -1,0 +1,2 @@
+# The old `let { … }` form without a `body` attribute.
+let { a = 1; }
