@@ -8,7 +8,7 @@
 
 use crate::syntax::ast::{Expr, Lambda, Name};
 use crate::syntax::Span;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::rc::Rc;
@@ -194,6 +194,11 @@ impl Attrs {
         self.entries.iter()
     }
 
+    /// The `i`th attribute in name order.
+    pub fn entry(&self, i: usize) -> &Attr {
+        &self.entries[i]
+    }
+
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.entries.iter().map(|a| &*a.name)
     }
@@ -365,6 +370,69 @@ impl Thunk {
                 Suspended::Done(v) => Some(v.clone()),
                 _ => None,
             },
+        }
+    }
+}
+
+// ── dropping ──────────────────────────────────────────────────────────────
+//
+// A value can be nested a million levels deep (a list in a list in …, a
+// thunk whose frame holds the previous thunk, …). Dropping it the ordinary
+// way recurses once per level and would overflow the stack, so thunk cells
+// and frames hand what they own to a work list instead, which the outermost
+// drop empties in a loop.
+
+/// What a thunk cell or a frame owned, waiting to be dropped (held only to
+/// be dropped, never read).
+#[allow(dead_code)]
+enum Garbage {
+    State(Suspended),
+    Slots(Slots),
+}
+
+thread_local! {
+    static GARBAGE: RefCell<Vec<Garbage>> = const { RefCell::new(Vec::new()) };
+    static DRAINING: Cell<bool> = const { Cell::new(false) };
+}
+
+fn drop_later(garbage: Garbage) {
+    if DRAINING.get() {
+        // An outer drop is emptying the list; it takes this too. (If the
+        // thread is being torn down and the list is gone, the closure and
+        // with it the garbage are dropped in place.)
+        let _ = GARBAGE.try_with(move |g| g.borrow_mut().push(garbage));
+        return;
+    }
+    DRAINING.set(true);
+    drop(garbage);
+    while let Some(next) = GARBAGE.try_with(|g| g.borrow_mut().pop()).ok().flatten() {
+        drop(next);
+    }
+    DRAINING.set(false);
+}
+
+impl Drop for LazyCell {
+    fn drop(&mut self) {
+        let state = std::mem::replace(self.state.get_mut(), Suspended::Forcing(self.origin));
+        let owns_more = match &state {
+            Suspended::Expr(..) | Suspended::Apply(..) => true,
+            Suspended::Done(v) => matches!(
+                v,
+                Value::List(_) | Value::Attrs(_) | Value::Lambda(_) | Value::Builtin(_)
+            ),
+            Suspended::Forcing(_) => false,
+        };
+        if owns_more {
+            drop_later(Garbage::State(state));
+        }
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        let slots = std::mem::take(self.slots.get_mut());
+        if !slots.is_empty() {
+            drop_later(Garbage::Slots(slots));
         }
     }
 }
