@@ -328,9 +328,15 @@ impl Evaluator {
     // ── evaluation ──────────────────────────────────────────────────────────
 
     pub fn eval(&mut self, expr: &Expr, env: &Rc<Env>) -> EvalResult<Value> {
-        let (mut lambda, mut frame, mut span) = match self.eval_step(expr, env)? {
-            Step::Value(v) => return Ok(v),
-            Step::TailCall(lambda, frame, span) => (lambda, frame, span),
+        let mut tail = None;
+        let value = self.eval_step(expr, env, &mut tail)?;
+        let Some(TailCall {
+            mut lambda,
+            mut frame,
+            mut span,
+        }) = tail
+        else {
+            return Ok(value);
         };
         // The trampoline: this one level of Rust stack stands for every call
         // in tail position that follows.
@@ -342,9 +348,12 @@ impl Evaluator {
             if self.tail_calls + self.depth > MAX_CALLS {
                 break Err(too_many_calls(span));
             }
-            match self.eval_step(&lambda.body, &frame) {
-                Ok(Step::Value(v)) => break Ok(v),
-                Ok(Step::TailCall(l, f, s)) => (lambda, frame, span) = (l, f, s),
+            let mut next = None;
+            match self.eval_step(&lambda.body, &frame, &mut next) {
+                Ok(v) => match next {
+                    None => break Ok(v),
+                    Some(call) => (lambda, frame, span) = (call.lambda, call.frame, call.span),
+                },
                 Err(e) => break Err(e.in_call(span, || "while calling a function".into())),
             }
         };
@@ -353,9 +362,15 @@ impl Evaluator {
         result
     }
 
-    /// Evaluate `expr` up to a value or up to a call in tail position, which
-    /// is returned for `eval`'s loop to run instead of recursing.
-    fn eval_step(&mut self, expr: &Expr, env: &Rc<Env>) -> EvalResult<Step> {
+    /// Evaluate `expr` up to its value, or up to a call in tail position: then
+    /// that call is put in `tail` (and the value returned means nothing) for
+    /// `eval`'s loop to run instead of recursing.
+    fn eval_step(
+        &mut self,
+        expr: &Expr,
+        env: &Rc<Env>,
+        tail: &mut Option<TailCall>,
+    ) -> EvalResult<Value> {
         let mut expr = expr;
         // A frame made by a `let` or `with` in tail position; until then the
         // caller's frame is borrowed, not cloned.
@@ -396,7 +411,12 @@ impl Evaluator {
                             .map_err(|e| {
                                 e.in_call(expr.span, || "while calling a function".into())
                             })?;
-                        return Ok(Step::TailCall(closure.lambda.clone(), frame, expr.span));
+                        *tail = Some(TailCall {
+                            lambda: closure.lambda.clone(),
+                            frame,
+                            span: expr.span,
+                        });
+                        return Ok(Value::Null);
                     }
                     self.apply(f, arg, expr.span)
                 }
@@ -449,7 +469,7 @@ impl Evaluator {
                 }
                 ExprKind::Binary(op, l, r) => self.binary(*op, l, r, env, expr.span),
             };
-            return value.map(Step::Value);
+            return value;
         }
     }
 
@@ -1061,7 +1081,7 @@ fn cheap(expr: &Expr, env: &Rc<Env>, env_complete: bool, budget: u32) -> Option<
         ExprKind::Float(f) => Some(Value::Float(*f)),
         ExprKind::Var(var) => match var.address.get() {
             Address::Local { depth, index } if env_complete || depth > 0 => {
-                match env.lookup(depth, index).peek()? {
+                match env.peek(depth, index)? {
                     v @ (Value::Int(_) | Value::Float(_) | Value::Bool(_)) => Some(v),
                     _ => None,
                 }
@@ -1128,11 +1148,11 @@ fn cheap(expr: &Expr, env: &Rc<Env>, env_complete: bool, budget: u32) -> Option<
     }
 }
 
-/// Where a stretch of evaluation (`Evaluator::eval_step`) ended.
-enum Step {
-    Value(Value),
-    /// A call in tail position: the lambda to run, its frame, the call's span.
-    TailCall(Rc<ast::Lambda>, Rc<Env>, Span),
+/// A call in tail position, for `Evaluator::eval`'s loop to run.
+struct TailCall {
+    lambda: Rc<ast::Lambda>,
+    frame: Rc<Env>,
+    span: Span,
 }
 
 fn too_many_calls(span: Span) -> EvalError {

@@ -294,6 +294,22 @@ impl Env {
         }
         env.slots.borrow()[index as usize].clone()
     }
+
+    /// The value of a variable, if it is already computed.
+    pub fn peek(self: &Rc<Env>, depth: u32, index: u32) -> Option<Value> {
+        let mut env = self;
+        for _ in 0..depth {
+            env = env.parent.as_ref()?;
+        }
+        let slots = env.slots.borrow();
+        match slots.get(index as usize)? {
+            Thunk::Ready(v) => Some(v.clone()),
+            Thunk::Lazy(cell) => match &*cell.state.borrow() {
+                Suspended::Done(v) => Some(v.clone()),
+                _ => None,
+            },
+        }
+    }
 }
 
 /// A value, or the recipe for one, forced at most once.
