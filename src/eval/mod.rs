@@ -328,43 +328,44 @@ impl Evaluator {
     // ── evaluation ──────────────────────────────────────────────────────────
 
     pub fn eval(&mut self, expr: &Expr, env: &Rc<Env>) -> EvalResult<Value> {
-        let mut tail = None;
-        let value = self.eval_step(expr, env, &mut tail)?;
-        let Some(TailCall {
-            mut lambda,
-            mut frame,
-            mut span,
-        }) = tail
-        else {
-            return Ok(value);
-        };
-        // The trampoline: this one level of Rust stack stands for every call
-        // in tail position that follows.
-        self.enter(span)?;
+        // The trampoline: the call in tail position being run (it owns the
+        // body and frame evaluated next), and how many ran in this loop. This
+        // one level of Rust stack stands for all of them.
+        let mut current: Option<TailCall> = None;
         let mut calls = 0usize;
         let result = loop {
+            let mut next = None;
+            let (body, frame) = match &current {
+                None => (expr, env),
+                Some(call) => (&call.lambda.body, &call.frame),
+            };
+            let result = self.eval_step(body, frame, &mut next);
+            let Some(call) = next else { break result };
+            if calls == 0 {
+                if let Err(e) = self.enter(call.span) {
+                    return Err(e);
+                }
+            }
             calls += 1;
             self.tail_calls += 1;
             if self.tail_calls + self.depth > MAX_CALLS {
-                break Err(too_many_calls(span));
+                break Err(too_many_calls(call.span));
             }
-            let mut next = None;
-            match self.eval_step(&lambda.body, &frame, &mut next) {
-                Ok(v) => match next {
-                    None => break Ok(v),
-                    Some(call) => (lambda, frame, span) = (call.lambda, call.frame, call.span),
-                },
-                Err(e) => break Err(e.in_call(span, || "while calling a function".into())),
-            }
+            current = Some(call);
         };
+        if calls == 0 {
+            return result;
+        }
         self.tail_calls -= calls;
         self.depth -= 1;
-        result
+        let span = current.map_or(expr.span, |c| c.span);
+        result.map_err(|e| e.in_call(span, || "while calling a function".into()))
     }
 
     /// Evaluate `expr` up to its value, or up to a call in tail position: then
     /// that call is put in `tail` (and the value returned means nothing) for
     /// `eval`'s loop to run instead of recursing.
+    #[inline(always)]
     fn eval_step(
         &mut self,
         expr: &Expr,
@@ -892,7 +893,7 @@ impl Evaluator {
         match op {
             Concat => self.concat_chain(l, r, env),
             And | Or | Implies => {
-                let lv = self.eval(l, env)?;
+                let lv = self.operand(l, env)?;
                 let lb = self.expect_bool(lv, l.span, context)?;
                 let short = match op {
                     And => (!lb).then_some(false),
@@ -902,14 +903,26 @@ impl Evaluator {
                 if let Some(b) = short {
                     return Ok(Value::Bool(b));
                 }
-                let rv = self.eval(r, env)?;
+                let rv = self.operand(r, env)?;
                 Ok(Value::Bool(self.expect_bool(rv, r.span, context)?))
             }
             _ => {
-                let lv = self.eval(l, env)?;
-                let rv = self.eval(r, env)?;
+                let lv = self.operand(l, env)?;
+                let rv = self.operand(r, env)?;
                 self.operate(op, lv, rv, l.span, r.span, span)
             }
+        }
+    }
+
+    /// An operator's operand: a variable or a number without the frame of
+    /// `eval` (which matters for recursion such as `1 + f (n - 1)`, whose
+    /// depth is in Rust's stack).
+    #[inline]
+    fn operand(&mut self, e: &Expr, env: &Rc<Env>) -> EvalResult<Value> {
+        match &e.kind {
+            ExprKind::Int(n) => Ok(Value::Int(*n)),
+            ExprKind::Var(var) => self.variable(var, e.span, env),
+            _ => self.eval(e, env),
         }
     }
 

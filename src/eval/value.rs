@@ -408,23 +408,36 @@ enum Garbage {
 
 thread_local! {
     static GARBAGE: RefCell<Vec<Garbage>> = const { RefCell::new(Vec::new()) };
-    static DRAINING: Cell<bool> = const { Cell::new(false) };
+    /// How many cell and frame drops are in progress inside each other.
+    static DROP_NESTING: Cell<u32> = const { Cell::new(0) };
+    static HAS_GARBAGE: Cell<bool> = const { Cell::new(false) };
 }
 
-fn drop_later(garbage: Garbage) {
-    if DRAINING.get() {
-        // An outer drop is emptying the list; it takes this too. (If the
-        // thread is being torn down and the list is gone, the closure and
-        // with it the garbage are dropped in place.)
+/// Drops nested deeper than this wait in the work list; shallower ones (all
+/// of them, almost always) happen in place, at the cost of a counter.
+const MAX_DROP_NESTING: u32 = 200;
+
+fn dispose(garbage: Garbage) {
+    let nesting = DROP_NESTING.get();
+    if nesting >= MAX_DROP_NESTING {
+        // (If the thread is being torn down and the list is gone, the
+        // closure and with it the garbage are dropped in place.)
         let _ = GARBAGE.try_with(move |g| g.borrow_mut().push(garbage));
+        HAS_GARBAGE.set(true);
         return;
     }
-    DRAINING.set(true);
+    DROP_NESTING.set(nesting + 1);
     drop(garbage);
-    while let Some(next) = GARBAGE.try_with(|g| g.borrow_mut().pop()).ok().flatten() {
-        drop(next);
+    DROP_NESTING.set(nesting);
+    if nesting == 0 && HAS_GARBAGE.get() {
+        // The outermost drop empties the list, each item from the top again.
+        DROP_NESTING.set(1);
+        while let Some(next) = GARBAGE.try_with(|g| g.borrow_mut().pop()).ok().flatten() {
+            drop(next);
+        }
+        HAS_GARBAGE.set(false);
+        DROP_NESTING.set(0);
     }
-    DRAINING.set(false);
 }
 
 impl Drop for LazyCell {
@@ -439,7 +452,7 @@ impl Drop for LazyCell {
             Suspended::Forcing(_) => false,
         };
         if owns_more {
-            drop_later(Garbage::State(state));
+            dispose(Garbage::State(state));
         }
     }
 }
@@ -448,7 +461,7 @@ impl Drop for Env {
     fn drop(&mut self) {
         let slots = std::mem::take(self.slots.get_mut());
         if !slots.is_empty() {
-            drop_later(Garbage::Slots(slots));
+            dispose(Garbage::Slots(slots));
         }
     }
 }
