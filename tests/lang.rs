@@ -367,12 +367,21 @@ fn deep_recursion_evaluates() {
 #[test]
 fn deep_structure_prints() {
     let bottle = env!("CARGO_BIN_EXE_bottle");
-    let expr = "let wrap = n: x: if n == 0 then x else wrap (n - 1) { a = [ x ]; }; in wrap 100000 1";
+    let expr =
+        "let wrap = n: x: if n == 0 then x else wrap (n - 1) { a = [ x ]; }; in wrap 100000 1";
     let got = run(bottle, &["eval", "-E", expr]);
     assert_eq!(got.code, Some(0), "{}", shorten(&got.stderr, 600));
     let text = got.stdout.trim_end();
-    assert!(text.starts_with("{ a = [ { a = [ { a = ["), "{}", shorten(text, 100));
-    assert!(text.contains("{ a = [ { a = [ 1 ]; } ]; }"), "{}", shorten(text, 100));
+    assert!(
+        text.starts_with("{ a = [ { a = [ { a = ["),
+        "{}",
+        shorten(text, 100)
+    );
+    assert!(
+        text.contains("{ a = [ { a = [ 1 ]; } ]; }"),
+        "{}",
+        shorten(text, 100)
+    );
     assert!(text.ends_with("]; } ]; } ]; }"), "{}", shorten(text, 100));
     assert_eq!(text.matches("{ a = [ ").count(), 100000);
 }

@@ -667,8 +667,7 @@ impl Evaluator {
             };
             match attrs.get(&name) {
                 Some(attr) => {
-                    let t = attr.value.clone();
-                    v = self.force(&t)?;
+                    v = self.force(&attr.value)?;
                 }
                 None => {
                     if let Some(d) = default {
@@ -695,8 +694,7 @@ impl Evaluator {
             let name = self.key_name(key, env)?;
             match attrs.get(&name) {
                 Some(attr) => {
-                    let t = attr.value.clone();
-                    v = self.force(&t)?;
+                    v = self.force(&attr.value)?;
                 }
                 None => return Ok(Value::Bool(false)),
             }
@@ -1088,73 +1086,97 @@ const CHEAP_NESTING: u32 = 3;
 /// `loop (n - 1) (acc + 1)` numbers instead of chains of thunks as long as the
 /// loop, and saves allocating a thunk per argument.
 fn cheap(expr: &Expr, env: &Rc<Env>, env_complete: bool, budget: u32) -> Option<Value> {
+    Some(match cheap_scalar(expr, env, env_complete, budget)? {
+        Scalar::Int(n) => Value::Int(n),
+        Scalar::Float(f) => Value::Float(f),
+        Scalar::Bool(b) => Value::Bool(b),
+    })
+}
+
+/// What `cheap` computes with: small enough to travel in registers.
+#[derive(Clone, Copy)]
+enum Scalar {
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+}
+
+fn cheap_scalar(expr: &Expr, env: &Rc<Env>, env_complete: bool, budget: u32) -> Option<Scalar> {
     use BinaryOp::*;
+    use Scalar::{Bool, Float, Int};
     match &expr.kind {
-        ExprKind::Int(n) => Some(Value::Int(*n)),
-        ExprKind::Float(f) => Some(Value::Float(*f)),
+        ExprKind::Int(n) => Some(Int(*n)),
+        ExprKind::Float(f) => Some(Float(*f)),
         ExprKind::Var(var) => match var.address.get() {
             Address::Local { depth, index } if env_complete || depth > 0 => {
-                match env.peek(depth, index)? {
-                    v @ (Value::Int(_) | Value::Float(_) | Value::Bool(_)) => Some(v),
+                env.peek_scalar(depth, index, |v| match v {
+                    Value::Int(n) => Some(Int(*n)),
+                    Value::Float(f) => Some(Float(*f)),
+                    Value::Bool(b) => Some(Bool(*b)),
                     _ => None,
-                }
+                })
             }
             _ => None,
         },
         ExprKind::Unary(op, operand) if budget > 0 => {
-            match (op, cheap(operand, env, env_complete, budget - 1)?) {
-                (UnaryOp::Not, Value::Bool(b)) => Some(Value::Bool(!b)),
-                (UnaryOp::Negate, Value::Int(n)) => n.checked_neg().map(Value::Int),
-                (UnaryOp::Negate, Value::Float(f)) => Some(Value::Float(0.0 - f)),
+            match (op, cheap_scalar(operand, env, env_complete, budget - 1)?) {
+                (UnaryOp::Not, Bool(b)) => Some(Bool(!b)),
+                (UnaryOp::Negate, Int(n)) => n.checked_neg().map(Int),
+                (UnaryOp::Negate, Float(f)) => Some(Float(0.0 - f)),
                 _ => None,
             }
         }
         ExprKind::Binary(op @ (Add | Sub | Mul | Div | Lt | Gt | Le | Ge | Eq | Ne), l, r)
             if budget > 0 =>
         {
-            let a = cheap(l, env, env_complete, budget - 1)?;
-            let b = cheap(r, env, env_complete, budget - 1)?;
+            let a = cheap_scalar(l, env, env_complete, budget - 1)?;
+            let b = cheap_scalar(r, env, env_complete, budget - 1)?;
             match (a, b) {
-                (Value::Int(x), Value::Int(y)) => match op {
-                    Add => x.checked_add(y).map(Value::Int),
-                    Sub => x.checked_sub(y).map(Value::Int),
-                    Mul => x.checked_mul(y).map(Value::Int),
-                    Div => x.checked_div(y).map(Value::Int),
-                    Lt => Some(Value::Bool(x < y)),
-                    Gt => Some(Value::Bool(x > y)),
-                    Le => Some(Value::Bool(x <= y)),
-                    Ge => Some(Value::Bool(x >= y)),
-                    Eq => Some(Value::Bool(x == y)),
-                    _ => Some(Value::Bool(x != y)),
+                (Int(x), Int(y)) => match op {
+                    Add => x.checked_add(y).map(Int),
+                    Sub => x.checked_sub(y).map(Int),
+                    Mul => x.checked_mul(y).map(Int),
+                    Div => x.checked_div(y).map(Int),
+                    Lt => Some(Bool(x < y)),
+                    Gt => Some(Bool(x > y)),
+                    Le => Some(Bool(x <= y)),
+                    Ge => Some(Bool(x >= y)),
+                    Eq => Some(Bool(x == y)),
+                    _ => Some(Bool(x != y)),
                 },
-                (Value::Bool(x), Value::Bool(y)) => match op {
-                    Eq => Some(Value::Bool(x == y)),
-                    Ne => Some(Value::Bool(x != y)),
+                (Bool(x), Bool(y)) => match op {
+                    Eq => Some(Bool(x == y)),
+                    Ne => Some(Bool(x != y)),
                     _ => None,
                 },
-                (a @ (Value::Int(_) | Value::Float(_)), b @ (Value::Int(_) | Value::Float(_))) => {
-                    let (x, y) = (as_float(&a), as_float(&b));
+                (Bool(_), _) | (_, Bool(_)) => None,
+                (a, b) => {
+                    let as_f = |s| match s {
+                        Int(n) => n as f64,
+                        Float(f) => f,
+                        Bool(_) => unreachable!("eval: Booleans are ruled out above"),
+                    };
+                    let (x, y) = (as_f(a), as_f(b));
                     match op {
-                        Add => Some(Value::Float(x + y)),
-                        Sub => Some(Value::Float(x - y)),
-                        Mul => Some(Value::Float(x * y)),
-                        Div if y != 0.0 => Some(Value::Float(x / y)),
+                        Add => Some(Float(x + y)),
+                        Sub => Some(Float(x - y)),
+                        Mul => Some(Float(x * y)),
+                        Div if y != 0.0 => Some(Float(x / y)),
                         Div => None,
                         // As `compare` does: NaN compares as equal for ordering.
                         Lt | Gt | Le | Ge => {
                             let ord = x.partial_cmp(&y).unwrap_or(std::cmp::Ordering::Equal);
-                            Some(Value::Bool(match op {
+                            Some(Bool(match op {
                                 Lt => ord.is_lt(),
                                 Gt => ord.is_gt(),
                                 Le => !ord.is_gt(),
                                 _ => !ord.is_lt(),
                             }))
                         }
-                        Eq => Some(Value::Bool(x == y)),
-                        _ => Some(Value::Bool(x != y)),
+                        Eq => Some(Bool(x == y)),
+                        _ => Some(Bool(x != y)),
                     }
                 }
-                _ => None,
             }
         }
         _ => None,

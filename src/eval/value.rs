@@ -295,17 +295,22 @@ impl Env {
         env.slots.borrow()[index as usize].clone()
     }
 
-    /// The value of a variable, if it is already computed.
-    pub fn peek(self: &Rc<Env>, depth: u32, index: u32) -> Option<Value> {
+    /// `f` of the value of a variable, if it is already computed.
+    pub fn peek_scalar<T>(
+        self: &Rc<Env>,
+        depth: u32,
+        index: u32,
+        f: impl FnOnce(&Value) -> Option<T>,
+    ) -> Option<T> {
         let mut env = self;
         for _ in 0..depth {
             env = env.parent.as_ref()?;
         }
         let slots = env.slots.borrow();
         match slots.get(index as usize)? {
-            Thunk::Ready(v) => Some(v.clone()),
+            Thunk::Ready(v) => f(v),
             Thunk::Lazy(cell) => match &*cell.state.borrow() {
-                Suspended::Done(v) => Some(v.clone()),
+                Suspended::Done(v) => f(v),
                 _ => None,
             },
         }
@@ -417,33 +422,51 @@ thread_local! {
 /// of them, almost always) happen in place, at the cost of a counter.
 const MAX_DROP_NESTING: u32 = 200;
 
-fn dispose(garbage: Garbage) {
+/// Whether a drop may happen in place, one level deeper (then call
+/// `leave_drop` after it), or must go to the work list (`defer`).
+#[inline]
+fn enter_drop() -> bool {
     let nesting = DROP_NESTING.get();
     if nesting >= MAX_DROP_NESTING {
-        // (If the thread is being torn down and the list is gone, the
-        // closure and with it the garbage are dropped in place.)
-        let _ = GARBAGE.try_with(move |g| g.borrow_mut().push(garbage));
-        HAS_GARBAGE.set(true);
-        return;
+        return false;
     }
     DROP_NESTING.set(nesting + 1);
-    drop(garbage);
+    true
+}
+
+#[inline]
+fn leave_drop() {
+    let nesting = DROP_NESTING.get() - 1;
     DROP_NESTING.set(nesting);
     if nesting == 0 && HAS_GARBAGE.get() {
-        // The outermost drop empties the list, each item from the top again.
-        DROP_NESTING.set(1);
-        while let Some(next) = GARBAGE.try_with(|g| g.borrow_mut().pop()).ok().flatten() {
-            drop(next);
-        }
-        HAS_GARBAGE.set(false);
-        DROP_NESTING.set(0);
+        drain_garbage();
     }
+}
+
+#[cold]
+fn defer(garbage: Garbage) {
+    // (If the thread is being torn down and the list is gone, the closure
+    // and with it the garbage are dropped in place.)
+    let _ = GARBAGE.try_with(move |g| g.borrow_mut().push(garbage));
+    HAS_GARBAGE.set(true);
+}
+
+/// The outermost drop empties the work list, each item from the top again.
+#[cold]
+fn drain_garbage() {
+    DROP_NESTING.set(1);
+    while let Some(next) = GARBAGE.try_with(|g| g.borrow_mut().pop()).ok().flatten() {
+        drop(next);
+    }
+    HAS_GARBAGE.set(false);
+    DROP_NESTING.set(0);
 }
 
 impl Drop for LazyCell {
     fn drop(&mut self) {
-        let state = std::mem::replace(self.state.get_mut(), Suspended::Forcing(self.origin));
-        let owns_more = match &state {
+        let origin = self.origin;
+        let state = self.state.get_mut();
+        let owns_more = match &*state {
             Suspended::Expr(..) | Suspended::Apply(..) => true,
             Suspended::Done(v) => matches!(
                 v,
@@ -451,17 +474,40 @@ impl Drop for LazyCell {
             ),
             Suspended::Forcing(_) => false,
         };
-        if owns_more {
-            dispose(Garbage::State(state));
+        if !owns_more {
+            return;
+        }
+        if enter_drop() {
+            // Assigning drops the old state in place.
+            *state = Suspended::Forcing(origin);
+            leave_drop();
+        } else {
+            defer(Garbage::State(std::mem::replace(
+                state,
+                Suspended::Forcing(origin),
+            )));
         }
     }
 }
 
 impl Drop for Env {
     fn drop(&mut self) {
-        let slots = std::mem::take(self.slots.get_mut());
-        if !slots.is_empty() {
-            dispose(Garbage::Slots(slots));
+        let slots = self.slots.get_mut();
+        // Frames of numbers (most lambda calls) have nothing deep to drop.
+        let plain = |t: &Thunk| {
+            matches!(
+                t,
+                Thunk::Ready(Value::Int(_) | Value::Float(_) | Value::Bool(_) | Value::Null)
+            )
+        };
+        if slots.iter().all(plain) {
+            return;
+        }
+        if enter_drop() {
+            slots.clear();
+            leave_drop();
+        } else {
+            defer(Garbage::Slots(std::mem::take(slots)));
         }
     }
 }
