@@ -327,45 +327,46 @@ impl Evaluator {
 
     // ── evaluation ──────────────────────────────────────────────────────────
 
+    #[inline]
     pub fn eval(&mut self, expr: &Expr, env: &Rc<Env>) -> EvalResult<Value> {
-        // The trampoline: the call in tail position being run (it owns the
-        // body and frame evaluated next), and how many ran in this loop. This
-        // one level of Rust stack stands for all of them.
-        let mut current: Option<TailCall> = None;
+        let mut tail = None;
+        // Returned as it is when there is no tail call (no copy on the way).
+        let result = self.eval_step(expr, env, &mut tail);
+        match tail {
+            None => result,
+            Some(call) => self.run_tail_calls(call),
+        }
+    }
+
+    /// The trampoline: run a call in tail position, and the one its body
+    /// ends in, and so on. This one level of Rust stack stands for all of
+    /// them.
+    #[inline(never)]
+    fn run_tail_calls(&mut self, first: TailCall) -> EvalResult<Value> {
+        self.enter(first.span)?;
+        let mut call = first;
         let mut calls = 0usize;
         let result = loop {
-            let mut next = None;
-            let (body, frame) = match &current {
-                None => (expr, env),
-                Some(call) => (&call.lambda.body, &call.frame),
-            };
-            let result = self.eval_step(body, frame, &mut next);
-            let Some(call) = next else { break result };
-            if calls == 0 {
-                if let Err(e) = self.enter(call.span) {
-                    return Err(e);
-                }
-            }
             calls += 1;
             self.tail_calls += 1;
             if self.tail_calls + self.depth > MAX_CALLS {
                 break Err(too_many_calls(call.span));
             }
-            current = Some(call);
+            let mut next = None;
+            let result = self.eval_step(&call.lambda.body, &call.frame, &mut next);
+            match next {
+                None => break result,
+                Some(next) => call = next,
+            }
         };
-        if calls == 0 {
-            return result;
-        }
         self.tail_calls -= calls;
         self.depth -= 1;
-        let span = current.map_or(expr.span, |c| c.span);
-        result.map_err(|e| e.in_call(span, || "while calling a function".into()))
+        result.map_err(|e| e.in_call(call.span, || "while calling a function".into()))
     }
 
     /// Evaluate `expr` up to its value, or up to a call in tail position: then
     /// that call is put in `tail` (and the value returned means nothing) for
     /// `eval`'s loop to run instead of recursing.
-    #[inline(always)]
     fn eval_step(
         &mut self,
         expr: &Expr,
