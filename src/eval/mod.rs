@@ -306,15 +306,11 @@ impl Evaluator {
         let mut next = Some(v.clone());
         loop {
             match next.take() {
-                Some(Value::List(items)) => {
-                    if seen.insert(Rc::as_ptr(&items).cast()) {
-                        todo.extend(items.iter().rev().cloned());
-                    }
+                Some(Value::List(items)) if seen.insert(Rc::as_ptr(&items).cast()) => {
+                    todo.extend(items.iter().rev().cloned());
                 }
-                Some(Value::Attrs(attrs)) => {
-                    if seen.insert(Rc::as_ptr(&attrs).cast()) {
-                        todo.extend(attrs.iter().rev().map(|a| a.value.clone()));
-                    }
+                Some(Value::Attrs(attrs)) if seen.insert(Rc::as_ptr(&attrs).cast()) => {
+                    todo.extend(attrs.iter().rev().map(|a| a.value.clone()));
                 }
                 _ => {}
             }
