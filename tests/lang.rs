@@ -302,3 +302,121 @@ fn corpus_expectations_match_live_nix() {
         &failures,
     );
 }
+
+/// Recursion deeper than Nix 2.8 manages on its default 8 MB stack (so these cannot be
+/// corpus cases with expectations from Nix): a million calls in tail position, deepSeq
+/// over a million elements, and structures nested far deeper than any Rust stack would
+/// allow if they were walked recursively (deepSeq, printing, equality, and dropping them).
+/// They run on the debug build, so the sizes are chosen to finish in a few seconds.
+#[test]
+fn deep_recursion_evaluates() {
+    let bottle = env!("CARGO_BIN_EXE_bottle");
+    let wrap_list = "wrap = n: x: if n == 0 then x else wrap (n - 1) [ x ];";
+    let wrap_set = "wrap = n: x: if n == 0 then x else wrap (n - 1) { a = x; };";
+    let cases: Vec<(String, &str)> = vec![
+        (
+            "let loop = n: acc: if n == 0 then acc else loop (n - 1) (acc + 1); in loop 1000000 0"
+                .into(),
+            "1000000",
+        ),
+        (
+            // Mutual recursion in tail position, and a formals argument.
+            "let even = { n }: if n == 0 then true else odd (n - 1); \
+             odd = n: if n == 0 then false else even { n = n - 1; }; in even { n = 300001; }"
+                .into(),
+            "false",
+        ),
+        (
+            "let xs = builtins.genList (i: i * 2) 1000000; in builtins.deepSeq xs (builtins.length xs)"
+                .into(),
+            "1000000",
+        ),
+        (
+            format!("let {wrap_list} in builtins.deepSeq (wrap 200000 0) \"deep\""),
+            "\"deep\"",
+        ),
+        (
+            format!("let {wrap_set} in wrap 200000 1 == wrap 200000 1"),
+            "true",
+        ),
+        (
+            format!(
+                "let {wrap_list} in builtins.stringLength (builtins.toJSON (wrap 200000 7))"
+            ),
+            "400001",
+        ),
+    ];
+    let names: Vec<String> = (0..cases.len()).map(|i| i.to_string()).collect();
+    let failures = collect_failures(&names, |i| {
+        let (expr, expected) = &cases[i.parse::<usize>().expect("an index")];
+        let got = run(bottle, &["eval", "--json", "-E", expr]);
+        if got.code == Some(0) && got.stdout.trim_end() == *expected {
+            return None;
+        }
+        Some(format!(
+            "{expr}\n  {}, expected {expected}, got {}\n  stderr: {}",
+            how_it_ended(&got),
+            shorten(&got.stdout, 200),
+            shorten(&got.stderr, 600).replace('\n', "\n          ")
+        ))
+    });
+    report("deep recursion cases", cases.len(), &failures);
+}
+
+/// A deeply nested value is printed without recursion too (the Nix-style printer).
+#[test]
+fn deep_structure_prints() {
+    let bottle = env!("CARGO_BIN_EXE_bottle");
+    let expr =
+        "let wrap = n: x: if n == 0 then x else wrap (n - 1) { a = [ x ]; }; in wrap 100000 1";
+    let got = run(bottle, &["eval", "-E", expr]);
+    assert_eq!(got.code, Some(0), "{}", shorten(&got.stderr, 600));
+    let text = got.stdout.trim_end();
+    assert!(
+        text.starts_with("{ a = [ { a = [ { a = ["),
+        "{}",
+        shorten(text, 100)
+    );
+    assert!(
+        text.contains("{ a = [ { a = [ 1 ]; } ]; }"),
+        "{}",
+        shorten(text, 100)
+    );
+    assert!(text.ends_with("]; } ]; } ]; }"), "{}", shorten(text, 100));
+    assert_eq!(text.matches("{ a = [ ").count(), 100000);
+}
+
+/// Runaway recursion still ends, quickly and with a diagnostic, whatever its shape.
+#[test]
+fn runaway_recursion_ends_in_an_error() {
+    let bottle = env!("CARGO_BIN_EXE_bottle");
+    let cases = [
+        ("let f = x: f x + 1; in f 0", "stack overflow"),
+        ("let f = x: 1 + f x; in f 0", "stack overflow"),
+        ("let x = x + 1; in x", "infinite recursion"),
+        ("let xs = [ (builtins.head xs) ]; in builtins.deepSeq xs 1", "infinite recursion"),
+        // A lazy accumulator that is not plain arithmetic on numbers stays a chain of
+        // thunks; forcing it nests, and a runaway one is stopped.
+        (
+            "let loop = n: acc: if n == 0 then builtins.length acc else loop (n - 1) (acc ++ [ n ]); in loop 1000000 []",
+            "stack overflow",
+        ),
+    ];
+    let names: Vec<String> = (0..cases.len()).map(|i| i.to_string()).collect();
+    let failures = collect_failures(&names, |i| {
+        let (expr, expected) = cases[i.parse::<usize>().expect("an index")];
+        let started = Instant::now();
+        let got = run(bottle, &["eval", "-E", expr]);
+        let took = started.elapsed();
+        if got.code == Some(1) && got.stderr.contains(expected) && !got.stderr.contains("panicked")
+        {
+            return None;
+        }
+        Some(format!(
+            "{expr}\n  {} after {took:?}, expected exit 1 with `{expected}`\n  stderr: {}",
+            how_it_ended(&got),
+            shorten(&got.stderr, 600).replace('\n', "\n          ")
+        ))
+    });
+    report("runaway recursion cases", cases.len(), &failures);
+}

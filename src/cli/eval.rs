@@ -43,7 +43,7 @@ pub fn run(args: EvalArgs) -> miette::Result<ExitCode> {
         ..
     } = args;
     crate::eval::run_with_stack(move || {
-        let mut ev = Evaluator::new(search_path);
+        let mut ev = std::mem::ManuallyDrop::new(Evaluator::new(search_path));
         match evaluate(&mut ev, file, expr, attr.as_deref(), json) {
             Ok(rendered) => {
                 use std::io::Write;
@@ -85,5 +85,8 @@ fn evaluate(
     } else {
         ev.to_nix(&value, span, &mut out)?;
     }
+    // The process ends right after printing; freeing a large value one piece
+    // at a time would only delay it (the evaluator is not freed either).
+    std::mem::forget(value);
     Ok(out)
 }

@@ -4,9 +4,20 @@
 //!
 //! Evaluation is a tree walk over the resolved AST. Every binding becomes a
 //! thunk forced at most once; a thunk forced while it is being forced is an
-//! "infinite recursion" error; depth is bounded so runaway recursion ends in
-//! an error instead of a stack overflow (the CLI runs evaluation on a thread
-//! with a large stack, see `run_with_stack`).
+//! "infinite recursion" error.
+//!
+//! Deep recursion: a call in tail position (the body of a function, a `let`,
+//! an `if` branch) does not recurse in Rust: `eval` runs it in a loop (a
+//! trampoline), so a tail-recursive function can make millions of calls in
+//! constant Rust stack. Arguments that are arithmetic on values already known
+//! are computed at once instead of suspended (`acc + 1` with `acc` a number),
+//! so an accumulator does not grow into a chain of a million thunks. Walks
+//! over values (`deepSeq`, printing, equality) and dropping them use explicit
+//! work lists, not Rust recursion. What still nests in Rust (non-tail calls,
+//! forcing one thunk inside another) is bounded by `MAX_DEPTH`, and all calls
+//! in progress, tail calls included, by `MAX_CALLS`, so runaway recursion ends
+//! in an error in bounded time and memory instead of a stack overflow (the CLI
+//! runs evaluation on a thread with a large stack, see `run_with_stack`).
 
 pub mod builtins;
 pub mod error;
@@ -30,8 +41,14 @@ use std::rc::Rc;
 use std::sync::Arc;
 use value::{Closure, Suspended};
 
-/// Nested calls and thunk forcings deeper than this end in an error.
+/// Nested calls and thunk forcings deeper than this end in an error: what
+/// nests in Rust's stack (calls in tail position do not).
 pub const MAX_DEPTH: usize = 100_000;
+
+/// Calls in progress at once, calls in tail position included, beyond which
+/// evaluation ends in an error: a bound on time and memory for recursion that
+/// never ends, far above what a finite program needs.
+pub const MAX_CALLS: usize = 10_000_000;
 
 /// Stack size for the evaluation thread: enough for `MAX_DEPTH` in debug builds.
 pub const EVAL_STACK_BYTES: usize = 4 << 30;
@@ -69,6 +86,8 @@ pub struct Evaluator {
     globals: Rc<Env>,
     global_names: Vec<&'static str>,
     depth: usize,
+    /// Calls in tail position in progress (each `eval` trampoline's count).
+    tail_calls: usize,
     /// Compiled regular expressions of `match` and `split`, by pattern.
     pub(crate) regex_cache: HashMap<String, regex::Regex>,
     /// Every derivation this evaluation made, by guest path: strings carry
@@ -100,6 +119,7 @@ impl Evaluator {
             globals,
             global_names,
             depth: 0,
+            tail_calls: 0,
             regex_cache: HashMap::new(),
             derivations: HashMap::new(),
         }
@@ -277,35 +297,85 @@ impl Evaluator {
         Ok(v)
     }
 
+    /// Force every value inside `v`. A work list, not recursion: a structure
+    /// may be nested a million levels deep. Like Nix, each list and set is
+    /// visited once, so a value that contains itself is fine.
     pub fn deep(&mut self, v: &Value) -> EvalResult<()> {
-        match v {
-            Value::List(items) => {
-                for t in items.iter() {
-                    self.nested(t.origin().unwrap_or(DUMMY), |ev| ev.force_deep(t))?;
+        let mut todo: Vec<Thunk> = Vec::new();
+        let mut seen: std::collections::HashSet<*const ()> = Default::default();
+        let mut next = Some(v.clone());
+        loop {
+            match next.take() {
+                Some(Value::List(items)) if seen.insert(Rc::as_ptr(&items).cast()) => {
+                    todo.extend(items.iter().rev().cloned());
                 }
-            }
-            Value::Attrs(attrs) => {
-                for a in attrs.iter() {
-                    self.nested(a.value.origin().unwrap_or(DUMMY), |ev| {
-                        ev.force_deep(&a.value)
-                    })?;
+                Some(Value::Attrs(attrs)) if seen.insert(Rc::as_ptr(&attrs).cast()) => {
+                    todo.extend(attrs.iter().rev().map(|a| a.value.clone()));
                 }
+                _ => {}
             }
-            _ => {}
+            match todo.pop() {
+                Some(t) => next = Some(self.force(&t)?),
+                None => return Ok(()),
+            }
         }
-        Ok(())
     }
 
     // ── evaluation ──────────────────────────────────────────────────────────
 
+    #[inline]
     pub fn eval(&mut self, expr: &Expr, env: &Rc<Env>) -> EvalResult<Value> {
+        let mut tail = None;
+        // Returned as it is when there is no tail call (no copy on the way).
+        let result = self.eval_step(expr, env, &mut tail);
+        match tail {
+            None => result,
+            Some(call) => self.run_tail_calls(call),
+        }
+    }
+
+    /// The trampoline: run a call in tail position, and the one its body
+    /// ends in, and so on. This one level of Rust stack stands for all of
+    /// them.
+    #[inline(never)]
+    fn run_tail_calls(&mut self, first: TailCall) -> EvalResult<Value> {
+        self.enter(first.span)?;
+        let mut call = first;
+        let mut calls = 0usize;
+        let result = loop {
+            calls += 1;
+            self.tail_calls += 1;
+            if self.tail_calls + self.depth > MAX_CALLS {
+                break Err(too_many_calls(call.span));
+            }
+            let mut next = None;
+            let result = self.eval_step(&call.lambda.body, &call.frame, &mut next);
+            match next {
+                None => break result,
+                Some(next) => call = next,
+            }
+        };
+        self.tail_calls -= calls;
+        self.depth -= 1;
+        result.map_err(|e| e.in_call(call.span, || "while calling a function".into()))
+    }
+
+    /// Evaluate `expr` up to its value, or up to a call in tail position: then
+    /// that call is put in `tail` (and the value returned means nothing) for
+    /// `eval`'s loop to run instead of recursing.
+    fn eval_step(
+        &mut self,
+        expr: &Expr,
+        env: &Rc<Env>,
+        tail: &mut Option<TailCall>,
+    ) -> EvalResult<Value> {
         let mut expr = expr;
         // A frame made by a `let` or `with` in tail position; until then the
         // caller's frame is borrowed, not cloned.
         let mut own_frame: Option<Rc<Env>> = None;
         loop {
             let env = own_frame.as_ref().unwrap_or(env);
-            return match &expr.kind {
+            let value = match &expr.kind {
                 ExprKind::Int(n) => Ok(Value::Int(*n)),
                 ExprKind::Float(f) => Ok(Value::Float(*f)),
                 ExprKind::Str(parts) => self.string(parts, env),
@@ -333,6 +403,19 @@ impl Evaluator {
                 ExprKind::Apply { func, arg } => {
                     let f = self.eval(func, env)?;
                     let arg = self.thunk(arg, env, true);
+                    if let Value::Lambda(closure) = &f {
+                        let frame = self
+                            .frame_for(&closure.lambda, &closure.env, arg, expr.span)
+                            .map_err(|e| {
+                                e.in_call(expr.span, || "while calling a function".into())
+                            })?;
+                        *tail = Some(TailCall {
+                            lambda: closure.lambda.clone(),
+                            frame,
+                            span: expr.span,
+                        });
+                        return Ok(Value::Null);
+                    }
                     self.apply(f, arg, expr.span)
                 }
                 ExprKind::Lambda(lambda) => Ok(Value::Lambda(Rc::new(Closure {
@@ -384,6 +467,7 @@ impl Evaluator {
                 }
                 ExprKind::Binary(op, l, r) => self.binary(*op, l, r, env, expr.span),
             };
+            return value;
         }
     }
 
@@ -414,6 +498,12 @@ impl Evaluator {
                 lambda: lambda.clone(),
                 env: env.clone(),
             }))),
+            ExprKind::Binary(..) | ExprKind::Unary(..) => {
+                match cheap(expr, env, env_complete, CHEAP_NESTING) {
+                    Some(v) => Thunk::Ready(v),
+                    None => Thunk::new(expr.clone(), env.clone()),
+                }
+            }
             _ => Thunk::new(expr.clone(), env.clone()),
         }
     }
@@ -574,8 +664,7 @@ impl Evaluator {
             };
             match attrs.get(&name) {
                 Some(attr) => {
-                    let t = attr.value.clone();
-                    v = self.force(&t)?;
+                    v = self.force(&attr.value)?;
                 }
                 None => {
                     if let Some(d) = default {
@@ -602,8 +691,7 @@ impl Evaluator {
             let name = self.key_name(key, env)?;
             match attrs.get(&name) {
                 Some(attr) => {
-                    let t = attr.value.clone();
-                    v = self.force(&t)?;
+                    v = self.force(&attr.value)?;
                 }
                 None => return Ok(Value::Bool(false)),
             }
@@ -709,7 +797,20 @@ impl Evaluator {
         arg: Thunk,
         span: Span,
     ) -> EvalResult<Value> {
-        let frame = match &lambda.param {
+        let frame = self.frame_for(lambda, closure_env, arg, span)?;
+        self.eval(&lambda.body, &frame)
+    }
+
+    /// The frame a call of `lambda` evaluates its body in: the argument, or
+    /// the formals taken from the argument set.
+    fn frame_for(
+        &mut self,
+        lambda: &ast::Lambda,
+        closure_env: &Rc<Env>,
+        arg: Thunk,
+        span: Span,
+    ) -> EvalResult<Rc<Env>> {
+        Ok(match &lambda.param {
             Param::Ident(..) => Env::frame(smallvec::smallvec![arg], closure_env),
             Param::Formals {
                 formals,
@@ -765,8 +866,7 @@ impl Evaluator {
                 *frame.slots.borrow_mut() = slots;
                 frame
             }
-        };
-        self.eval(&lambda.body, &frame)
+        })
     }
 
     // ── operators ───────────────────────────────────────────────────────────
@@ -788,7 +888,7 @@ impl Evaluator {
         match op {
             Concat => self.concat_chain(l, r, env),
             And | Or | Implies => {
-                let lv = self.eval(l, env)?;
+                let lv = self.operand(l, env)?;
                 let lb = self.expect_bool(lv, l.span, context)?;
                 let short = match op {
                     And => (!lb).then_some(false),
@@ -798,14 +898,26 @@ impl Evaluator {
                 if let Some(b) = short {
                     return Ok(Value::Bool(b));
                 }
-                let rv = self.eval(r, env)?;
+                let rv = self.operand(r, env)?;
                 Ok(Value::Bool(self.expect_bool(rv, r.span, context)?))
             }
             _ => {
-                let lv = self.eval(l, env)?;
-                let rv = self.eval(r, env)?;
+                let lv = self.operand(l, env)?;
+                let rv = self.operand(r, env)?;
                 self.operate(op, lv, rv, l.span, r.span, span)
             }
+        }
+    }
+
+    /// An operator's operand: a variable or a number without the frame of
+    /// `eval` (which matters for recursion such as `1 + f (n - 1)`, whose
+    /// depth is in Rust's stack).
+    #[inline]
+    fn operand(&mut self, e: &Expr, env: &Rc<Env>) -> EvalResult<Value> {
+        match &e.kind {
+            ExprKind::Int(n) => Ok(Value::Int(*n)),
+            ExprKind::Var(var) => self.variable(var, e.span, env),
+            _ => self.eval(e, env),
         }
     }
 
@@ -959,6 +1071,128 @@ impl Evaluator {
     }
 }
 
+/// How deeply nested an operator expression `cheap` computes at once.
+const CHEAP_NESTING: u32 = 3;
+
+/// The value of `expr` if it is arithmetic, a comparison or a negation on
+/// numbers and Booleans that are already computed, and it succeeds; `None`
+/// otherwise (then it is suspended as usual). Computing such an expression
+/// now instead of when it is needed cannot be told apart: it has no effects,
+/// always ends quickly, and only a success is kept (an overflow or a division
+/// by zero stays a suspended error). It keeps accumulators such as
+/// `loop (n - 1) (acc + 1)` numbers instead of chains of thunks as long as the
+/// loop, and saves allocating a thunk per argument.
+fn cheap(expr: &Expr, env: &Rc<Env>, env_complete: bool, budget: u32) -> Option<Value> {
+    Some(match cheap_scalar(expr, env, env_complete, budget)? {
+        Scalar::Int(n) => Value::Int(n),
+        Scalar::Float(f) => Value::Float(f),
+        Scalar::Bool(b) => Value::Bool(b),
+    })
+}
+
+/// What `cheap` computes with: small enough to travel in registers.
+#[derive(Clone, Copy)]
+enum Scalar {
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+}
+
+fn cheap_scalar(expr: &Expr, env: &Rc<Env>, env_complete: bool, budget: u32) -> Option<Scalar> {
+    use BinaryOp::*;
+    use Scalar::{Bool, Float, Int};
+    match &expr.kind {
+        ExprKind::Int(n) => Some(Int(*n)),
+        ExprKind::Float(f) => Some(Float(*f)),
+        ExprKind::Var(var) => match var.address.get() {
+            Address::Local { depth, index } if env_complete || depth > 0 => {
+                env.peek_scalar(depth, index, |v| match v {
+                    Value::Int(n) => Some(Int(*n)),
+                    Value::Float(f) => Some(Float(*f)),
+                    Value::Bool(b) => Some(Bool(*b)),
+                    _ => None,
+                })
+            }
+            _ => None,
+        },
+        ExprKind::Unary(op, operand) if budget > 0 => {
+            match (op, cheap_scalar(operand, env, env_complete, budget - 1)?) {
+                (UnaryOp::Not, Bool(b)) => Some(Bool(!b)),
+                (UnaryOp::Negate, Int(n)) => n.checked_neg().map(Int),
+                (UnaryOp::Negate, Float(f)) => Some(Float(0.0 - f)),
+                _ => None,
+            }
+        }
+        ExprKind::Binary(op @ (Add | Sub | Mul | Div | Lt | Gt | Le | Ge | Eq | Ne), l, r)
+            if budget > 0 =>
+        {
+            let a = cheap_scalar(l, env, env_complete, budget - 1)?;
+            let b = cheap_scalar(r, env, env_complete, budget - 1)?;
+            match (a, b) {
+                (Int(x), Int(y)) => match op {
+                    Add => x.checked_add(y).map(Int),
+                    Sub => x.checked_sub(y).map(Int),
+                    Mul => x.checked_mul(y).map(Int),
+                    Div => x.checked_div(y).map(Int),
+                    Lt => Some(Bool(x < y)),
+                    Gt => Some(Bool(x > y)),
+                    Le => Some(Bool(x <= y)),
+                    Ge => Some(Bool(x >= y)),
+                    Eq => Some(Bool(x == y)),
+                    _ => Some(Bool(x != y)),
+                },
+                (Bool(x), Bool(y)) => match op {
+                    Eq => Some(Bool(x == y)),
+                    Ne => Some(Bool(x != y)),
+                    _ => None,
+                },
+                (Bool(_), _) | (_, Bool(_)) => None,
+                (a, b) => {
+                    let as_f = |s| match s {
+                        Int(n) => n as f64,
+                        Float(f) => f,
+                        Bool(_) => unreachable!("eval: Booleans are ruled out above"),
+                    };
+                    let (x, y) = (as_f(a), as_f(b));
+                    match op {
+                        Add => Some(Float(x + y)),
+                        Sub => Some(Float(x - y)),
+                        Mul => Some(Float(x * y)),
+                        Div if y != 0.0 => Some(Float(x / y)),
+                        Div => None,
+                        // As `compare` does: NaN compares as equal for ordering.
+                        Lt | Gt | Le | Ge => {
+                            let ord = x.partial_cmp(&y).unwrap_or(std::cmp::Ordering::Equal);
+                            Some(Bool(match op {
+                                Lt => ord.is_lt(),
+                                Gt => ord.is_gt(),
+                                Le => !ord.is_gt(),
+                                _ => !ord.is_lt(),
+                            }))
+                        }
+                        Eq => Some(Bool(x == y)),
+                        _ => Some(Bool(x != y)),
+                    }
+                }
+            }
+        }
+        _ => None,
+    }
+}
+
+/// A call in tail position, for `Evaluator::eval`'s loop to run.
+struct TailCall {
+    lambda: Rc<ast::Lambda>,
+    frame: Rc<Env>,
+    span: Span,
+}
+
+fn too_many_calls(span: Span) -> EvalError {
+    EvalError::fatal("stack overflow: too many calls in progress", span).with_help(format!(
+        "more than {MAX_CALLS} calls at once; this is usually recursion without a base case"
+    ))
+}
+
 fn as_float(v: &Value) -> f64 {
     match v {
         Value::Int(n) => *n as f64,
@@ -967,6 +1201,8 @@ fn as_float(v: &Value) -> f64 {
     }
 }
 
+/// The span of values no recipe text wrote.
+#[allow(dead_code)]
 const DUMMY: Span = Span {
     file: FileId(u32::MAX),
     start: 0,

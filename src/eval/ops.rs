@@ -1,7 +1,7 @@
 //! Equality, ordering, string coercion and type checks: the value-level
 //! rules shared by operators and builtins.
 
-use super::{EvalError, EvalResult, Evaluator, NixString, Value};
+use super::{EvalError, EvalResult, Evaluator, NixString, Thunk, Value};
 use crate::syntax::ast::StrPart;
 use crate::syntax::Span;
 use std::cmp::Ordering;
@@ -34,8 +34,35 @@ impl Evaluator {
 
     /// Deep equality with Nix's rules: ints and floats compare numerically,
     /// string contexts are ignored, derivations compare by `outPath`, functions
-    /// are never equal.
+    /// are never equal. Elements are compared depth first, in order, from a
+    /// work list rather than by recursion, so values nested a million levels
+    /// deep compare too.
     pub fn equal(&mut self, a: &Value, b: &Value) -> EvalResult<bool> {
+        let mut todo: Vec<(Thunk, Thunk)> = Vec::new();
+        if !self.equal_shallow(a, b, &mut todo)? {
+            return Ok(false);
+        }
+        while let Some((tx, ty)) = todo.pop() {
+            if tx.same(&ty) {
+                continue;
+            }
+            let vx = self.force(&tx)?;
+            let vy = self.force(&ty)?;
+            if !self.equal_shallow(&vx, &vy, &mut todo)? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Compare `a` and `b` as far as they are not lists or sets; for those,
+    /// push the element pairs still to compare onto `todo` (first on top).
+    fn equal_shallow(
+        &mut self,
+        a: &Value,
+        b: &Value,
+        todo: &mut Vec<(Thunk, Thunk)>,
+    ) -> EvalResult<bool> {
         Ok(match (a, b) {
             (Value::Null, Value::Null) => true,
             (Value::Bool(x), Value::Bool(y)) => x == y,
@@ -52,16 +79,7 @@ impl Evaluator {
                 if x.len() != y.len() {
                     return Ok(false);
                 }
-                for (tx, ty) in x.iter().zip(y.iter()) {
-                    if tx.same(ty) {
-                        continue;
-                    }
-                    let vx = self.force(tx)?;
-                    let vy = self.force(ty)?;
-                    if !self.equal(&vx, &vy)? {
-                        return Ok(false);
-                    }
-                }
+                todo.extend(x.iter().cloned().zip(y.iter().cloned()).rev());
                 true
             }
             (Value::Attrs(x), Value::Attrs(y)) => {
@@ -70,9 +88,8 @@ impl Evaluator {
                 }
                 if self.is_derivation(x)? && self.is_derivation(y)? {
                     if let (Some(px), Some(py)) = (x.get("outPath"), y.get("outPath")) {
-                        let (px, py) = (px.value.clone(), py.value.clone());
-                        let (vx, vy) = (self.force(&px)?, self.force(&py)?);
-                        return self.equal(&vx, &vy);
+                        todo.push((px.value.clone(), py.value.clone()));
+                        return Ok(true);
                     }
                 }
                 if x.len() != y.len() {
@@ -83,16 +100,12 @@ impl Evaluator {
                         return Ok(false);
                     }
                 }
-                for (ax, ay) in x.iter().zip(y.iter()) {
-                    if ax.value.same(&ay.value) {
-                        continue;
-                    }
-                    let vx = self.force(&ax.value)?;
-                    let vy = self.force(&ay.value)?;
-                    if !self.equal(&vx, &vy)? {
-                        return Ok(false);
-                    }
-                }
+                todo.extend(
+                    x.iter()
+                        .zip(y.iter())
+                        .map(|(ax, ay)| (ax.value.clone(), ay.value.clone()))
+                        .rev(),
+                );
                 true
             }
             _ => false,

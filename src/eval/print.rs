@@ -1,9 +1,10 @@
 //! Rendering values: JSON exactly as Nix writes it (`--json`, `builtins.toJSON`)
 //! and the readable Nix-style form `bottle eval` prints by default.
 
-use super::{Context, EvalError, EvalResult, Evaluator, Value};
+use super::{Attrs, Context, EvalError, EvalResult, Evaluator, Thunk, Value, MAX_CALLS};
 use crate::syntax::Span;
 use std::fmt::Write;
+use std::rc::Rc;
 
 impl Evaluator {
     /// Force `v` completely and write it as JSON the way Nix does: sets with
@@ -16,84 +17,143 @@ impl Evaluator {
         out: &mut String,
         ctx: &mut Context,
     ) -> EvalResult<()> {
-        match v {
-            Value::Null => out.push_str("null"),
-            Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-            Value::Int(n) => {
-                let _ = write!(out, "{n}");
+        // Lists and sets being written, innermost last: a work list instead
+        // of recursion, so a value nested a million levels deep prints.
+        let mut open: Vec<Open> = Vec::new();
+        let mut next = Some(v.clone());
+        loop {
+            if let Some(v) = next.take() {
+                match v {
+                    Value::Null => out.push_str("null"),
+                    Value::Bool(b) => out.push_str(if b { "true" } else { "false" }),
+                    Value::Int(n) => {
+                        let _ = write!(out, "{n}");
+                    }
+                    Value::Float(f) => out.push_str(&format_float_g(f)),
+                    Value::String(s) => {
+                        ctx.extend(&s.context);
+                        json_string(&s.text, out);
+                    }
+                    Value::Path(p) => json_string(&p.to_string_lossy(), out),
+                    Value::List(items) => {
+                        out.push('[');
+                        open.push(Open::List(items, 0));
+                    }
+                    Value::Attrs(attrs) => {
+                        if attrs.get("__toString").is_some() {
+                            let s = self.coerce_to_string(&Value::Attrs(attrs), span, false)?;
+                            ctx.extend(&s.context);
+                            json_string(&s.text, out);
+                        } else if let Some(p) = attrs.get("outPath") {
+                            let p = p.value.clone();
+                            next = Some(self.force(&p)?);
+                            continue;
+                        } else {
+                            out.push('{');
+                            open.push(Open::Attrs(attrs, 0));
+                        }
+                    }
+                    Value::Lambda(_) | Value::Builtin(_) => {
+                        return Err(EvalError::fatal("cannot convert a function to JSON", span)
+                            .with_help(
+                                "apply the function, or select the attribute you want to print",
+                            ))
+                    }
+                }
+                check_nesting(open.len(), span)?;
             }
-            Value::Float(f) => out.push_str(&format_float_g(*f)),
-            Value::String(s) => {
-                ctx.extend(&s.context);
-                json_string(&s.text, out);
-            }
-            Value::Path(p) => json_string(&p.to_string_lossy(), out),
-            Value::List(items) => {
-                out.push('[');
-                for (i, t) in items.iter().enumerate() {
-                    if i > 0 {
+            let Some(top) = open.last_mut() else {
+                return Ok(());
+            };
+            match top {
+                Open::List(items, i) => {
+                    if *i == items.len() {
+                        out.push(']');
+                        open.pop();
+                        continue;
+                    }
+                    if *i > 0 {
                         out.push(',');
                     }
-                    let item = self.force(t)?;
-                    self.nested(span, |ev| ev.to_json(&item, span, out, ctx))?;
+                    *i += 1;
+                    next = Some(self.force(&items[*i - 1])?);
                 }
-                out.push(']');
-            }
-            Value::Attrs(attrs) => {
-                if attrs.get("__toString").is_some() {
-                    let s = self.coerce_to_string(v, span, false)?;
-                    ctx.extend(&s.context);
-                    json_string(&s.text, out);
-                    return Ok(());
-                }
-                if let Some(p) = attrs.get("outPath") {
-                    let p = p.value.clone();
-                    let p = self.force(&p)?;
-                    return self.to_json(&p, span, out, ctx);
-                }
-                out.push('{');
-                for (i, a) in attrs.iter().enumerate() {
-                    if i > 0 {
+                Open::Attrs(attrs, i) => {
+                    if *i == attrs.len() {
+                        out.push('}');
+                        open.pop();
+                        continue;
+                    }
+                    if *i > 0 {
                         out.push(',');
                     }
+                    let a = attrs.entry(*i);
+                    *i += 1;
                     json_string(&a.name, out);
                     out.push(':');
-                    let item = self.force(&a.value)?;
-                    self.nested(span, |ev| ev.to_json(&item, span, out, ctx))?;
+                    next = Some(self.force(&a.value)?);
                 }
-                out.push('}');
-            }
-            Value::Lambda(_) | Value::Builtin(_) => {
-                return Err(EvalError::fatal("cannot convert a function to JSON", span)
-                    .with_help("apply the function, or select the attribute you want to print"))
             }
         }
-        Ok(())
     }
 
     /// Force `v` completely and render it as Nix would print it.
     pub fn to_nix(&mut self, v: &Value, span: Span, out: &mut String) -> EvalResult<()> {
-        match v {
-            Value::Null => out.push_str("null"),
-            Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-            Value::Int(n) => {
-                let _ = write!(out, "{n}");
-            }
-            Value::Float(f) => out.push_str(&format_float_g(*f)),
-            Value::String(s) => nix_string(&s.text, out),
-            Value::Path(p) => out.push_str(&p.to_string_lossy()),
-            Value::List(items) => {
-                out.push('[');
-                for t in items.iter() {
-                    out.push(' ');
-                    let item = self.force(t)?;
-                    self.nested(span, |ev| ev.to_nix(&item, span, out))?;
+        let mut open: Vec<Open> = Vec::new();
+        let mut next = Some(v.clone());
+        loop {
+            if let Some(v) = next.take() {
+                match v {
+                    Value::Null => out.push_str("null"),
+                    Value::Bool(b) => out.push_str(if b { "true" } else { "false" }),
+                    Value::Int(n) => {
+                        let _ = write!(out, "{n}");
+                    }
+                    Value::Float(f) => out.push_str(&format_float_g(f)),
+                    Value::String(s) => nix_string(&s.text, out),
+                    Value::Path(p) => out.push_str(&p.to_string_lossy()),
+                    Value::List(items) => {
+                        out.push('[');
+                        open.push(Open::List(items, 0));
+                    }
+                    Value::Attrs(attrs) => {
+                        out.push('{');
+                        open.push(Open::Attrs(attrs, 0));
+                    }
+                    Value::Lambda(_) => out.push_str("<LAMBDA>"),
+                    Value::Builtin(b) => out.push_str(if b.args.is_empty() {
+                        "<PRIMOP>"
+                    } else {
+                        "<PRIMOP-APP>"
+                    }),
                 }
-                out.push_str(" ]");
+                check_nesting(open.len(), span)?;
             }
-            Value::Attrs(attrs) => {
-                out.push('{');
-                for a in attrs.iter() {
+            let Some(top) = open.last_mut() else {
+                return Ok(());
+            };
+            match top {
+                Open::List(items, i) => {
+                    if *i == items.len() {
+                        out.push_str(" ]");
+                        open.pop();
+                        continue;
+                    }
+                    out.push(' ');
+                    *i += 1;
+                    next = Some(self.force(&items[*i - 1])?);
+                }
+                Open::Attrs(attrs, i) => {
+                    if *i > 0 {
+                        out.push(';');
+                    }
+                    if *i == attrs.len() {
+                        out.push_str(" }");
+                        open.pop();
+                        continue;
+                    }
+                    let a = attrs.entry(*i);
+                    *i += 1;
                     out.push(' ');
                     if is_identifier(&a.name) {
                         out.push_str(&a.name);
@@ -101,21 +161,32 @@ impl Evaluator {
                         nix_string(&a.name, out);
                     }
                     out.push_str(" = ");
-                    let item = self.force(&a.value)?;
-                    self.nested(span, |ev| ev.to_nix(&item, span, out))?;
-                    out.push(';');
+                    next = Some(self.force(&a.value)?);
                 }
-                out.push_str(" }");
             }
-            Value::Lambda(_) => out.push_str("<LAMBDA>"),
-            Value::Builtin(b) => out.push_str(if b.args.is_empty() {
-                "<PRIMOP>"
-            } else {
-                "<PRIMOP-APP>"
-            }),
         }
-        Ok(())
     }
+}
+
+/// A list or set being printed, and the index of its next element.
+enum Open {
+    List(Rc<Vec<Thunk>>, usize),
+    Attrs(Rc<Attrs>, usize),
+}
+
+/// A value nested deeper than any finite program makes contains itself
+/// (`let x = { a = x; }; in x`): end with an error, in bounded memory.
+fn check_nesting(depth: usize, span: Span) -> EvalResult<()> {
+    if depth > MAX_CALLS {
+        return Err(EvalError::fatal(
+            "stack overflow: the value is nested too deeply to print",
+            span,
+        )
+        .with_help(format!(
+            "more than {MAX_CALLS} levels of lists and sets; does the value contain itself?"
+        )));
+    }
+    Ok(())
 }
 
 fn is_identifier(s: &str) -> bool {

@@ -8,7 +8,7 @@
 
 use crate::syntax::ast::{Expr, Lambda, Name};
 use crate::syntax::Span;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::rc::Rc;
@@ -194,6 +194,11 @@ impl Attrs {
         self.entries.iter()
     }
 
+    /// The `i`th attribute in name order.
+    pub fn entry(&self, i: usize) -> &Attr {
+        &self.entries[i]
+    }
+
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.entries.iter().map(|a| &*a.name)
     }
@@ -289,6 +294,27 @@ impl Env {
         }
         env.slots.borrow()[index as usize].clone()
     }
+
+    /// `f` of the value of a variable, if it is already computed.
+    pub fn peek_scalar<T>(
+        self: &Rc<Env>,
+        depth: u32,
+        index: u32,
+        f: impl FnOnce(&Value) -> Option<T>,
+    ) -> Option<T> {
+        let mut env = self;
+        for _ in 0..depth {
+            env = env.parent.as_ref()?;
+        }
+        let slots = env.slots.borrow();
+        match slots.get(index as usize)? {
+            Thunk::Ready(v) => f(v),
+            Thunk::Lazy(cell) => match &*cell.state.borrow() {
+                Suspended::Done(v) => f(v),
+                _ => None,
+            },
+        }
+    }
 }
 
 /// A value, or the recipe for one, forced at most once.
@@ -365,6 +391,123 @@ impl Thunk {
                 Suspended::Done(v) => Some(v.clone()),
                 _ => None,
             },
+        }
+    }
+}
+
+// ── dropping ──────────────────────────────────────────────────────────────
+//
+// A value can be nested a million levels deep (a list in a list in …, a
+// thunk whose frame holds the previous thunk, …). Dropping it the ordinary
+// way recurses once per level and would overflow the stack, so thunk cells
+// and frames hand what they own to a work list instead, which the outermost
+// drop empties in a loop.
+
+/// What a thunk cell or a frame owned, waiting to be dropped (held only to
+/// be dropped, never read).
+#[allow(dead_code)]
+enum Garbage {
+    State(Suspended),
+    Slots(Slots),
+}
+
+thread_local! {
+    static GARBAGE: RefCell<Vec<Garbage>> = const { RefCell::new(Vec::new()) };
+    /// How many cell and frame drops are in progress inside each other.
+    static DROP_NESTING: Cell<u32> = const { Cell::new(0) };
+    static HAS_GARBAGE: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Drops nested deeper than this wait in the work list; shallower ones (all
+/// of them, almost always) happen in place, at the cost of a counter.
+const MAX_DROP_NESTING: u32 = 200;
+
+/// Whether a drop may happen in place, one level deeper (then call
+/// `leave_drop` after it), or must go to the work list (`defer`).
+#[inline]
+fn enter_drop() -> bool {
+    let nesting = DROP_NESTING.get();
+    if nesting >= MAX_DROP_NESTING {
+        return false;
+    }
+    DROP_NESTING.set(nesting + 1);
+    true
+}
+
+#[inline]
+fn leave_drop() {
+    let nesting = DROP_NESTING.get() - 1;
+    DROP_NESTING.set(nesting);
+    if nesting == 0 && HAS_GARBAGE.get() {
+        drain_garbage();
+    }
+}
+
+#[cold]
+fn defer(garbage: Garbage) {
+    // (If the thread is being torn down and the list is gone, the closure
+    // and with it the garbage are dropped in place.)
+    let _ = GARBAGE.try_with(move |g| g.borrow_mut().push(garbage));
+    HAS_GARBAGE.set(true);
+}
+
+/// The outermost drop empties the work list, each item from the top again.
+#[cold]
+fn drain_garbage() {
+    DROP_NESTING.set(1);
+    while let Some(next) = GARBAGE.try_with(|g| g.borrow_mut().pop()).ok().flatten() {
+        drop(next);
+    }
+    HAS_GARBAGE.set(false);
+    DROP_NESTING.set(0);
+}
+
+impl Drop for LazyCell {
+    fn drop(&mut self) {
+        let origin = self.origin;
+        let state = self.state.get_mut();
+        let owns_more = match &*state {
+            Suspended::Expr(..) | Suspended::Apply(..) => true,
+            Suspended::Done(v) => matches!(
+                v,
+                Value::List(_) | Value::Attrs(_) | Value::Lambda(_) | Value::Builtin(_)
+            ),
+            Suspended::Forcing(_) => false,
+        };
+        if !owns_more {
+            return;
+        }
+        if enter_drop() {
+            // Assigning drops the old state in place.
+            *state = Suspended::Forcing(origin);
+            leave_drop();
+        } else {
+            defer(Garbage::State(std::mem::replace(
+                state,
+                Suspended::Forcing(origin),
+            )));
+        }
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        let slots = self.slots.get_mut();
+        // Frames of numbers (most lambda calls) have nothing deep to drop.
+        let plain = |t: &Thunk| {
+            matches!(
+                t,
+                Thunk::Ready(Value::Int(_) | Value::Float(_) | Value::Bool(_) | Value::Null)
+            )
+        };
+        if slots.iter().all(plain) {
+            return;
+        }
+        if enter_drop() {
+            slots.clear();
+            leave_drop();
+        } else {
+            defer(Garbage::Slots(std::mem::take(slots)));
         }
     }
 }
