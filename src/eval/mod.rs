@@ -497,6 +497,9 @@ impl Evaluator {
                 span: Some(a.span),
             })
             .collect();
+        if set.recursive {
+            self.apply_overrides(&mut entries, &scope)?;
+        }
         if set.dynamics.is_empty() {
             return Ok(Value::attrs(Attrs::from_unsorted(entries)));
         }
@@ -528,6 +531,28 @@ impl Evaluator {
             });
         }
         Ok(Value::attrs(Attrs::from_unsorted(entries)))
+    }
+
+    /// Nix's `__overrides` in a `rec` set: its attributes replace (or add to) the
+    /// set's own, also for the other attributes that refer to them.
+    fn apply_overrides(&mut self, entries: &mut Vec<Attr>, frame: &Rc<Env>) -> EvalResult<()> {
+        let Some(at) = entries.iter().position(|a| &*a.name == "__overrides") else {
+            return Ok(());
+        };
+        let t = entries[at].value.clone();
+        let span = entries[at].span.unwrap_or(DUMMY);
+        let overrides = self.force_attrs(&t, span)?;
+        let statics = entries.len();
+        for o in overrides.iter() {
+            match entries[..statics].iter().position(|a| a.name == o.name) {
+                Some(i) => {
+                    entries[i].value = o.value.clone();
+                    frame.slots.borrow_mut()[i] = o.value.clone();
+                }
+                None => entries.push(o.clone()),
+            }
+        }
+        Ok(())
     }
 
     fn key_name(&mut self, key: &AttrKey, env: &Rc<Env>) -> EvalResult<Rc<str>> {

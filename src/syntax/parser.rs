@@ -573,7 +573,22 @@ impl Builder<'_> {
                         .next()
                         .expect("grammar: interpolation holds an expression"),
                 )?;
-                AttrKey::Dynamic(Box::new(e))
+                // As in Nix, `${"a"}` (a string without interpolation) is the static name `a`.
+                match &e.kind {
+                    ExprKind::Str(parts)
+                        if parts.iter().all(|p| matches!(p, StrPart::Literal(_))) =>
+                    {
+                        let name: String = parts
+                            .iter()
+                            .map(|p| match p {
+                                StrPart::Literal(s) => s.as_str(),
+                                StrPart::Interpolation(_) => "",
+                            })
+                            .collect();
+                        AttrKey::Static(name.into(), span)
+                    }
+                    _ => AttrKey::Dynamic(Box::new(e)),
+                }
             }
             other => unreachable!("grammar: {other:?} is not an attribute name"),
         })

@@ -112,13 +112,15 @@ fn filter(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<Value> {
 }
 
 fn foldl(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<Value> {
+    // As in Nix: the initial accumulator is only forced when the list is empty;
+    // otherwise it goes to the first call as it is, and each call's result is forced.
     let f = ev.force_function(&args[0], span)?;
-    let mut acc = ev.force(&args[1])?;
     let list = ev.force_list(&args[2], span)?;
+    let mut acc = args[1].clone();
     for x in list.iter() {
-        acc = ev.apply_all(f.clone(), &[Thunk::Ready(acc), x.clone()], span)?;
+        acc = Thunk::Ready(ev.apply_all(f.clone(), &[acc, x.clone()], span)?);
     }
-    Ok(acc)
+    ev.force(&acc)
 }
 
 fn gen_list(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<Value> {

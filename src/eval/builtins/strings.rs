@@ -48,6 +48,11 @@ pub const BUILTINS: &[Builtin] = &[
         run: split_version,
     },
     Builtin {
+        name: "parseDrvName",
+        arity: 1,
+        run: parse_drv_name,
+    },
+    Builtin {
         name: "compareVersions",
         arity: 2,
         run: compare_versions,
@@ -294,6 +299,32 @@ fn split_version(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<V
         out.push(Thunk::Ready(Value::string(c)));
     }
     Ok(Value::list(out))
+}
+
+/// `builtins.parseDrvName "hello-2.10"` is `{ name = "hello"; version = "2.10"; }`:
+/// the name ends at the first `-` followed by something other than a letter.
+fn parse_drv_name(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<Value> {
+    let s = ev.force_coerced(&args[0], span)?;
+    let text = &*s.text;
+    let bytes = text.as_bytes();
+    let cut = (0..bytes.len())
+        .find(|&i| bytes[i] == b'-' && i + 1 < bytes.len() && !bytes[i + 1].is_ascii_alphabetic());
+    let (name, version) = match cut {
+        Some(i) => (&text[..i], &text[i + 1..]),
+        None => (text, ""),
+    };
+    Ok(Value::attrs(crate::eval::Attrs::from_sorted(vec![
+        crate::eval::Attr {
+            name: "name".into(),
+            value: Thunk::Ready(Value::string(name)),
+            span: None,
+        },
+        crate::eval::Attr {
+            name: "version".into(),
+            value: Thunk::Ready(Value::string(version)),
+            span: None,
+        },
+    ])))
 }
 
 fn component_less(a: &str, b: &str) -> bool {
