@@ -921,6 +921,11 @@ impl Evaluator {
                     let joined = format!("{}{}", p.display(), b.text);
                     Ok(Value::Path(Rc::new(normalize(Path::new(&joined)))))
                 }
+                // Like Nix: a set (`__toString`, `outPath`) on the left makes a string.
+                (a @ Value::Attrs(_), b) => {
+                    let a = self.coerce_to_string(&a, ls, false)?;
+                    self.operate(op, Value::String(a), b, ls, rs, span)
+                }
                 (a, b) => self.arith(op, a, b, ls, rs, span),
             },
             Sub | Mul | Div => self.arith(op, lv, rv, ls, rs, span),

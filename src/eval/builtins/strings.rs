@@ -242,11 +242,23 @@ fn split(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<Value> {
     let text = &*s.text;
     let mut out = Vec::new();
     let mut last = 0;
-    for caps in re.captures_iter(text) {
+    // Like C++'s regex iterator (what Nix uses): an empty match right after a non-empty
+    // one counts (`split "(a)*" "a"` is `[ "" [ "a" ] "" [ null ] "" ]`); after an
+    // empty match the search moves on by one character.
+    let mut pos = 0;
+    while pos <= text.len() {
+        let Some(caps) = re.captures_at(text, pos) else {
+            break;
+        };
         let m = caps.get(0).expect("regex: group 0 is the whole match");
         out.push(Thunk::Ready(Value::string(&text[last..m.start()])));
         out.push(Thunk::Ready(Value::list(captures(&caps))));
         last = m.end();
+        pos = if m.is_empty() {
+            m.end() + text[m.end()..].chars().next().map_or(1, char::len_utf8)
+        } else {
+            m.end()
+        };
     }
     out.push(Thunk::Ready(Value::string(&text[last..])));
     Ok(Value::list(out))
