@@ -172,9 +172,10 @@ fn elem_at(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<Value> 
 }
 
 fn elem(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<Value> {
-    let x = ev.force(&args[0])?;
+    // As in Nix: the list first; the value only once there is something to compare.
     let list = ev.force_list(&args[1], span)?;
     for t in list.iter() {
+        let x = ev.force(&args[0])?;
         let y = ev.force(t)?;
         if ev.equal(&x, &y)? {
             return Ok(Value::Bool(true));
@@ -215,6 +216,10 @@ fn concat_map(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<Valu
 fn sort(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<Value> {
     let f = ev.force_function(&args[0], span)?;
     let list = ev.force_list(&args[1], span)?;
+    // Nix forces every element before sorting, even a single one.
+    for t in list.iter() {
+        ev.force(t)?;
+    }
     let mut items: Vec<Thunk> = list.iter().cloned().collect();
     // Stable, like Nix's `std::stable_sort`; the first error stops the sort.
     let mut failure: Option<EvalError> = None;
@@ -329,6 +334,8 @@ fn partition(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<Value
     let list = ev.force_list(&args[1], span)?;
     let (mut right, mut wrong) = (Vec::new(), Vec::new());
     for x in list.iter() {
+        // Nix forces each element before calling the predicate on it.
+        ev.force(x)?;
         if ev.predicate(&f, std::slice::from_ref(x), span)? {
             right.push(x.clone());
         } else {
