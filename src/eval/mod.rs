@@ -620,12 +620,14 @@ impl Evaluator {
 
     fn has_attr(&mut self, target: &Expr, path: &[AttrKey], env: &Rc<Env>) -> EvalResult<Value> {
         let mut v = self.eval(target, env)?;
-        for key in path {
+        for (i, key) in path.iter().enumerate() {
             let Value::Attrs(attrs) = v else {
                 return Ok(Value::Bool(false));
             };
             let name = self.key_name(key, env)?;
             match attrs.get(&name) {
+                // The last attribute's value is not forced: `{ a = throw ""; } ? a` is true.
+                Some(_) if i + 1 == path.len() => return Ok(Value::Bool(true)),
                 Some(attr) => {
                     let t = attr.value.clone();
                     v = self.force(&t)?;

@@ -730,7 +730,7 @@ impl Gen {
 
     fn int(&mut self, d: u32) -> Node {
         let t = Ty::Int;
-        match self.rng.below(22) {
+        match self.rng.below(24) {
             0..=2 => {
                 let a = self.gen(t, d);
                 let b = self.gen(t, d);
@@ -812,6 +812,15 @@ impl Gen {
             17 => {
                 let x = self.gen(t, d);
                 expr!(t; "(-", x, ")")
+            }
+            18 => {
+                let n = self.gen(t, d);
+                let arg = self.gen(t, d);
+                expr!(t; "({ __functor = self: x: x + self.n; n = ", n, "; } ", arg, ")")
+            }
+            19 => {
+                let n = self.rng.below(6);
+                expr!(t; format!("(builtins.length (builtins.genericClosure {{ startSet = [ {{ key = 1; }} {{ key = 3; }} ]; operator = item: if item.key < {n} then [ {{ key = item.key + 1; }} {{ key = item.key * 2; }} ] else [ ]; }}))"))
             }
             _ => self.leaf(t),
         }
@@ -935,7 +944,7 @@ impl Gen {
                 expr!(t; "(builtins.lessThan ", a, " ", b, ")")
             }
             14 => {
-                expr!(t; *self.rng.pick(&["(builtins.isPath ./a/b)", "(builtins.isFunction (x: x))", "(builtins.isFunction builtins.map)", "(builtins ? parseDrvName)", "(builtins ? nope)"]))
+                expr!(t; *self.rng.pick(&["(builtins.isPath ./a/b)", "(builtins.isPath ~/x)", "(builtins.tryEval <fuzz-missing>).success", "(builtins.tryEval (import <fuzz-missing/x.nix>)).success", "((f: [ f ] == [ f ]) (x: x))", "(1 == 1.0)", "({ a = 1; } == { a = 1.0; })", "(builtins.isFunction (x: x))", "(builtins.isFunction builtins.map)", "(builtins ? parseDrvName)", "(builtins ? nope)"]))
             }
             _ => self.leaf(t),
         }
@@ -1036,9 +1045,15 @@ impl Gen {
                 expr!(t; "(builtins.concatStringsSep \",\" (builtins.attrNames ", a, "))")
             }
             21 => {
-                let p = *self
-                    .rng
-                    .pick(&["./a/b", "./.", "/x/../y", "./a/../c.nix", "/"]);
+                let p = *self.rng.pick(&[
+                    "./a/b",
+                    "./.",
+                    "/x/../y",
+                    "./a/../c.nix",
+                    "/",
+                    "~/x/y",
+                    "~/.",
+                ]);
                 let f = *self.rng.pick(&["baseNameOf", "builtins.typeOf"]);
                 expr!(t; format!("({f} {p})"))
             }
@@ -1274,7 +1289,7 @@ impl Gen {
 
     fn attrs(&mut self, d: u32) -> Node {
         let t = Ty::Attrs;
-        match self.rng.below(22) {
+        match self.rng.below(24) {
             0..=5 => self.attrs_literal(d, true).0,
             6 | 7 => {
                 let a = self.gen(t, d);
@@ -1353,6 +1368,18 @@ impl Gen {
                 let a = self.gen(Ty::Int, d);
                 expr!(t; "(builtins.listToAttrs (map (x: { name = toString x; value = x; }) [ 3 1 ", a, " 1 ]))")
             }
+            20 => {
+                // `__overrides` in a rec set replaces attributes, also where they are used.
+                let o = self.gen(Ty::Int, d);
+                let a = self.gen(Ty::Int, d);
+                let name = *self.rng.pick(&["a", "c"]);
+                expr!(t; format!("(rec {{ __overrides = {{ {name} = "), o, "; }; a = ", a, "; b = a; })")
+            }
+            21 => expr!(t; *self.rng.pick(&[
+                r#"(builtins.fromTOML "a = 1\nb = \"x\"\n[t]\nc = [1, 2]\n")"#,
+                r#"(builtins.fromTOML "x.y = true\nf = 1.5\n")"#,
+                r#"(builtins.fromJSON "{\"a\": [1, 2.5, null, true], \"b\": {}}")"#,
+            ])),
             _ => self.leaf(t),
         }
     }

@@ -340,13 +340,15 @@ fn parse_drv_name(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<
 }
 
 fn component_less(a: &str, b: &str) -> bool {
-    let num = |s: &str| !s.is_empty() && s.bytes().all(|c| c.is_ascii_digit());
+    // A component is a number when it fits Nix's C `int`; a longer run of digits
+    // compares as text, as in Nix.
+    let num = |s: &str| s.bytes().all(|c| c.is_ascii_digit()) && s.parse::<i32>().is_ok();
     if a == b {
         return false;
     }
     let (an, bn) = (num(a), num(b));
     if an && bn {
-        let parse = |s: &str| s.parse::<u128>().unwrap_or(u128::MAX);
+        let parse = |s: &str| s.parse::<i32>().unwrap_or(i32::MAX);
         parse(a) < parse(b)
     } else if (a.is_empty() && bn) || (a == "pre" && b != "pre") {
         true
