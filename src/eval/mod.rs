@@ -828,8 +828,20 @@ impl Evaluator {
                 let rv = self.eval(r, env)?;
                 Ok(Value::Bool(self.expect_bool(rv, r.span, context)?))
             }
-            _ => {
+            // Nix reads `a <= b` as `!(b < a)` and `a > b` as `b < a`: the right side
+            // is evaluated first (which matters when both fail).
+            Le | Gt => {
+                let rv = self.eval(r, env)?;
                 let lv = self.eval(l, env)?;
+                self.operate(op, lv, rv, l.span, r.span, span)
+            }
+            _ => {
+                let mut lv = self.eval(l, env)?;
+                if let (Add, Value::Attrs(_)) = (op, &lv) {
+                    // A set starts a string concatenation: Nix coerces it before it
+                    // evaluates the right side.
+                    lv = Value::String(self.coerce_to_string(&lv, l.span, false)?);
+                }
                 let rv = self.eval(r, env)?;
                 self.operate(op, lv, rv, l.span, r.span, span)
             }
