@@ -70,7 +70,15 @@ fn known_difference(expr: &str, nix: &Outcome, bottle: &Outcome) -> Option<&'sta
             Some("a multi-byte character cut in two")
         }
         // … which also shows in counts: an empty regex match between the bytes of one.
-        _ if !expr.is_ascii() && expr.contains("builtins.split") => {
+        _ if !expr.is_ascii()
+            && [
+                "builtins.split",
+                "builtins.substring",
+                "builtins.replaceStrings",
+            ]
+            .iter()
+            .any(|f| expr.contains(f)) =>
+        {
             Some("a multi-byte character cut in two")
         }
         _ => None,

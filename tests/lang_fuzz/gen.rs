@@ -319,6 +319,16 @@ impl Gen {
                 expr!(ty; f)
             }
             Ty::Bool => expr!(ty; *self.rng.pick(&["true", "false"])),
+            Ty::Str if self.rng.chance(10) => expr!(ty; *self.rng.pick(&[
+                r#"(builtins.fromJSON "\"\\u0001\\u001f\\u00e9\\b\\f\\/\"")"#,
+                r#"(builtins.fromJSON "\"\\ud83d\\ude00 tab\\t\"")"#,
+                "(builtins.typeOf (x: x))",
+                "(builtins.typeOf 1.5)",
+                "''\n  a\n\tb\n  ''",
+                "''  x ''${\"y\"}''",
+                r#""\${""#,
+                r"''''\''${x}''",
+            ])),
             Ty::Str => self.string_literal(),
             Ty::Null => expr!(ty; "null"),
             Ty::IntList => {
@@ -730,7 +740,7 @@ impl Gen {
 
     fn int(&mut self, d: u32) -> Node {
         let t = Ty::Int;
-        match self.rng.below(24) {
+        match self.rng.below(26) {
             0..=2 => {
                 let a = self.gen(t, d);
                 let b = self.gen(t, d);
@@ -812,6 +822,17 @@ impl Gen {
             17 => {
                 let x = self.gen(t, d);
                 expr!(t; "(-", x, ")")
+            }
+            20 => {
+                let n = self.rng.below(30);
+                expr!(t; format!("(let f = n: if n <= 0 then 0 else n + f (n - 1); in f {n})"))
+            }
+            21 => {
+                let a = self.gen(t, d);
+                let f = *self
+                    .rng
+                    .pick(&["builtins.bitAnd", "builtins.bitOr", "builtins.bitXor"]);
+                expr!(t; format!("({f} (-6) "), a, ")")
             }
             18 => {
                 let n = self.gen(t, d);
@@ -944,7 +965,7 @@ impl Gen {
                 expr!(t; "(builtins.lessThan ", a, " ", b, ")")
             }
             14 => {
-                expr!(t; *self.rng.pick(&["(builtins.isPath ./a/b)", "(builtins.isPath ~/x)", "(builtins.tryEval <fuzz-missing>).success", "(builtins.tryEval (import <fuzz-missing/x.nix>)).success", "((f: [ f ] == [ f ]) (x: x))", "(1 == 1.0)", "({ a = 1; } == { a = 1.0; })", "(builtins.isFunction (x: x))", "(builtins.isFunction builtins.map)", "(builtins ? parseDrvName)", "(builtins ? nope)"]))
+                expr!(t; *self.rng.pick(&["(builtins.isPath ./a/b)", "(builtins.isPath ~/x)", "(builtins.tryEval <fuzz-missing>).success", "(builtins.tryEval (import <fuzz-missing/x.nix>)).success", "((f: [ f ] == [ f ]) (x: x))", "(1 == 1.0)", "({ a = 1; } == { a = 1.0; })", "(builtins.isFunction (x: x))", "(builtins.isFunction builtins.map)", "(builtins ? parseDrvName)", "(builtins ? nope)", "(let true = false; in true)", "(builtins.typeOf builtins.map == \"lambda\")", "(\"abc\" < \"abd\")", "(builtins.lessThan \"b\" \"ab\")", "([ 1 2 ] < [ 1 2 0 ])", "({ a = x: x; } == { a = x: x; })", "(let f = x: x; in f == f)", "((x: x) == (x: x))"]))
             }
             _ => self.leaf(t),
         }
@@ -1275,6 +1296,11 @@ impl Gen {
                     "\".*\"",
                     "\"([[:alpha:]]*)-?(.*)\"",
                     "\"a|(b)\"",
+                    "\"[[:space:]]*([^ ]+).*\"",
+                    "\"(.*)\\\\.(.*)\"",
+                    "\"^(a+)$\"",
+                    "\"([a-c]*)([0-9]{1,2})?.*\"",
+                    "\"(h)(e)(l)(l)(o).*\"",
                 ]);
                 let s = self.gen(Ty::Str, d);
                 expr!(t; format!("(let m = builtins.match {re} "), s, "; in if m == null then [ ] else m)")
@@ -1289,7 +1315,7 @@ impl Gen {
 
     fn attrs(&mut self, d: u32) -> Node {
         let t = Ty::Attrs;
-        match self.rng.below(24) {
+        match self.rng.below(26) {
             0..=5 => self.attrs_literal(d, true).0,
             6 | 7 => {
                 let a = self.gen(t, d);
@@ -1367,6 +1393,14 @@ impl Gen {
             19 => {
                 let a = self.gen(Ty::Int, d);
                 expr!(t; "(builtins.listToAttrs (map (x: { name = toString x; value = x; }) [ 3 1 ", a, " 1 ]))")
+            }
+            22 => {
+                let v = self.gen(Ty::Any, d);
+                expr!(t; "((args@{ a ? 1, ... }: args) { b = ", v, "; })")
+            }
+            23 => {
+                let v = self.gen(Ty::Any, d);
+                expr!(t; "(({ a ? 1, ... }@args: args // { inherit a; }) { b = ", v, "; })")
             }
             20 => {
                 // `__overrides` in a rec set replaces attributes, also where they are used.
