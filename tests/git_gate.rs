@@ -175,6 +175,7 @@ fn remote(url: &str) -> Remote {
         push: vec!["refs/heads/claude/*".into()],
         force: false,
         delete: false,
+        push_ask: false,
         checkout: None,
         credentials: None,
     }
@@ -201,6 +202,7 @@ fn gate(root: &Path, remotes: BTreeMap<String, Remote>) -> Gate {
         state_dir: root.join("gate"),
         audit: root.join("git-gate-audit.jsonl"),
         hook_program: PathBuf::from(env!("CARGO_BIN_EXE_bottle")),
+        ask: None,
     };
     let (audit, state) = (options.audit.clone(), options.state_dir.clone());
     let (tx, rx) = std::sync::mpsc::channel();
@@ -829,6 +831,7 @@ fn a_missing_credential_is_named() {
         state_dir: tmp.path().join("gate"),
         audit: tmp.path().join("audit.jsonl"),
         hook_program: PathBuf::from(env!("CARGO_BIN_EXE_bottle")),
+        ask: None,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

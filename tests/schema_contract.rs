@@ -208,6 +208,7 @@ const CASES: &[Case] = &[
             "git.<remote>.push",
             "git.<remote>.force",
             "git.<remote>.delete",
+            "git.<remote>.push-ask",
             "git.<remote>.checkout",
             "git.<remote>.credentials",
             "git.<remote>.username",
@@ -216,7 +217,7 @@ const CASES: &[Case] = &[
         ],
         set: r#"git.origin = {
             url = ./upstream; fetch = [ "refs/heads/*" ]; push = [ "refs/heads/agent/*" ];
-            force = true; delete = true; checkout = "main";
+            force = true; delete = true; push-ask = true; checkout = "main";
             credentials = builtins.secret { file = "/dev/null"; }; username = "contract";
           };
           git.user = { name = "Contract"; email = "contract@example.com"; };"#,
@@ -317,6 +318,7 @@ fn realizer_accepts(store: &Path, bottle_dir: &Path) -> Result<(), String> {
                 state_dir: state.path().join("git-gate"),
                 audit: state.path().join("git-gate-audit.jsonl"),
                 hook_program: assert_cmd::cargo::cargo_bin("bottle"),
+                ask: None,
             };
             tokio::runtime::Runtime::new()
                 .unwrap()

@@ -636,3 +636,323 @@ async fn latency_of_a_route_approved_for_the_run_vs_an_allowed_route() {
         "nothing asked after the run approval"
     );
 }
+
+/// Run `git` on the host with no user or system configuration.
+fn host_git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_AUTHOR_NAME", "Test")
+        .env("GIT_AUTHOR_EMAIL", "test@example.com")
+        .env("GIT_COMMITTER_NAME", "Test")
+        .env("GIT_COMMITTER_EMAIL", "test@example.com")
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Add git (with the helpers an HTTP push runs) to the guest root.
+fn add_git(root: &Path) {
+    guest_support::copy_with_libraries(Path::new("/usr/bin/git"), root);
+    // The exec path of that git (not of another git first on the PATH).
+    let exec_path = Command::new("/usr/bin/git")
+        .arg("--exec-path")
+        .output()
+        .unwrap()
+        .stdout;
+    let exec_path = String::from_utf8(exec_path).unwrap().trim().to_string();
+    for helper in ["git", "git-remote-http"] {
+        guest_support::copy_with_libraries(&Path::new(&exec_path).join(helper), root);
+    }
+    for applet in ["grep", "env", "mkdir"] {
+        let _ = std::os::unix::fs::symlink("busybox", root.join("bin").join(applet));
+    }
+    std::fs::write(root.join("etc/nsswitch.conf"), "hosts: files dns\n").unwrap();
+}
+
+/// Guest shell: a commit, then `git push origin HEAD:REF`, as `== LABEL`
+/// and the push's output and exit code.
+fn push(label: &str, reference: &str) -> String {
+    format!(
+        "echo \"== {label}\"; git commit -q --allow-empty -m '{label}'; \
+         git push origin HEAD:{reference} 2>&1; echo \"exit=$?\""
+    )
+}
+
+fn section<'a>(stdout: &'a str, name: &str) -> &'a str {
+    let start = stdout
+        .find(&format!("== {name}\n"))
+        .unwrap_or_else(|| panic!("no section {name} in:\n{stdout}"));
+    let rest = &stdout[start + name.len() + 4..];
+    &rest[..rest.find("\n== ").map_or(rest.len(), |e| e + 1)]
+}
+
+/// Stop a run that went wrong and fail with what it printed.
+fn give_up(child: Child, why: &str) -> ! {
+    // SAFETY: kill has no memory effects; the pid is our unreaped child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let (stdout, stderr) = finish(child);
+    panic!("{why}\nstdout:\n{stdout}\nstderr:\n{stderr}");
+}
+
+/// A remote with `push-ask`: a push inside the patterns goes through
+/// without a question; one outside is held until `bottle approve` (once,
+/// then for the run), refused with the person's message after `bottle
+/// deny`, and refused after the timeout. Meanwhile `bottle ps` counts the
+/// question and `bottle events` has a `ready` event for every part.
+#[test]
+fn pushes_outside_the_patterns_ask_a_person() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = guest_rootfs(dir.path());
+    add_git(&root);
+    let runs = dir.path().join("runs");
+    // The upstream: a bare repository on the host with `main`.
+    let upstream = dir.path().join("upstream.git");
+    host_git(
+        dir.path(),
+        &[
+            "init",
+            "-q",
+            "--bare",
+            "-b",
+            "main",
+            upstream.to_str().unwrap(),
+        ],
+    );
+    let seed = dir.path().join("seed");
+    host_git(
+        dir.path(),
+        &["init", "-q", "-b", "main", seed.to_str().unwrap()],
+    );
+    host_git(&seed, &["commit", "-q", "--allow-empty", "-m", "start"]);
+    host_git(&seed, &["push", "-q", upstream.to_str().unwrap(), "main"]);
+
+    let script = [
+        push("inside", "refs/heads/claude/in"),
+        push("once", "refs/heads/main"),
+        push("run", "refs/heads/main"),
+        push("remembered", "refs/heads/main"),
+        push("denied", "refs/heads/release"),
+        push("late", "refs/heads/late"),
+        "echo '== end'".into(),
+    ]
+    .join("\n");
+    let script = serde_json::to_string(&script)
+        .unwrap()
+        .replace("${", "\\${");
+    let recipe = dir.path().join("pushes.bottle");
+    std::fs::write(
+        &recipe,
+        format!(
+            r#"{{
+  name = "pushes";
+  image = {{ busybox = true; }};
+  agent = {{ command = [ "sh" "-c" {script} ]; user = "agent"; workdir = "/home/agent/project"; }};
+  git.origin = {{ url = "{}"; push = [ "refs/heads/claude/*" ]; push-ask = true; checkout = "main"; }};
+  cpus = 1;
+  memory = 512;
+}}
+"#,
+            upstream.display()
+        ),
+    )
+    .unwrap();
+    let setup = Setup {
+        dir,
+        recipe,
+        runs: runs.clone(),
+    };
+    let child = setup.start(10);
+
+    // The run's events, from its start to its end.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !runs.join("pushes/run.json").exists() {
+        assert!(Instant::now() < deadline, "the run never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let follower = setup
+        .bottle()
+        .args(["events", "pushes", "--follow", "--json"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+
+    let push_question = |reference: &str, after: u64| -> Result<Pending, String> {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let pending = setup.pending("pushes").unwrap_or_default();
+            let found = pending.iter().find(|p| {
+                p.id > after
+                    && p.push
+                        .as_ref()
+                        .is_some_and(|q| q.refs.iter().any(|r| r.name == reference))
+            });
+            if let Some(p) = found {
+                return Ok(p.clone());
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "no question about {reference}; pending: {pending:?}"
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+
+    let once = match push_question("refs/heads/main", 0) {
+        Ok(p) => p,
+        Err(e) => give_up(child, &e),
+    };
+    let asked = once.push.as_ref().unwrap();
+    assert_eq!(asked.remote, "origin");
+    assert_eq!(asked.refs.len(), 1);
+    assert_eq!(asked.refs[0].old.len(), 40);
+    assert_ne!(asked.refs[0].old, asked.refs[0].new);
+    let ps = setup.cli(&["ps", "--json"]);
+    let listed: serde_json::Value = serde_json::from_slice(&ps.stdout).unwrap();
+    assert_eq!(listed[0]["pending"], 1, "{listed}");
+    // Every part has said it is ready by now (the guest runs the pushes).
+    let events = setup.cli(&["events", "pushes", "--json"]);
+    let ready: Vec<String> = String::from_utf8_lossy(&events.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|e| e["source"] == "run" && e["event"] == "ready")
+        .map(|e| e["part"].as_str().unwrap().to_string())
+        .collect();
+    for part in [
+        "supervise",
+        "egress",
+        "git-gate",
+        "gvproxy",
+        "frame-filter",
+        "qemu",
+        "guest",
+    ] {
+        assert!(
+            ready.iter().any(|p| p == part),
+            "no ready {part}: {ready:?}"
+        );
+    }
+    let said = setup.cli(&["approve", "pushes", &once.id.to_string()]);
+    let said = String::from_utf8_lossy(&said.stdout);
+    assert!(
+        said.contains("allowed push to origin: refs/heads/main") && said.contains("(once)"),
+        "{said}"
+    );
+
+    // "Once" did not stick: the next push to main asks again.
+    let run = match push_question("refs/heads/main", once.id) {
+        Ok(p) => p,
+        Err(e) => give_up(child, &e),
+    };
+    setup.cli(&["approve", "pushes", &run.id.to_string(), "--run"]);
+    let denied = match push_question("refs/heads/release", run.id) {
+        Ok(p) => p,
+        Err(e) => give_up(child, &e),
+    };
+    setup.cli(&[
+        "deny",
+        "pushes",
+        &denied.id.to_string(),
+        "--message",
+        "use a claude/ branch",
+    ]);
+    // `late` is never answered.
+    if let Err(e) = push_question("refs/heads/late", denied.id) {
+        give_up(child, &e);
+    }
+
+    let (stdout, stderr) = finish(child);
+    let (followed, _) = finish(follower);
+    let stdout = stdout.replace('\r', "");
+    let all = format!("stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(stdout.contains("== end"), "{all}");
+    let inside = section(&stdout, "inside");
+    assert!(inside.contains("exit=0"), "{inside}\n{all}");
+    for label in ["once", "run", "remembered"] {
+        assert!(
+            section(&stdout, label).contains("exit=0"),
+            "{label}:\n{all}"
+        );
+    }
+    // The agent is told while it waits, and only when a person is asked.
+    let waiting = "refs/heads/main is outside the push patterns of `origin`; waiting up to 10 s \
+                   for a person to allow it (`bottle supervise pushes`)";
+    assert!(section(&stdout, "once").contains(waiting), "{all}");
+    assert!(!section(&stdout, "remembered").contains("waiting"), "{all}");
+    assert!(!inside.contains("waiting"), "{all}");
+    let said = section(&stdout, "denied");
+    assert!(
+        said.contains("exit=1")
+            && said.contains("use a claude/ branch")
+            && said.contains("a person denied the push to `origin` (refs/heads/release)"),
+        "{said}"
+    );
+    let said = section(&stdout, "late");
+    assert!(
+        said.contains("exit=1") && said.contains("no person answered within 10 s"),
+        "{said}"
+    );
+
+    // The upstream has what was allowed, and nothing else.
+    let refs = host_git(&upstream, &["for-each-ref", "--format=%(refname)"]);
+    let refs: Vec<&str> = refs.lines().collect();
+    assert_eq!(
+        refs,
+        ["refs/heads/claude/in", "refs/heads/main"],
+        "upstream refs"
+    );
+    assert_eq!(
+        host_git(&upstream, &["log", "-1", "--format=%s", "main"]),
+        "remembered"
+    );
+
+    // Four questions, none for the push inside the patterns or the one
+    // allowed for the run; the git gate's decisions are events too.
+    let events: Vec<serde_json::Value> = followed
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let asked: Vec<String> = events
+        .iter()
+        .filter(|e| e["source"] == "supervise" && e["event"] == "asked")
+        .map(|e| e["refs"][0]["ref"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        asked,
+        [
+            "refs/heads/main",
+            "refs/heads/main",
+            "refs/heads/release",
+            "refs/heads/late"
+        ],
+        "{followed}"
+    );
+    let answered = |event: &str, reference: &str| {
+        events.iter().any(|e| {
+            e["source"] == "supervise" && e["event"] == event && e["refs"][0]["ref"] == reference
+        })
+    };
+    assert!(answered("denied", "refs/heads/release"), "{followed}");
+    assert!(answered("timed-out", "refs/heads/late"), "{followed}");
+    let git_pushes: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|e| e["source"] == "git" && e["op"] == "push")
+        .collect();
+    assert_eq!(git_pushes.len(), 6, "{followed}");
+    assert_eq!(
+        git_pushes
+            .iter()
+            .filter(|e| e["decision"] == "allow")
+            .count(),
+        4,
+        "{followed}"
+    );
+}

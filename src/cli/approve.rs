@@ -1,5 +1,6 @@
-//! `bottle approve` and `bottle deny`: answer a request a running bottle's
-//! egress proxy holds for a person, from a script or another terminal.
+//! `bottle approve` and `bottle deny`: answer a request a running bottle
+//! holds for a person (a connection its egress proxy holds, or a push its
+//! git gate holds), from a script or another terminal.
 use crate::realize::rundir;
 use crate::supervise::broker::Pending;
 use crate::supervise::control::{Client, Reply, Request};
@@ -20,10 +21,11 @@ pub struct ApproveArgs {
     /// Allow the requests waiting now only (the default).
     #[arg(long, conflicts_with_all = ["run", "always"])]
     pub once: bool,
-    /// Allow the host and port for the rest of this run.
+    /// Allow the host and port (or the pushed refs) for the rest of this run.
     #[arg(long, conflicts_with = "always")]
     pub run: bool,
-    /// Allow for this run, and add the route to the recipe's approved.bottle.
+    /// Allow for this run, and add the route to the recipe's approved.bottle
+    /// (a push's refs to approved-push-REMOTE.bottle).
     #[arg(long)]
     pub always: bool,
 }
@@ -53,13 +55,13 @@ pub fn approve(args: ApproveArgs) -> miette::Result<ExitCode> {
         "once"
     };
     let answered = decide(&args.name, args.id, verdict, None)?;
-    println!("allowed {}:{} ({verdict})", answered.host, answered.port);
+    println!("allowed {} ({verdict})", answered.subject());
     Ok(ExitCode::SUCCESS)
 }
 
 pub fn deny(args: DenyArgs) -> miette::Result<ExitCode> {
     let answered = decide(&args.name, args.id, "deny", args.message)?;
-    println!("denied {}:{}", answered.host, answered.port);
+    println!("denied {}", answered.subject());
     Ok(ExitCode::SUCCESS)
 }
 
@@ -78,7 +80,7 @@ fn decide(name: &str, id: u64, verdict: &str, message: Option<String>) -> miette
             help = format!("`bottle supervise {name}` shows the waiting requests"),
             "{e}"
         )),
-        Reply::Pending(_) => Err(miette::miette!("the run `{name}` answered out of turn")),
+        _ => Err(miette::miette!("the run `{name}` answered out of turn")),
     }
 }
 
@@ -90,7 +92,7 @@ pub fn connect(name: &str) -> miette::Result<Client> {
     }
     Client::connect(&dir.join(CONTROL_SOCKET)).map_err(|e| {
         miette::miette!(
-            help = "only bottles with routes that say `approve = true` ask a person",
+            help = "only bottles with routes that say `approve = true`, `egress.default = \"ask\"` or git remotes with `push-ask = true` ask a person",
             "the run `{name}` takes no approvals ({e})"
         )
     })

@@ -161,9 +161,9 @@ impl View {
             message,
         };
         self.status = match control.ask(&request) {
-            Ok(Reply::Ok(p)) => format!("{verdict}: {}:{}", p.host, p.port),
+            Ok(Reply::Ok(p)) => format!("{verdict}: {}", p.subject()),
             Ok(Reply::Error(e)) => format!("not answered: {e}"),
-            Ok(Reply::Pending(_)) => "the run answered out of turn".into(),
+            Ok(_) => "the run answered out of turn".into(),
             Err(e) => format!("the run did not answer: {e}"),
         };
     }
@@ -189,10 +189,9 @@ impl View {
                 _ => String::new(),
             };
             out.push_str(&format!(
-                "{mark} [{}] {}:{}{request}  ({} waiting, asked {} s ago, {})\r\n",
+                "{mark} [{}] {}{request}  ({} waiting, asked {} s ago, {})\r\n",
                 p.id,
-                p.host,
-                p.port,
+                p.subject(),
                 p.waiting,
                 now.saturating_sub(p.asked),
                 p.rule

@@ -39,6 +39,7 @@ pub fn lower(bottle: &Bottle) -> Option<Arc<Derivation>> {
                         push: r.push.clone(),
                         force: r.force,
                         delete: r.delete,
+                        push_ask: r.push_ask,
                         checkout: r.checkout.clone(),
                         credentials: r.credentials.as_ref().map(|c| Credentials {
                             username: r
@@ -90,6 +91,9 @@ pub fn describe(bottle: &Bottle) -> Vec<String> {
             }
             if r.delete {
                 extra.push_str(", delete");
+            }
+            if r.push_ask {
+                extra.push_str(", other refs ask a person");
             }
             format!(
                 "git gate: http://{}:{port}/{name}.git mirrors {} ({push}{extra})",

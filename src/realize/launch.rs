@@ -192,6 +192,7 @@ mod git_checkout_tests {
             push: vec![],
             force: false,
             delete: false,
+            push_ask: false,
             checkout: Some("dev".into()),
             credentials: None,
         };

@@ -246,7 +246,7 @@ fn judge(ending: Ending, run: &rundir::RunDir, token: &str) -> miette::Result<i3
         }
         Ending::Signal(signal) => Ok(128 + signal),
         Ending::PartEnded { part, reason, log } => {
-            let log = log.unwrap_or_else(|| run.file("bottle.log"));
+            let log = log.unwrap_or_else(|| run.file(RUN_LOG));
             Err(RunError::PartDied {
                 status: reason,
                 excerpt: excerpt(&log),
@@ -382,6 +382,8 @@ async fn start(
     gvproxy::apply(&launch.gvproxy, sockets)
         .await
         .map_err(|reason| start_error(reason, format!("see {}", log.display())))?;
+    let run_log = run.file(RUN_LOG);
+    log_ready(&run_log, "gvproxy", run.started);
 
     // 4. The frame filter: qemu connects here, it connects to gvproxy.
     let vm_socket = run.file(files::VM_NETWORK);
@@ -391,10 +393,14 @@ async fn start(
         help: "check that the run directory is writable".into(),
     })?;
     let rules = launch.firewall.clone();
-    let firewall_log = run.file("bottle.log");
+    let firewall_log = run_log.clone();
     let gvproxy_qemu = sockets.qemu.clone();
+    log_ready(&run_log, "frame-filter", run.started);
+    let since = run.started;
     supervisor.task("the frame filter", Role::Critical, async move {
         let (vm, _) = listener.accept().await.map_err(|e| e.to_string())?;
+        // qemu connects as it starts: its network device is attached.
+        log_ready(&firewall_log, "qemu", since);
         firewall::serve(vm, &gvproxy_qemu, rules, &firewall_log)
             .await
             .map_err(|e| e.to_string())?;
@@ -415,6 +421,11 @@ async fn start(
             help: kit::FIX_QEMU.into(),
         })?;
     run.add_part("qemu", pid)?;
+    supervisor.task(
+        "the guest's readiness",
+        Role::BestEffort,
+        watch_guest(run.file(files::CONSOLE), run_log, run.started),
+    );
     let (stdin, stdout) = supervisor.processes().take_stdio(supervisor::VMM);
     if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
         let control = run.file(files::CONTROL);
@@ -612,14 +623,58 @@ fn excerpt(path: &Path) -> String {
         .join("\n")
 }
 
-/// One line in the run's own log (`bottle.log` in the run directory).
+/// The run's own log in its directory (`bottle events` shows it as `run`).
+pub(crate) const RUN_LOG: &str = "bottle.log";
+
+/// One line in the run's own log.
 fn log_line(run: &rundir::RunDir, line: &str) {
+    append_line(&run.file(RUN_LOG), line);
+}
+
+fn append_line(log: &Path, line: &str) {
     use std::io::Write;
     if let Ok(mut f) = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .open(run.file("bottle.log"))
+        .open(log)
     {
         let _ = writeln!(f, "{line}");
+    }
+}
+
+/// `ready: PART (N ms)` in the run's log, N since the run began: the
+/// line `bottle events` turns into a `ready` event.
+pub(crate) fn log_ready(log: &Path, part: &str, since: Instant) {
+    append_line(
+        log,
+        &format!("ready: {part} ({} ms)", since.elapsed().as_millis()),
+    );
+}
+
+/// Note in the run's log when the guest's init reports on its console
+/// (`bottle-init: ready in N ms`) that it starts the agent's command.
+async fn watch_guest(console: PathBuf, log: PathBuf, since: Instant) -> Result<(), String> {
+    const MARK: &[u8] = b"bottle-init: ready in ";
+    let mut seen = Vec::new();
+    let mut offset = 0u64;
+    loop {
+        if let Ok(mut file) = tokio::fs::File::open(&console).await {
+            use tokio::io::AsyncSeekExt;
+            if file.seek(std::io::SeekFrom::Start(offset)).await.is_ok() {
+                let mut more = Vec::new();
+                if let Ok(n) = file.read_to_end(&mut more).await {
+                    offset += n as u64;
+                    // Keep only what a mark split across two reads needs.
+                    let keep = seen.len().saturating_sub(MARK.len());
+                    seen.drain(..keep);
+                    seen.extend_from_slice(&more);
+                    if seen.windows(MARK.len()).any(|w| w == MARK) {
+                        log_ready(&log, "guest", since);
+                        return std::future::pending().await;
+                    }
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

@@ -72,6 +72,8 @@ pub struct RunRecord {
 pub struct RunDir {
     pub path: PathBuf,
     pub record: RunRecord,
+    /// When the run began (the clock of the `ready` lines in its log).
+    pub started: std::time::Instant,
 }
 
 pub fn runs_root() -> PathBuf {
@@ -119,7 +121,11 @@ impl RunDir {
             command: command.to_vec(),
             parts: vec![],
         };
-        let dir = RunDir { path, record };
+        let dir = RunDir {
+            path,
+            record,
+            started: std::time::Instant::now(),
+        };
         dir.save()?;
         Ok(dir)
     }

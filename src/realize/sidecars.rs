@@ -27,6 +27,27 @@ pub async fn start(
     supervisor: &mut Supervisor,
     options: &super::RunOptions,
 ) -> miette::Result<Vec<Running>> {
+    let log = run.file(super::RUN_LOG);
+    // One broker for the run, when anything asks a person: an egress route
+    // or default, or a git remote with `push-ask`.
+    let mut policies = Vec::new();
+    for sidecar in &plan.sidecars {
+        if let SidecarKind::Egress { policy } = &sidecar.kind {
+            policies.push(Policy::load(policy)?);
+        }
+    }
+    let pushes_ask = plan.sidecars.iter().any(|s| match &s.kind {
+        SidecarKind::GitGate { gate, .. } => gate.remotes.values().any(|r| r.push_ask),
+        SidecarKind::Egress { .. } => false,
+    });
+    let broker = supervise(&policies, pushes_ask, run, supervisor, options)
+        .await
+        .map_err(|reason| RunError::Start {
+            part: "the supervise control socket".into(),
+            reason,
+            help: "check that the run directory is writable".into(),
+        })?;
+    let mut policies = policies.into_iter();
     let mut running = Vec::new();
     for sidecar in &plan.sidecars {
         let failed = |reason: String, help: &str| RunError::Start {
@@ -35,11 +56,11 @@ pub async fn start(
             help: help.into(),
         };
         let (socket, ca_certificate) = match &sidecar.kind {
-            SidecarKind::Egress { policy } => {
-                let policy = Policy::load(policy)?;
-                let approver = supervise(&policy, run, supervisor, options)
-                    .await
-                    .map_err(|e| failed(e, "check that the run directory is writable"))?;
+            SidecarKind::Egress { .. } => {
+                let policy = policies.next().expect("one policy per egress sidecar");
+                let approver = broker
+                    .clone()
+                    .map(|b| b as Arc<dyn egress::approval::Approver>);
                 let options = EgressOptions {
                     audit: Some(run.file(&format!("{}-audit.jsonl", sidecar.name))),
                     approver,
@@ -75,6 +96,9 @@ pub async fn start(
                         state_dir: run.file(&sidecar.name),
                         audit: run.file(&format!("{}-audit.jsonl", sidecar.name)),
                         hook_program,
+                        ask: broker
+                            .is_some()
+                            .then(|| run.file(crate::supervise::CONTROL_SOCKET)),
                     },
                 )
                 .await?;
@@ -96,6 +120,7 @@ pub async fn start(
                 (socket, None)
             }
         };
+        super::log_ready(&log, &sidecar.name, run.started);
         running.push(Running {
             name: sidecar.name.clone(),
             guest_port: sidecar.guest_port,
@@ -106,30 +131,38 @@ pub async fn start(
     Ok(running)
 }
 
-/// When the policy has routes a person must allow (or asks for undeclared
-/// hosts): the run's approval broker
-/// and its control socket (`crate::supervise`), a best-effort part.
+/// When anything asks a person (an egress route with `approve`, an egress
+/// default of `ask`, a git remote with `push-ask`): the run's approval
+/// broker and its control socket (`crate::supervise`), a best-effort part.
 async fn supervise(
-    policy: &Policy,
+    policies: &[Policy],
+    pushes_ask: bool,
     run: &RunDir,
     supervisor: &mut Supervisor,
     options: &super::RunOptions,
-) -> Result<Option<Arc<dyn egress::approval::Approver>>, String> {
+) -> Result<Option<Arc<crate::supervise::Broker>>, String> {
     use crate::supervise::{broker, control, Broker, CONTROL_SOCKET, EVENTS};
-    let asks = policy.default == egress::policy::Unmatched::Ask;
-    if !asks && !policy.routes.iter().any(|r| r.approve) {
+    let asks = policies.iter().any(|policy| {
+        policy.default == egress::policy::Unmatched::Ask || policy.routes.iter().any(|r| r.approve)
+    });
+    if !asks && !pushes_ask {
         return Ok(None);
     }
     let timeout = std::env::var("BOTTLE_APPROVE_TIMEOUT")
         .ok()
         .and_then(|s| s.parse::<u64>().ok())
         .map_or(broker::DEFAULT_TIMEOUT, std::time::Duration::from_secs);
+    // "Always" copies the asking route from the (one) egress policy.
+    let routes = policies
+        .first()
+        .map(|p| p.routes.clone())
+        .unwrap_or_default();
     let broker = Arc::new(Broker::new(
         &run.record.name,
         timeout,
         Some(run.file(EVENTS)),
         options.approved_file.clone(),
-        policy.routes.clone(),
+        routes,
     ));
     let listener = tokio::net::UnixListener::bind(run.file(CONTROL_SOCKET))
         .map_err(|e| format!("binding the control socket: {e}"))?;
@@ -139,5 +172,6 @@ async fn supervise(
         Role::BestEffort,
         async move { control::serve(listener, served).await },
     );
+    super::log_ready(&run.file(super::RUN_LOG), "supervise", run.started);
     Ok(Some(broker))
 }

@@ -346,6 +346,7 @@ mod fields {
         "push",
         "force",
         "delete",
+        "push-ask",
         "checkout",
         "credentials",
         "username",
@@ -1511,6 +1512,10 @@ impl Checker {
             Some((n, p)) => self.bool(n, &p),
             None => Some(false),
         };
+        let push_ask = match f.get("push-ask") {
+            Some((n, p)) => self.bool(n, &p),
+            None => Some(false),
+        };
         let checkout = match f.get("checkout") {
             Some((n, p)) => self.string(n, &p).map(Some),
             None => Some(None),
@@ -1530,6 +1535,7 @@ impl Checker {
             push: push?,
             force: force?,
             delete: delete?,
+            push_ask: push_ask?,
             checkout: checkout?,
             credentials: credentials?,
             username: username?,

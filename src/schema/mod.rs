@@ -178,6 +178,14 @@ pub struct Remote {
     /// Deleting allowed refs.
     #[serde(default)]
     pub delete: bool,
+    /// A push to a ref outside `push` asks a person (`bottle supervise`)
+    /// instead of being refused.
+    #[serde(
+        default,
+        rename = "push-ask",
+        skip_serializing_if = "std::ops::Not::not"
+    )]
+    pub push_ask: bool,
     /// The branch checked out in the agent's workdir.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checkout: Option<String>,

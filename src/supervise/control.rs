@@ -4,8 +4,13 @@
 //! Requests: `{"op":"list"}` → `{"pending":[…]}`;
 //! `{"op":"decide","id":N,"verdict":"once|run|always|deny","message":…}` →
 //! `{"ok":{…the answered question…}}` or `{"error":"…"}`;
-//! `{"op":"watch"}` → a `{"pending":[…]}` line now and after every change.
-use super::broker::{Broker, Pending, Verdict};
+//! `{"op":"watch"}` → a `{"pending":[…]}` line now and after every change;
+//! `{"op":"ask","push":{"remote":…,"url":…,"refs":[…]}}` (the git gate's
+//! pre-receive hook) → `{"asked":"…"}` when a person is asked (not when the
+//! refs are allowed for the run), then `"allowed"` or `{"denied":"…why…"}`
+//! once a person answers or the wait times out.
+use super::broker::{Broker, Pending, PushQuestion, Verdict};
+use crate::sidecar::egress::approval::Answer;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::sync::Arc;
@@ -23,6 +28,9 @@ pub enum Request {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         message: Option<String>,
     },
+    Ask {
+        push: PushQuestion,
+    },
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -31,6 +39,12 @@ pub enum Reply {
     Pending(Vec<Pending>),
     Ok(Pending),
     Error(String),
+    /// A push is held while a person is asked; what to tell the agent.
+    Asked(String),
+    /// A held push may go through.
+    Allowed,
+    /// A held push is refused; why, for the agent.
+    Denied(String),
 }
 
 /// Serve `broker` on `listener` until the run ends.
@@ -58,6 +72,22 @@ pub async fn serve(listener: UnixListener, broker: Arc<Broker>) -> Result<(), St
                             Err(e) => Reply::Error(e),
                         },
                     },
+                    Ok(Request::Ask { push }) => {
+                        if let Some(waiting) = broker.will_ask(&push) {
+                            if send(&mut write, &Reply::Asked(waiting)).await.is_err() {
+                                return;
+                            }
+                        }
+                        // A hook that goes away gives up its question.
+                        let answer = tokio::select! {
+                            answer = broker.ask_push(push) => answer,
+                            _ = lines.next_line() => return,
+                        };
+                        match answer {
+                            Answer::Allow => Reply::Allowed,
+                            Answer::Deny(why) => Reply::Denied(why),
+                        }
+                    }
                     Ok(Request::Watch) => {
                         let mut changed = broker.subscribe();
                         loop {

@@ -39,6 +39,8 @@ pub struct GitView {
     pub url: String,
     pub fetch: Vec<String>,
     pub push: Vec<String>,
+    /// A push to another ref asks a person (`push-ask`).
+    pub push_ask: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -77,6 +79,7 @@ impl Preflight {
                                 url: remote.url.clone(),
                                 fetch: remote.fetch.clone(),
                                 push: remote.push.clone(),
+                                push_ask: remote.push_ask,
                             },
                         );
                     }
@@ -240,10 +243,15 @@ impl Preflight {
                     p => format!("{what} {}", p.join(" ")),
                 };
                 format!(
-                    "{name} {} ({}; {})",
+                    "{name} {} ({}; {}){}",
                     r.url,
                     refs("fetch", &r.fetch),
-                    refs("push", &r.push)
+                    refs("push", &r.push),
+                    if r.push_ask {
+                        "  [other pushes ask a person]"
+                    } else {
+                        ""
+                    }
                 )
             })
             .collect();

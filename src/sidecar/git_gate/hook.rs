@@ -5,6 +5,12 @@
 //! only when the upstream accepted them, so the agent's push succeeds exactly
 //! when the upstream has it. Whatever it prints reaches the agent's
 //! `git push` output as `remote:` lines. One audit line per push.
+//!
+//! A remote with `push-ask` does not refuse a ref outside its push patterns
+//! (that passes the other rules): the hook asks the run's broker over the
+//! control socket (`crate::supervise::control`, `ask`) and waits for the
+//! answer; the broker bounds the wait, and a refusal's reason (with the
+//! person's message) is what the agent reads.
 
 use super::audit::{self, RefEntry};
 use super::policy::Remote;
@@ -49,18 +55,26 @@ fn run() -> Result<i32, String> {
 
     let mut entries = Vec::new();
     let mut refused = false;
+    let mut to_ask = Vec::new();
     for update in &updates {
-        let verdict = rules::check(&remote, update, || fast_forward(update));
-        if let Err(reason) = &verdict {
-            eprintln!("bottle: {} refused: {reason}", update.name);
-            refused = true;
-        }
+        let (decision, reason) = match rules::check(&remote, update, || fast_forward(update)) {
+            Ok(()) => ("allow", None),
+            Err(r) if r.askable => {
+                to_ask.push(update);
+                ("ask", Some(r.reason))
+            }
+            Err(r) => {
+                eprintln!("bottle: {} refused: {}", update.name, r.reason);
+                refused = true;
+                ("deny", Some(r.reason))
+            }
+        };
         entries.push(RefEntry {
             name: update.name.clone(),
             old: Some(update.old.clone()),
             new: update.new.clone(),
-            decision: Some(if verdict.is_ok() { "allow" } else { "deny" }.into()),
-            reason: verdict.err(),
+            decision: Some(decision.into()),
+            reason,
         });
     }
     let log = |decision: &str, reason: String, refs: Vec<RefEntry>| {
@@ -79,6 +93,25 @@ fn run() -> Result<i32, String> {
     if refused {
         log("deny", "a ref broke the push rules".into(), entries);
         return Ok(1);
+    }
+    if !to_ask.is_empty() {
+        let answer = ask(&name, &remote, &to_ask);
+        for entry in entries
+            .iter_mut()
+            .filter(|e| e.decision.as_deref() == Some("ask"))
+        {
+            entry.decision = Some(if answer.is_ok() { "allow" } else { "deny" }.into());
+            entry.reason = Some(match &answer {
+                Ok(()) => "outside the push patterns; a person allowed it".into(),
+                Err(why) => why.clone(),
+            });
+        }
+        if let Err(why) = answer {
+            let names: Vec<&str> = to_ask.iter().map(|u| u.name.as_str()).collect();
+            eprintln!("bottle: {} refused: {why}", names.join(", "));
+            log("deny", why, entries);
+            return Ok(1);
+        }
     }
     if updates.is_empty() {
         return Ok(0);
@@ -134,6 +167,52 @@ fn run() -> Result<i32, String> {
     }
     log("upstream-refused", reason, entries);
     Ok(1)
+}
+
+/// Ask the run's broker whether `updates` (outside the push patterns of
+/// remote `name`) may go through; `Err` is the refusal the agent reads.
+fn ask(name: &str, remote: &Remote, updates: &[&RefUpdate]) -> Result<(), String> {
+    use crate::supervise::broker::{PushQuestion, PushRef};
+    use crate::supervise::control::{Client, Reply, Request};
+    let names: Vec<&str> = updates.iter().map(|u| u.name.as_str()).collect();
+    let unsupervised = || {
+        format!(
+            "{} needs a person to allow it (the remote has `push-ask`), and no one \
+             supervises this run",
+            names.join(", ")
+        )
+    };
+    let Some(socket) = std::env::var_os(super::ASK_VAR) else {
+        return Err(unsupervised());
+    };
+    let mut client = Client::connect(std::path::Path::new(&socket)).map_err(|_| unsupervised())?;
+    let request = Request::Ask {
+        push: PushQuestion {
+            remote: name.to_string(),
+            url: remote.url.clone(),
+            refs: updates
+                .iter()
+                .map(|u| PushRef {
+                    name: u.name.clone(),
+                    old: u.old.clone(),
+                    new: u.new.clone(),
+                })
+                .collect(),
+        },
+    };
+    let mut reply = client.ask(&request);
+    while let Ok(Reply::Asked(waiting)) = &reply {
+        eprintln!("bottle: {waiting}");
+        reply = client
+            .receive()
+            .and_then(|r| r.ok_or_else(|| std::io::ErrorKind::UnexpectedEof.into()));
+    }
+    match reply {
+        Ok(Reply::Allowed) => Ok(()),
+        Ok(Reply::Denied(why)) => Err(why),
+        Ok(_) => Err("the run's broker answered out of turn".into()),
+        Err(e) => Err(format!("the run's broker did not answer: {e}")),
+    }
 }
 
 /// Whether the update's new commit descends from its old one.

@@ -10,7 +10,9 @@
 //! `bottle` executable itself, which checks every ref against the rules and
 //! forwards an accepted push to the upstream before git accepts it, so the
 //! agent's push succeeds only once the upstream has it. git's quarantine
-//! drops the objects of a refused push.
+//! drops the objects of a refused push. A remote with `push-ask` holds a
+//! push to refs outside its patterns while the hook asks the run's broker
+//! (`crate::supervise`) through the run's control socket.
 //!
 //! Not here: reaching the upstream for anything but git (that is the egress
 //! proxy's job, and only for declared routes).
@@ -45,11 +47,15 @@ pub struct GateOptions {
     pub audit: PathBuf,
     /// The `bottle` executable, installed as each mirror's pre-receive hook.
     pub hook_program: PathBuf,
+    /// The run's control socket (`crate::supervise`), which the hook asks
+    /// about a push outside the patterns of a remote with `push-ask`.
+    pub ask: Option<PathBuf>,
 }
 
 /// Environment variables the hook reads (set on the backend it runs under).
 pub(crate) const RULES_VAR: &str = "BOTTLE_GIT_GATE_RULES";
 pub(crate) const AUDIT_VAR: &str = "BOTTLE_GIT_GATE_AUDIT";
+pub(crate) const ASK_VAR: &str = "BOTTLE_GIT_GATE_ASK";
 
 /// A prepared gate: every mirror fetched, ready to serve.
 pub struct GitGate {
@@ -198,6 +204,9 @@ impl GitGate {
             .env("GIT_HTTP_EXPORT_ALL", "1")
             .env(RULES_VAR, &mirror.rules)
             .env(AUDIT_VAR, &self.options.audit);
+        if let (true, Some(socket)) = (mirror.remote.push_ask, &self.options.ask) {
+            command.env(ASK_VAR, socket);
+        }
         let path_info = format!("/{name}.git/{rest}");
         if service == "git-receive-pack" && !advertisement {
             cgi::serve(command, request, &path_info, guard).await

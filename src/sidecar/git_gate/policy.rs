@@ -38,6 +38,14 @@ pub struct Remote {
     pub force: bool,
     #[serde(default)]
     pub delete: bool,
+    /// A push to a ref outside `push` asks a person through the run's broker
+    /// (`crate::supervise`) instead of being refused.
+    #[serde(
+        default,
+        rename = "push-ask",
+        skip_serializing_if = "std::ops::Not::not"
+    )]
+    pub push_ask: bool,
     /// The branch checked out in the agent's workdir; the upstream's HEAD when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checkout: Option<String>,

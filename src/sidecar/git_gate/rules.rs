@@ -44,35 +44,61 @@ pub fn matches(pattern: &str, name: &str) -> bool {
     }
 }
 
-/// `Ok` when `update` may be pushed; otherwise the one-line reason the agent
-/// sees. `fast_forward` says whether `new` descends from `old`; it is asked
-/// only for an update of an existing ref.
+/// Why an update may not be pushed: the one-line reason the agent sees, and
+/// whether a person may still allow it (a ref outside the push patterns of
+/// a remote with `push-ask`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    pub reason: String,
+    pub askable: bool,
+}
+
+/// `Ok` when `update` may be pushed. `fast_forward` says whether `new`
+/// descends from `old`; it is asked only for an update of an existing ref.
+/// A ref outside the patterns meets the other rules first, so a person is
+/// never asked about a push the rules would refuse anyway.
 pub fn check(
     remote: &Remote,
     update: &RefUpdate,
     fast_forward: impl FnOnce() -> bool,
-) -> Result<(), String> {
-    if !remote.push.iter().any(|p| matches(p, &update.name)) {
-        return Err(if remote.push.is_empty() {
-            "this remote takes no pushes (the recipe's `push` is empty)".into()
+) -> Result<(), Refused> {
+    let refused = |reason: String| {
+        Err(Refused {
+            reason,
+            askable: false,
+        })
+    };
+    let outside = !remote.push.iter().any(|p| matches(p, &update.name));
+    let outside_reason = || {
+        if remote.push.is_empty() {
+            "this remote takes no pushes (the recipe's `push` is empty)".to_string()
         } else {
             format!(
                 "not allowed by the recipe's push patterns ({})",
                 remote.push.join(", ")
             )
-        });
+        }
+    };
+    if outside && !remote.push_ask {
+        return refused(outside_reason());
     }
     if update.is_delete() {
         if !remote.delete {
-            return Err("deleting a ref is not allowed (the recipe has `delete = false`)".into());
+            return refused(
+                "deleting a ref is not allowed (the recipe has `delete = false`)".into(),
+            );
         }
-        return Ok(());
-    }
-    if !update.is_create() && !remote.force && !fast_forward() {
-        return Err(
+    } else if !update.is_create() && !remote.force && !fast_forward() {
+        return refused(
             "not a fast-forward; force pushes are not allowed (the recipe has `force = false`)"
                 .into(),
         );
+    }
+    if outside {
+        return Err(Refused {
+            reason: outside_reason(),
+            askable: true,
+        });
     }
     Ok(())
 }
@@ -88,6 +114,7 @@ mod tests {
             push: vec!["refs/heads/claude/*".into()],
             force: false,
             delete: false,
+            push_ask: false,
             checkout: None,
             credentials: None,
         }
@@ -114,11 +141,27 @@ mod tests {
         assert!(check(&r, &update(Z, A, "refs/heads/claude/x"), || unreachable!()).is_ok());
         assert!(check(&r, &update(A, B, "refs/heads/claude/x"), || true).is_ok());
         let e = check(&r, &update(A, B, "refs/heads/claude/x"), || false).unwrap_err();
-        assert!(e.contains("fast-forward"), "{e}");
+        assert!(e.reason.contains("fast-forward") && !e.askable, "{e:?}");
         let e = check(&r, &update(A, Z, "refs/heads/claude/x"), || true).unwrap_err();
-        assert!(e.contains("delet"), "{e}");
+        assert!(e.reason.contains("delet") && !e.askable, "{e:?}");
         let e = check(&r, &update(Z, A, "refs/heads/main"), || true).unwrap_err();
-        assert!(e.contains("refs/heads/claude/*"), "{e}");
+        assert!(
+            e.reason.contains("refs/heads/claude/*") && !e.askable,
+            "{e:?}"
+        );
+        // With push-ask a ref outside the patterns may be asked about, once
+        // it passes the other rules.
+        let asking = Remote {
+            push_ask: true,
+            ..remote()
+        };
+        let e = check(&asking, &update(A, B, "refs/heads/main"), || true).unwrap_err();
+        assert!(e.askable, "{e:?}");
+        let e = check(&asking, &update(A, B, "refs/heads/main"), || false).unwrap_err();
+        assert!(e.reason.contains("fast-forward") && !e.askable, "{e:?}");
+        let e = check(&asking, &update(A, Z, "refs/heads/main"), || true).unwrap_err();
+        assert!(e.reason.contains("delet") && !e.askable, "{e:?}");
+        assert!(check(&asking, &update(Z, A, "refs/heads/claude/x"), || true).is_ok());
         let open = Remote {
             force: true,
             delete: true,
