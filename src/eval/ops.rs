@@ -45,19 +45,19 @@ impl Evaluator {
             (Value::Float(x), Value::Float(y)) => x == y,
             (Value::String(x), Value::String(y)) => x.text == y.text,
             (Value::Path(x), Value::Path(y)) => x == y,
+            // As in Nix, elements are forced before the same element on both sides
+            // counts as equal, and two lists are compared even when they are one:
+            // `let l = [ (throw "x") ]; in l == l` throws.
             (Value::List(x), Value::List(y)) => {
-                if Rc::ptr_eq(x, y) {
-                    return Ok(true);
-                }
                 if x.len() != y.len() {
                     return Ok(false);
                 }
                 for (tx, ty) in x.iter().zip(y.iter()) {
+                    let vx = self.force(tx)?;
+                    let vy = self.force(ty)?;
                     if tx.same(ty) {
                         continue;
                     }
-                    let vx = self.force(tx)?;
-                    let vy = self.force(ty)?;
                     if !self.equal(&vx, &vy)? {
                         return Ok(false);
                     }
@@ -65,9 +65,6 @@ impl Evaluator {
                 true
             }
             (Value::Attrs(x), Value::Attrs(y)) => {
-                if Rc::ptr_eq(x, y) {
-                    return Ok(true);
-                }
                 if self.is_derivation(x)? && self.is_derivation(y)? {
                     if let (Some(px), Some(py)) = (x.get("outPath"), y.get("outPath")) {
                         let (px, py) = (px.value.clone(), py.value.clone());
@@ -84,11 +81,11 @@ impl Evaluator {
                     }
                 }
                 for (ax, ay) in x.iter().zip(y.iter()) {
+                    let vx = self.force(&ax.value)?;
+                    let vy = self.force(&ay.value)?;
                     if ax.value.same(&ay.value) {
                         continue;
                     }
-                    let vx = self.force(&ax.value)?;
-                    let vy = self.force(&ay.value)?;
                     if !self.equal(&vx, &vy)? {
                         return Ok(false);
                     }
