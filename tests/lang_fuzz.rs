@@ -220,6 +220,9 @@ struct Finding {
 struct Stats {
     checked: usize,
     nix_calls: usize,
+    /// Time spent in bottle's evaluator and in nix-instantiate (shrinking included).
+    bottle_time: Duration,
+    nix_time: Duration,
     known: Vec<(&'static str, String)>,
     classes: std::collections::BTreeMap<String, usize>,
 }
@@ -274,8 +277,12 @@ fn fuzz(seed: u64, count: usize, deadline: Option<Instant>, batch: usize) -> (Ve
     while stats.checked < count && deadline.is_none_or(|d| Instant::now() < d) {
         let nodes: Vec<Node> = (0..batch).map(|_| g.expression()).collect();
         let texts: Vec<String> = nodes.iter().map(Node::render).collect();
+        let t0 = Instant::now();
         let b = bottle_eval(&texts);
+        let t1 = Instant::now();
         let (n, calls) = nix_eval(&texts);
+        stats.bottle_time += t1 - t0;
+        stats.nix_time += t1.elapsed();
         stats.nix_calls += calls;
         stats.checked += texts.len();
         for i in 0..texts.len() {
@@ -319,6 +326,11 @@ fn summary(findings: &[Finding], stats: &Stats, elapsed: Duration) -> String {
         findings.len(),
         stats.known.len()
     );
+    out.push_str(&format!(
+        "  time in bottle's evaluator {:.1}s, in nix-instantiate {:.1}s\n",
+        stats.bottle_time.as_secs_f64(),
+        stats.nix_time.as_secs_f64()
+    ));
     for (class, n) in &stats.classes {
         out.push_str(&format!("  {class}: {n}\n"));
     }
@@ -349,7 +361,7 @@ fn fuzz_agrees_with_nix() {
         return;
     }
     let start = Instant::now();
-    let (findings, stats) = fuzz(14, 400, None, 100);
+    let (findings, stats) = fuzz(14, 1000, None, 125);
     let report = summary(&findings, &stats, start.elapsed());
     eprintln!("{report}");
     assert!(
