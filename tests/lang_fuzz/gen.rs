@@ -355,10 +355,11 @@ impl Gen {
         let n = self.rng.below(4);
         let mut s = String::from("\"");
         for _ in 0..n {
-            s.push_str(*self.rng.pick(&[
+            let piece: &&str = self.rng.pick(&[
                 "a", "b", "hello", " ", "\\n", "\\t", "\\\\", "\\\"", "\\$", "$", "\\${x}", "é",
                 "1.2", "-", "$${", "\\a", "/",
-            ]));
+            ]);
+            s.push_str(piece);
         }
         s.push('"');
         expr!(Ty::Str; s)
@@ -384,7 +385,7 @@ impl Gen {
                 let argty = self.concrete();
                 let arg = self.gen(argty, d);
                 let body = self.scoped(
-                    &[name.clone()],
+                    std::slice::from_ref(&name),
                     vec![Var {
                         name: name.clone(),
                         ty: argty,
@@ -435,7 +436,7 @@ impl Gen {
             }
             11 => {
                 let name = self.rng.pick(ATTR_NAMES).to_string();
-                let v = self.scoped(&[name.clone()], vec![], |g| g.gen(ty, d));
+                let v = self.scoped(std::slice::from_ref(&name), vec![], |g| g.gen(ty, d));
                 expr!(ty; format!("(rec {{ {name} = "), v, format!("; r = {name}; }}.r)"))
             }
             12 => {
