@@ -108,6 +108,31 @@ fn unwrap(printed: &str) -> String {
     serde_json::from_str::<String>(printed.trim()).unwrap_or_else(|_| printed.trim().to_owned())
 }
 
+/// How expressions are sent: wrapped (see [`wrap`]), or as they are, to compare the
+/// printers of `--json` themselves (for expressions known to have a value; inside a
+/// list, so that results printed one after another stay apart).
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    Wrapped,
+    Printed,
+}
+
+impl Mode {
+    fn wrap(self, expr: &str) -> String {
+        match self {
+            Mode::Wrapped => wrap(expr),
+            Mode::Printed => format!("[ ({expr}) ]"),
+        }
+    }
+
+    fn unwrap(self, printed: &str) -> String {
+        match self {
+            Mode::Wrapped => unwrap(printed),
+            Mode::Printed => printed.trim().to_owned(),
+        }
+    }
+}
+
 fn nix_available() -> bool {
     Command::new("nix-instantiate")
         .arg("--version")
@@ -117,7 +142,7 @@ fn nix_available() -> bool {
 
 /// Evaluate every expression with `nix-instantiate`, as few calls as possible.
 /// Returns the outcomes and the number of calls made.
-fn nix_eval(exprs: &[String]) -> (Vec<Outcome>, usize) {
+fn nix_eval(exprs: &[String], mode: Mode) -> (Vec<Outcome>, usize) {
     let mut outcomes = Vec::with_capacity(exprs.len());
     let mut calls = 0;
     let dir = std::env::temp_dir();
@@ -126,7 +151,7 @@ fn nix_eval(exprs: &[String]) -> (Vec<Outcome>, usize) {
         calls += 1;
         let out = Command::new("nix-instantiate")
             .args(["--eval", "--strict", "--json", "-E"])
-            .args(rest.iter().map(|e| wrap(e)))
+            .args(rest.iter().map(|e| mode.wrap(e)))
             .current_dir(&dir)
             .env("NIX_PATH", "")
             .output()
@@ -138,7 +163,7 @@ fn nix_eval(exprs: &[String]) -> (Vec<Outcome>, usize) {
         let mut done = 0;
         while let Some(Ok(_)) = stream.next() {
             let end = stream.byte_offset();
-            outcomes.push(Outcome::Value(unwrap(&stdout[start..end])));
+            outcomes.push(Outcome::Value(mode.unwrap(&stdout[start..end])));
             start = end;
             done += 1;
             if done == rest.len() {
@@ -160,7 +185,7 @@ fn nix_eval(exprs: &[String]) -> (Vec<Outcome>, usize) {
             if message.contains("stack overflow") && rest.len() > 1 {
                 // Seen with many large arguments at once (they share the main stack):
                 // ask again about this expression alone.
-                let (alone, more) = nix_eval(&rest[done..done + 1]);
+                let (alone, more) = nix_eval(&rest[done..done + 1], mode);
                 calls += more;
                 outcomes.extend(alone);
                 continue;
@@ -173,8 +198,8 @@ fn nix_eval(exprs: &[String]) -> (Vec<Outcome>, usize) {
 
 /// Evaluate every expression with bottle's evaluator (on a thread with the
 /// evaluator's large stack), a fresh evaluator each.
-fn bottle_eval(exprs: &[String]) -> Vec<Outcome> {
-    let exprs: Vec<String> = exprs.iter().map(|e| wrap(e)).collect();
+fn bottle_eval(exprs: &[String], mode: Mode) -> Vec<Outcome> {
+    let exprs: Vec<String> = exprs.iter().map(|e| mode.wrap(e)).collect();
     let dir = std::env::temp_dir();
     bottle::eval::run_with_stack(move || {
         exprs
@@ -191,7 +216,7 @@ fn bottle_eval(exprs: &[String]) -> Vec<Outcome> {
                 // Relative paths resolve against the current directory, as in Nix's -E.
                 let _ = std::env::set_current_dir(&dir);
                 match std::panic::catch_unwind(run) {
-                    Ok(Ok(out)) => Outcome::Value(unwrap(&out)),
+                    Ok(Ok(out)) => Outcome::Value(mode.unwrap(&out)),
                     Ok(Err(e)) => Outcome::Fails(e.message()),
                     Err(panic) => Outcome::Fails(format!(
                         "PANIC in bottle: {}",
@@ -220,6 +245,8 @@ struct Finding {
 struct Stats {
     checked: usize,
     nix_calls: usize,
+    /// Expressions whose value was also compared as printed by `--json`.
+    printed: usize,
     /// Time spent in bottle's evaluator and in nix-instantiate (shrinking included).
     bottle_time: Duration,
     nix_time: Duration,
@@ -244,13 +271,13 @@ fn shrink(
             break;
         }
         let texts: Vec<String> = candidates.iter().map(Node::render).collect();
-        let b = bottle_eval(&texts);
+        let b = bottle_eval(&texts, Mode::Wrapped);
         // Only candidates bottle still gets "wrong" in the same way go to Nix.
         let keep: Vec<usize> = (0..texts.len())
             .filter(|&i| b[i].class() == signature.1)
             .collect();
         let ask: Vec<String> = keep.iter().map(|&i| texts[i].clone()).collect();
-        let (n, calls) = nix_eval(&ask);
+        let (n, calls) = nix_eval(&ask, Mode::Wrapped);
         stats.nix_calls += calls;
         let found = keep.iter().zip(n).find(|(&i, n)| {
             n.class() == signature.0
@@ -278,9 +305,9 @@ fn fuzz(seed: u64, count: usize, deadline: Option<Instant>, batch: usize) -> (Ve
         let nodes: Vec<Node> = (0..batch).map(|_| g.expression()).collect();
         let texts: Vec<String> = nodes.iter().map(Node::render).collect();
         let t0 = Instant::now();
-        let b = bottle_eval(&texts);
+        let b = bottle_eval(&texts, Mode::Wrapped);
         let t1 = Instant::now();
-        let (n, calls) = nix_eval(&texts);
+        let (n, calls) = nix_eval(&texts, Mode::Wrapped);
         stats.bottle_time += t1 - t0;
         stats.nix_time += t1.elapsed();
         stats.nix_calls += calls;
@@ -311,6 +338,31 @@ fn fuzz(seed: u64, count: usize, deadline: Option<Instant>, batch: usize) -> (Ve
                 bottle: sb,
             });
         }
+        // Where both agree on a value, the `--json` printers must agree too.
+        let valued: Vec<String> = (0..texts.len())
+            .filter(|&i| n[i].class() == "value" && agree(&n[i], &b[i]))
+            .map(|i| texts[i].clone())
+            .collect();
+        let t0 = Instant::now();
+        let bp = bottle_eval(&valued, Mode::Printed);
+        let t1 = Instant::now();
+        let (np, calls) = nix_eval(&valued, Mode::Printed);
+        stats.bottle_time += t1 - t0;
+        stats.nix_time += t1.elapsed();
+        stats.nix_calls += calls;
+        stats.printed += valued.len();
+        for i in 0..valued.len() {
+            if agree(&np[i], &bp[i]) || known_difference(&valued[i], &np[i], &bp[i]).is_some() {
+                continue;
+            }
+            findings.push(Finding {
+                seen: 1,
+                original: valued[i].clone(),
+                shrunk: format!("(printed by --json, not shrunk) {}", valued[i]),
+                nix: np[i].clone(),
+                bottle: bp[i].clone(),
+            });
+        }
     }
     (findings, stats)
 }
@@ -326,6 +378,10 @@ fn summary(findings: &[Finding], stats: &Stats, elapsed: Duration) -> String {
         findings.len(),
         stats.known.len()
     );
+    out.push_str(&format!(
+        "  {} values also compared as printed by --json\n",
+        stats.printed
+    ));
     out.push_str(&format!(
         "  time in bottle's evaluator {:.1}s, in nix-instantiate {:.1}s\n",
         stats.bottle_time.as_secs_f64(),
