@@ -196,7 +196,16 @@ struct Var {
 const VAR_NAMES: &[&str] = &["x", "y", "z", "n", "s", "f'", "a-b", "_v"];
 /// Names for attributes (and so for what a `with` brings into scope).
 const ATTR_NAMES: &[&str] = &["a", "b", "c", "d", "e"];
-const FANCY_ATTR_NAMES: &[&str] = &["\"with space\"", "\"\"", "\"é\"", "\"1\""];
+const FANCY_ATTR_NAMES: &[&str] = &[
+    "\"with space\"",
+    "\"\"",
+    "\"é\"",
+    "\"1\"",
+    "A",
+    "_",
+    "\"a.b\"",
+    "\"${\"",
+];
 
 pub struct Gen {
     pub rng: Rng,
@@ -314,7 +323,7 @@ impl Gen {
             Ty::Float => {
                 let f = *self.rng.pick(&[
                     "1.5", "0.1", "2.0", "1.", ".5", "1.5e3", "2.5E-2", "100.0", "0.3", "1.0e20",
-                    "123456.5", "1.0e-7", "(-0.25)",
+                    "123456.5", "1.0e-7", "(-0.25)", "(-0.0)", "0.1e1", "1.0e308",
                 ]);
                 expr!(ty; f)
             }
@@ -473,6 +482,36 @@ impl Gen {
             }
             6 | 7 => expr!(Ty::Any; "(assert false; 1)"),
             8 => expr!(Ty::Any; "(abort \"stop\")"),
+            9 if self.rng.chance(60) => expr!(Ty::Any; *self.rng.pick(&[
+                "(builtins.substring (-1) 1 \"abc\")",
+                "(builtins.genList (x: x) (-1))",
+                "(builtins.elemAt [ 1 ] (-1))",
+                "(builtins.fromJSON \"{\")",
+                "(builtins.hashString \"sha3\" \"\")",
+                "(builtins.tail [ ])",
+                "(builtins.replaceStrings [ \"a\" ] [ ] \"a\")",
+                "(builtins.getAttr \"x\" { })",
+                "(1 2)",
+                "(({ a }: a) { a = 1; b = 2; })",
+                "(({ a }: a) { })",
+                "(builtins.concatStringsSep \",\" [ 1 ])",
+                "(\"a\" + 1)",
+                "(1 + \"a\")",
+                "(builtins.match \"(\" \"a\")",
+                "(builtins.toJSON (x: x))",
+                "(let x = x; in x)",
+                "(builtins.seq (builtins.throw \"s\") 1)",
+                "(builtins.fromTOML \"a = \")",
+                "(builtins.listToAttrs [ { name = 1; value = 2; } ])",
+                "(builtins.mapAttrs 1 { a = 1; })",
+                "(1 < \"a\")",
+                "(1 / 0)",
+                "(builtins.functionArgs 1)",
+                "(builtins.import ./fuzz-no-such-file.nix)",
+                "(builtins.readFile /fuzz-no-such-file)",
+                "(toString (x: x))",
+                "(builtins.addErrorContext \"ctx\" (throw \"inner\"))",
+            ])),
             _ => expr!(Ty::Any; "{ }.missing"),
         }
     }

@@ -90,7 +90,7 @@ pub const BUILTINS: &[Builtin] = &[
 ];
 
 fn map(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<Value> {
-    let f = ev.force_function(&args[0], span)?;
+    let f = super::lazy_function(&args[0], "map");
     let list = ev.force_list(&args[1], span)?;
     Ok(Value::list(
         list.iter()
@@ -124,7 +124,7 @@ fn foldl(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<Value> {
 }
 
 fn gen_list(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<Value> {
-    let f = ev.force_function(&args[0], span)?;
+    let f = super::lazy_function(&args[0], "genList");
     let n = ev.force_int(&args[1], span)?;
     if n < 0 {
         return Err(EvalError::fatal(
