@@ -837,10 +837,23 @@ impl Evaluator {
             }
             _ => {
                 let mut lv = self.eval(l, env)?;
-                if let (Add, Value::Attrs(_)) = (op, &lv) {
-                    // A set starts a string concatenation: Nix coerces it before it
-                    // evaluates the right side.
-                    lv = Value::String(self.coerce_to_string(&lv, l.span, false)?);
+                // Anything but a number or a path on the left of `+` starts a string
+                // concatenation, and Nix coerces it to a string before it evaluates
+                // the right side: a set may turn into one, the rest is an error now.
+                if op == Add {
+                    match &lv {
+                        Value::Attrs(_) => {
+                            lv = Value::String(self.coerce_to_string(&lv, l.span, false)?)
+                        }
+                        Value::List(_)
+                        | Value::Null
+                        | Value::Bool(_)
+                        | Value::Lambda(_)
+                        | Value::Builtin(_) => {
+                            return Err(self.type_error("a number", &lv, l.span, Some("`+`")))
+                        }
+                        _ => {}
+                    }
                 }
                 let rv = self.eval(r, env)?;
                 self.operate(op, lv, rv, l.span, r.span, span)
