@@ -59,6 +59,13 @@ pub const BUILTINS: &[Builtin] = &[
 ];
 
 fn arith(ev: &mut Evaluator, op: BinaryOp, args: &[Thunk], span: Span) -> EvalResult<Value> {
+    // As in Nix: both arguments are evaluated before either is checked (`div` checks
+    // its divisor first).
+    ev.force(&args[0])?;
+    ev.force(&args[1])?;
+    if op == BinaryOp::Div {
+        ev.force_number(&args[1], span)?;
+    }
     let a = ev.force_number(&args[0], span)?;
     let b = ev.force_number(&args[1], span)?;
     ev.operate(op, a, b, span, span, span)
