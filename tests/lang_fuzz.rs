@@ -201,10 +201,15 @@ fn nix_eval(exprs: &[String], mode: Mode) -> (Vec<Outcome>, usize) {
 fn bottle_eval(exprs: &[String], mode: Mode) -> Vec<Outcome> {
     let exprs: Vec<String> = exprs.iter().map(|e| mode.wrap(e)).collect();
     let dir = std::env::temp_dir();
+    // To find an expression that crashes the process: each is printed before it runs.
+    let trace = std::env::var_os("BOTTLE_FUZZ_TRACE").is_some();
     bottle::eval::run_with_stack(move || {
         exprs
             .iter()
             .map(|text| {
+                if trace {
+                    eprintln!("fuzz: {text}");
+                }
                 let run = std::panic::AssertUnwindSafe(|| {
                     let mut ev = Evaluator::new(Vec::new());
                     let v = ev.eval_source("«fuzz»", text)?;

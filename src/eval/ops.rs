@@ -7,6 +7,13 @@ use crate::syntax::Span;
 use std::cmp::Ordering;
 use std::rc::Rc;
 
+/// Where an error in comparing nested values is reported when no better place is known.
+const NO_SPAN: Span = Span {
+    file: crate::syntax::FileId(u32::MAX),
+    start: 0,
+    end: 0,
+};
+
 impl Evaluator {
     pub fn type_error(
         &self,
@@ -58,7 +65,9 @@ impl Evaluator {
                     if tx.same(ty) {
                         continue;
                     }
-                    if !self.equal(&vx, &vy)? {
+                    // Nested: a structure that contains itself (through `rec`) would
+                    // otherwise recurse until the stack overflows.
+                    if !self.nested(NO_SPAN, |ev| ev.equal(&vx, &vy))? {
                         return Ok(false);
                     }
                 }
@@ -86,7 +95,7 @@ impl Evaluator {
                     if ax.value.same(&ay.value) {
                         continue;
                     }
-                    if !self.equal(&vx, &vy)? {
+                    if !self.nested(NO_SPAN, |ev| ev.equal(&vx, &vy))? {
                         return Ok(false);
                     }
                 }
@@ -130,7 +139,7 @@ impl Evaluator {
                     if self.equal(&vx, &vy)? {
                         continue;
                     }
-                    return self.compare(&vx, &vy, span);
+                    return self.nested(span, |ev| ev.compare(&vx, &vy, span));
                 }
                 x.len().cmp(&y.len())
             }
