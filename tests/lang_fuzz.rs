@@ -13,7 +13,8 @@
 //! `fuzz_agrees_with_nix` is a bounded run with a fixed seed (part of the suite; skipped
 //! with a message when `nix-instantiate` is missing). `fuzz_long` is the open-ended run
 //! behind `scripts/fuzz-lang` (`BOTTLE_FUZZ_SECONDS`, `BOTTLE_FUZZ_SEED`,
-//! `BOTTLE_FUZZ_OUT` for where shrunk cases are written).
+//! `BOTTLE_FUZZ_OUT` for where shrunk cases are written; `BOTTLE_FUZZ_TRACE=1` prints each
+//! expression before bottle evaluates it, to find one that crashes the process).
 
 #[path = "lang_fuzz/gen.rs"]
 mod gen;
