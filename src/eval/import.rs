@@ -18,14 +18,18 @@ impl Evaluator {
     }
 
     pub(super) fn path_literal(&mut self, text: &str, span: Span) -> EvalResult<Value> {
-        if text.starts_with('~') {
-            return Err(EvalError::fatal(
-                "paths relative to the home directory are not allowed",
-                span,
-            )
-            .with_help(
-                "evaluation is pure: write the path relative to this file or as an absolute path",
-            ));
+        // `~/x` is `$HOME/x`, as in Nix.
+        if let Some(rest) = text.strip_prefix("~/") {
+            let Some(home) = std::env::var_os("HOME").filter(|h| !h.is_empty()) else {
+                return Err(EvalError::fatal(
+                    format!("`{text}` is relative to the home directory, but HOME is not set"),
+                    span,
+                )
+                .with_help("set HOME, or write the path relative to this file"));
+            };
+            return Ok(Value::Path(Rc::new(normalize(
+                &PathBuf::from(home).join(rest),
+            ))));
         }
         let path = if text.starts_with('/') {
             PathBuf::from(text)
@@ -59,8 +63,9 @@ impl Evaluator {
             .iter()
             .map(|e| format!("{}={}", e.prefix, e.dir.display()))
             .collect();
-        Err(EvalError::fatal(
-            format!("file `{text}` was not found in the search path"),
+        // Nix throws this one: `builtins.tryEval <missing>` catches it.
+        Err(EvalError::new(
+            super::ErrorKind::Throw(format!("file `{text}` was not found in the search path")),
             span,
         )
         .with_help(if dirs.is_empty() {

@@ -587,6 +587,9 @@ impl Evaluator {
                 span: Some(a.span),
             })
             .collect();
+        if set.recursive {
+            self.apply_overrides(&mut entries, &scope)?;
+        }
         if set.dynamics.is_empty() {
             return Ok(Value::attrs(Attrs::from_unsorted(entries)));
         }
@@ -618,6 +621,28 @@ impl Evaluator {
             });
         }
         Ok(Value::attrs(Attrs::from_unsorted(entries)))
+    }
+
+    /// Nix's `__overrides` in a `rec` set: its attributes replace (or add to) the
+    /// set's own, also for the other attributes that refer to them.
+    fn apply_overrides(&mut self, entries: &mut Vec<Attr>, frame: &Rc<Env>) -> EvalResult<()> {
+        let Some(at) = entries.iter().position(|a| &*a.name == "__overrides") else {
+            return Ok(());
+        };
+        let t = entries[at].value.clone();
+        let span = entries[at].span.unwrap_or(DUMMY);
+        let overrides = self.force_attrs(&t, span)?;
+        let statics = entries.len();
+        for o in overrides.iter() {
+            match entries[..statics].iter().position(|a| a.name == o.name) {
+                Some(i) => {
+                    entries[i].value = o.value.clone();
+                    frame.slots.borrow_mut()[i] = o.value.clone();
+                }
+                None => entries.push(o.clone()),
+            }
+        }
+        Ok(())
     }
 
     fn key_name(&mut self, key: &AttrKey, env: &Rc<Env>) -> EvalResult<Rc<str>> {
@@ -684,12 +709,14 @@ impl Evaluator {
 
     fn has_attr(&mut self, target: &Expr, path: &[AttrKey], env: &Rc<Env>) -> EvalResult<Value> {
         let mut v = self.eval(target, env)?;
-        for key in path {
+        for (i, key) in path.iter().enumerate() {
             let Value::Attrs(attrs) = v else {
                 return Ok(Value::Bool(false));
             };
             let name = self.key_name(key, env)?;
             match attrs.get(&name) {
+                // The last attribute's value is not forced: `{ a = throw ""; } ? a` is true.
+                Some(_) if i + 1 == path.len() => return Ok(Value::Bool(true)),
                 Some(attr) => {
                     v = self.force(&attr.value)?;
                 }
@@ -901,8 +928,33 @@ impl Evaluator {
                 let rv = self.operand(r, env)?;
                 Ok(Value::Bool(self.expect_bool(rv, r.span, context)?))
             }
-            _ => {
+            // Nix reads `a <= b` as `!(b < a)` and `a > b` as `b < a`: the right side
+            // is evaluated first (which matters when both fail).
+            Le | Gt => {
+                let rv = self.operand(r, env)?;
                 let lv = self.operand(l, env)?;
+                self.operate(op, lv, rv, l.span, r.span, span)
+            }
+            _ => {
+                let mut lv = self.operand(l, env)?;
+                // Anything but a number or a path on the left of `+` starts a string
+                // concatenation, and Nix coerces it to a string before it evaluates
+                // the right side: a set may turn into one, the rest is an error now.
+                if op == Add {
+                    match &lv {
+                        Value::Attrs(_) => {
+                            lv = Value::String(self.coerce_to_string(&lv, l.span, false)?)
+                        }
+                        Value::List(_)
+                        | Value::Null
+                        | Value::Bool(_)
+                        | Value::Lambda(_)
+                        | Value::Builtin(_) => {
+                            return Err(self.type_error("a number", &lv, l.span, Some("`+`")))
+                        }
+                        _ => {}
+                    }
+                }
                 let rv = self.operand(r, env)?;
                 self.operate(op, lv, rv, l.span, r.span, span)
             }
@@ -1007,6 +1059,11 @@ impl Evaluator {
                     }
                     let joined = format!("{}{}", p.display(), b.text);
                     Ok(Value::Path(Rc::new(normalize(Path::new(&joined)))))
+                }
+                // Like Nix: a set (`__toString`, `outPath`) on the left makes a string.
+                (a @ Value::Attrs(_), b) => {
+                    let a = self.coerce_to_string(&a, ls, false)?;
+                    self.operate(op, Value::String(a), b, ls, rs, span)
                 }
                 (a, b) => self.arith(op, a, b, ls, rs, span),
             },
@@ -1202,7 +1259,6 @@ fn as_float(v: &Value) -> f64 {
 }
 
 /// The span of values no recipe text wrote.
-#[allow(dead_code)]
 const DUMMY: Span = Span {
     file: FileId(u32::MAX),
     start: 0,

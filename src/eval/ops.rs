@@ -43,11 +43,12 @@ impl Evaluator {
             return Ok(false);
         }
         while let Some((tx, ty)) = todo.pop() {
+            // Forced first, as Nix does, even when both sides are one thunk.
+            let vx = self.force(&tx)?;
+            let vy = self.force(&ty)?;
             if tx.same(&ty) {
                 continue;
             }
-            let vx = self.force(&tx)?;
-            let vy = self.force(&ty)?;
             if !self.equal_shallow(&vx, &vy, &mut todo)? {
                 return Ok(false);
             }
@@ -72,10 +73,10 @@ impl Evaluator {
             (Value::Float(x), Value::Float(y)) => x == y,
             (Value::String(x), Value::String(y)) => x.text == y.text,
             (Value::Path(x), Value::Path(y)) => x == y,
+            // As in Nix, elements are forced before the same element on both sides
+            // counts as equal, and two lists are compared even when they are one:
+            // `let l = [ (throw "x") ]; in l == l` throws.
             (Value::List(x), Value::List(y)) => {
-                if Rc::ptr_eq(x, y) {
-                    return Ok(true);
-                }
                 if x.len() != y.len() {
                     return Ok(false);
                 }
@@ -83,9 +84,6 @@ impl Evaluator {
                 true
             }
             (Value::Attrs(x), Value::Attrs(y)) => {
-                if Rc::ptr_eq(x, y) {
-                    return Ok(true);
-                }
                 if self.is_derivation(x)? && self.is_derivation(y)? {
                     if let (Some(px), Some(py)) = (x.get("outPath"), y.get("outPath")) {
                         todo.push((px.value.clone(), py.value.clone()));
@@ -146,7 +144,7 @@ impl Evaluator {
                     if self.equal(&vx, &vy)? {
                         continue;
                     }
-                    return self.compare(&vx, &vy, span);
+                    return self.nested(span, |ev| ev.compare(&vx, &vy, span));
                 }
                 x.len().cmp(&y.len())
             }

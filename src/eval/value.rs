@@ -359,6 +359,17 @@ impl Thunk {
         }))
     }
 
+    /// The value, if it is already computed (nothing is forced).
+    pub fn value(&self) -> Option<Value> {
+        match self {
+            Thunk::Ready(v) => Some(v.clone()),
+            Thunk::Lazy(cell) => match &*cell.state.borrow() {
+                Suspended::Done(v) => Some(v.clone()),
+                _ => None,
+            },
+        }
+    }
+
     /// The same thunk or the same shared value: Nix treats such list and set
     /// elements as equal without comparing them (so even functions match).
     pub fn same(&self, other: &Thunk) -> bool {

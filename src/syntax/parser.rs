@@ -786,7 +786,22 @@ impl Parser<'_> {
                 self.bump();
                 let e = self.expr()?;
                 self.expect(Tok::InterpClose, "`}` or an operator")?;
-                AttrKey::Dynamic(Box::new(e))
+                // As in Nix, `${"a"}` (a string without interpolation) is the static name `a`.
+                match &e.kind {
+                    ExprKind::Str(parts)
+                        if parts.iter().all(|p| matches!(p, StrPart::Literal(_))) =>
+                    {
+                        let name: String = parts
+                            .iter()
+                            .map(|p| match p {
+                                StrPart::Literal(s) => s.as_str(),
+                                StrPart::Interpolation(_) => "",
+                            })
+                            .collect();
+                        AttrKey::Static(name.into(), e.span)
+                    }
+                    _ => AttrKey::Dynamic(Box::new(e)),
+                }
             }
             _ => return Err(self.unexpected("an attribute name")),
         })

@@ -137,7 +137,7 @@ fn list_to_attrs(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<V
 }
 
 fn map_attrs(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<Value> {
-    let f = ev.force_function(&args[0], span)?;
+    let f = super::lazy_function(&args[0], "mapAttrs");
     let attrs = ev.force_attrs(&args[1], span)?;
     let entries = attrs
         .iter()
@@ -236,15 +236,18 @@ fn generic_closure(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult
     let start = spec
         .get("startSet")
         .ok_or_else(|| EvalError::fatal("attribute `startSet` missing", span))?;
-    let op = spec
-        .get("operator")
-        .ok_or_else(|| EvalError::fatal("attribute `operator` missing", span))?;
     let mut work: std::collections::VecDeque<Thunk> = ev
         .force_list(&start.value.clone(), span)?
         .iter()
         .cloned()
         .collect();
-    let op = ev.force_function(&op.value.clone(), span)?;
+    let op = spec
+        .get("operator")
+        .ok_or_else(|| EvalError::fatal("attribute `operator` missing", span))?;
+    // Like Nix: the operator is forced now, but only has to be a function once there
+    // is an element to apply it to.
+    let op = op.value.clone();
+    ev.force(&op)?;
     let mut seen: Vec<Value> = Vec::new();
     let mut out = Vec::new();
     while let Some(item) = work.pop_front() {
@@ -268,7 +271,8 @@ fn generic_closure(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult
         }
         seen.push(key);
         out.push(item.clone());
-        let next = ev.apply(op.clone(), item, span)?;
+        let f = ev.force_function(&op, span)?;
+        let next = ev.apply(f, item, span)?;
         let Value::List(next) = next else {
             return Err(ev.type_error("a list", &next, span, Some("the result of `operator`")));
         };

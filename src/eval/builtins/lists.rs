@@ -90,7 +90,7 @@ pub const BUILTINS: &[Builtin] = &[
 ];
 
 fn map(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<Value> {
-    let f = ev.force_function(&args[0], span)?;
+    let f = super::lazy_function(&args[0], "map");
     let list = ev.force_list(&args[1], span)?;
     Ok(Value::list(
         list.iter()
@@ -112,17 +112,19 @@ fn filter(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<Value> {
 }
 
 fn foldl(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<Value> {
+    // As in Nix: the initial accumulator is only forced when the list is empty;
+    // otherwise it goes to the first call as it is, and each call's result is forced.
     let f = ev.force_function(&args[0], span)?;
-    let mut acc = ev.force(&args[1])?;
     let list = ev.force_list(&args[2], span)?;
+    let mut acc = args[1].clone();
     for x in list.iter() {
-        acc = ev.apply_all(f.clone(), &[Thunk::Ready(acc), x.clone()], span)?;
+        acc = Thunk::Ready(ev.apply_all(f.clone(), &[acc, x.clone()], span)?);
     }
-    Ok(acc)
+    ev.force(&acc)
 }
 
 fn gen_list(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<Value> {
-    let f = ev.force_function(&args[0], span)?;
+    let f = super::lazy_function(&args[0], "genList");
     let n = ev.force_int(&args[1], span)?;
     if n < 0 {
         return Err(EvalError::fatal(
@@ -170,9 +172,10 @@ fn elem_at(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<Value> 
 }
 
 fn elem(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<Value> {
-    let x = ev.force(&args[0])?;
+    // As in Nix: the list first; the value only once there is something to compare.
     let list = ev.force_list(&args[1], span)?;
     for t in list.iter() {
+        let x = ev.force(&args[0])?;
         let y = ev.force(t)?;
         if ev.equal(&x, &y)? {
             return Ok(Value::Bool(true));
@@ -213,6 +216,10 @@ fn concat_map(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<Valu
 fn sort(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<Value> {
     let f = ev.force_function(&args[0], span)?;
     let list = ev.force_list(&args[1], span)?;
+    // Nix forces every element before sorting, even a single one.
+    for t in list.iter() {
+        ev.force(t)?;
+    }
     let mut items: Vec<Thunk> = list.iter().cloned().collect();
     // Stable, like Nix's `std::stable_sort`; the first error stops the sort.
     let mut failure: Option<EvalError> = None;
@@ -327,6 +334,8 @@ fn partition(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<Value
     let list = ev.force_list(&args[1], span)?;
     let (mut right, mut wrong) = (Vec::new(), Vec::new());
     for x in list.iter() {
+        // Nix forces each element before calling the predicate on it.
+        ev.force(x)?;
         if ev.predicate(&f, std::slice::from_ref(x), span)? {
             right.push(x.clone());
         } else {

@@ -59,6 +59,13 @@ pub const BUILTINS: &[Builtin] = &[
 ];
 
 fn arith(ev: &mut Evaluator, op: BinaryOp, args: &[Thunk], span: Span) -> EvalResult<Value> {
+    // As in Nix: both arguments are evaluated before either is checked (`div` checks
+    // its divisor first).
+    ev.force(&args[0])?;
+    ev.force(&args[1])?;
+    if op == BinaryOp::Div {
+        ev.force_number(&args[1], span)?;
+    }
     let a = ev.force_number(&args[0], span)?;
     let b = ev.force_number(&args[1], span)?;
     ev.operate(op, a, b, span, span, span)
@@ -112,7 +119,18 @@ fn bit_xor(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<Value> 
 fn round(ev: &mut Evaluator, args: &[Thunk], span: Span, f: fn(f64) -> f64) -> EvalResult<Value> {
     match ev.force_number(&args[0], span)? {
         Value::Int(n) => Ok(Value::Int(n)),
-        Value::Float(x) => Ok(Value::Int(f(x) as i64)),
+        Value::Float(x) => {
+            let r = f(x);
+            // -2^63 ..= 2^63 (exclusive): what an i64 holds. Nix 2.8 gives an undefined
+            // value outside it; like every other integer overflow, that is an error here.
+            if r.is_nan() || !(-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&r) {
+                return Err(crate::eval::EvalError::fatal(
+                    format!("integer overflow: {x} does not fit in a 64-bit integer"),
+                    span,
+                ));
+            }
+            Ok(Value::Int(r as i64))
+        }
         _ => unreachable!("force_number: returns only numbers"),
     }
 }

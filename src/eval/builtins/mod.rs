@@ -134,6 +134,53 @@ fn builtin_value(b: &'static Builtin) -> Value {
     }))
 }
 
+// ── functions Nix leaves unforced ─────────────────────────────────────────
+
+/// `map`, `genList` and `mapAttrs` do not force their function: `map 1 [ ]` is `[ ]`
+/// and `length (map 1 [ 1 ])` is 1, as in Nix. Each element applies `f`, whatever it is,
+/// when it is needed. A function that is already a value (the usual case) is applied
+/// directly; otherwise through these, which force it then.
+static APPLY_LATER: [Builtin; 3] = [
+    Builtin {
+        name: "map",
+        arity: 2,
+        run: apply_later,
+    },
+    Builtin {
+        name: "genList",
+        arity: 2,
+        run: apply_later,
+    },
+    Builtin {
+        name: "mapAttrs",
+        arity: 3,
+        run: apply_later,
+    },
+];
+
+fn apply_later(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<Value> {
+    let f = ev.force_function(&args[0], span)?;
+    ev.apply_all(f, &args[1..], span)
+}
+
+/// The function argument `t` of the builtin `name` (one of `APPLY_LATER`), to be
+/// applied to the rest of the arguments by `Thunk::apply`, without forcing it now.
+pub(super) fn lazy_function(t: &Thunk, name: &str) -> Value {
+    if let Some(v) = t.value() {
+        if v.is_function() {
+            return v;
+        }
+    }
+    let builtin = APPLY_LATER
+        .iter()
+        .find(|b| b.name == name)
+        .expect("builtins: lazy_function is only used by the APPLY_LATER builtins");
+    Value::Builtin(Rc::new(super::value::BuiltinApp {
+        builtin,
+        args: vec![t.clone()],
+    }))
+}
+
 // ── typed access to arguments ─────────────────────────────────────────────
 
 impl Evaluator {

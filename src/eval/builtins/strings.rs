@@ -48,6 +48,11 @@ pub const BUILTINS: &[Builtin] = &[
         run: split_version,
     },
     Builtin {
+        name: "parseDrvName",
+        arity: 1,
+        run: parse_drv_name,
+    },
+    Builtin {
         name: "compareVersions",
         arity: 2,
         run: compare_versions,
@@ -237,11 +242,23 @@ fn split(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<Value> {
     let text = &*s.text;
     let mut out = Vec::new();
     let mut last = 0;
-    for caps in re.captures_iter(text) {
+    // Like C++'s regex iterator (what Nix uses): an empty match right after a non-empty
+    // one counts (`split "(a)*" "a"` is `[ "" [ "a" ] "" [ null ] "" ]`); after an
+    // empty match the search moves on by one character.
+    let mut pos = 0;
+    while pos <= text.len() {
+        let Some(caps) = re.captures_at(text, pos) else {
+            break;
+        };
         let m = caps.get(0).expect("regex: group 0 is the whole match");
         out.push(Thunk::Ready(Value::string(&text[last..m.start()])));
         out.push(Thunk::Ready(Value::list(captures(&caps))));
         last = m.end();
+        pos = if m.is_empty() {
+            m.end() + text[m.end()..].chars().next().map_or(1, char::len_utf8)
+        } else {
+            m.end()
+        };
     }
     out.push(Thunk::Ready(Value::string(&text[last..])));
     Ok(Value::list(out))
@@ -296,14 +313,42 @@ fn split_version(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<V
     Ok(Value::list(out))
 }
 
+/// `builtins.parseDrvName "hello-2.10"` is `{ name = "hello"; version = "2.10"; }`:
+/// the name ends at the first `-` followed by something other than a letter.
+fn parse_drv_name(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<Value> {
+    let s = ev.force_coerced(&args[0], span)?;
+    let text = &*s.text;
+    let bytes = text.as_bytes();
+    let cut = (0..bytes.len())
+        .find(|&i| bytes[i] == b'-' && i + 1 < bytes.len() && !bytes[i + 1].is_ascii_alphabetic());
+    let (name, version) = match cut {
+        Some(i) => (&text[..i], &text[i + 1..]),
+        None => (text, ""),
+    };
+    Ok(Value::attrs(crate::eval::Attrs::from_sorted(vec![
+        crate::eval::Attr {
+            name: "name".into(),
+            value: Thunk::Ready(Value::string(name)),
+            span: None,
+        },
+        crate::eval::Attr {
+            name: "version".into(),
+            value: Thunk::Ready(Value::string(version)),
+            span: None,
+        },
+    ])))
+}
+
 fn component_less(a: &str, b: &str) -> bool {
-    let num = |s: &str| !s.is_empty() && s.bytes().all(|c| c.is_ascii_digit());
+    // A component is a number when it fits Nix's C `int`; a longer run of digits
+    // compares as text, as in Nix.
+    let num = |s: &str| s.bytes().all(|c| c.is_ascii_digit()) && s.parse::<i32>().is_ok();
     if a == b {
         return false;
     }
     let (an, bn) = (num(a), num(b));
     if an && bn {
-        let parse = |s: &str| s.parse::<u128>().unwrap_or(u128::MAX);
+        let parse = |s: &str| s.parse::<i32>().unwrap_or(i32::MAX);
         parse(a) < parse(b)
     } else if (a.is_empty() && bn) || (a == "pre" && b != "pre") {
         true
