@@ -7,6 +7,10 @@ use crate::syntax::Span;
 use std::cmp::Ordering;
 use std::rc::Rc;
 
+/// Lists and sets nested deeper than this are not compared: only a value that
+/// contains itself gets there (`==` on a million-deep value still works).
+const MAX_COMPARED_NESTING: usize = 1_000_000;
+
 impl Evaluator {
     pub fn type_error(
         &self,
@@ -38,18 +42,29 @@ impl Evaluator {
     /// work list rather than by recursion, so values nested a million levels
     /// deep compare too.
     pub fn equal(&mut self, a: &Value, b: &Value) -> EvalResult<bool> {
-        let mut todo: Vec<(Thunk, Thunk)> = Vec::new();
-        if !self.equal_shallow(a, b, &mut todo)? {
+        // Each pair to compare, with how deep it lies in the values.
+        let mut todo: Vec<(Thunk, Thunk, usize)> = Vec::new();
+        if !self.equal_shallow(a, b, 1, &mut todo)? {
             return Ok(false);
         }
-        while let Some((tx, ty)) = todo.pop() {
+        while let Some((tx, ty, depth)) = todo.pop() {
+            // Values nested deeper than any finite program makes contain themselves.
+            if depth > MAX_COMPARED_NESTING {
+                return Err(EvalError::fatal(
+                    "stack overflow: the values compared are nested too deeply",
+                    super::DUMMY,
+                )
+                .with_help(format!(
+                    "more than {MAX_COMPARED_NESTING} levels of lists and sets; does a value contain itself?"
+                )));
+            }
             // Forced first, as Nix does, even when both sides are one thunk.
             let vx = self.force(&tx)?;
             let vy = self.force(&ty)?;
             if tx.same(&ty) {
                 continue;
             }
-            if !self.equal_shallow(&vx, &vy, &mut todo)? {
+            if !self.equal_shallow(&vx, &vy, depth + 1, &mut todo)? {
                 return Ok(false);
             }
         }
@@ -62,7 +77,8 @@ impl Evaluator {
         &mut self,
         a: &Value,
         b: &Value,
-        todo: &mut Vec<(Thunk, Thunk)>,
+        depth: usize,
+        todo: &mut Vec<(Thunk, Thunk, usize)>,
     ) -> EvalResult<bool> {
         Ok(match (a, b) {
             (Value::Null, Value::Null) => true,
@@ -80,13 +96,19 @@ impl Evaluator {
                 if x.len() != y.len() {
                     return Ok(false);
                 }
-                todo.extend(x.iter().cloned().zip(y.iter().cloned()).rev());
+                todo.extend(
+                    x.iter()
+                        .cloned()
+                        .zip(y.iter().cloned())
+                        .map(|(tx, ty)| (tx, ty, depth))
+                        .rev(),
+                );
                 true
             }
             (Value::Attrs(x), Value::Attrs(y)) => {
                 if self.is_derivation(x)? && self.is_derivation(y)? {
                     if let (Some(px), Some(py)) = (x.get("outPath"), y.get("outPath")) {
-                        todo.push((px.value.clone(), py.value.clone()));
+                        todo.push((px.value.clone(), py.value.clone(), depth));
                         return Ok(true);
                     }
                 }
@@ -101,7 +123,7 @@ impl Evaluator {
                 todo.extend(
                     x.iter()
                         .zip(y.iter())
-                        .map(|(ax, ay)| (ax.value.clone(), ay.value.clone()))
+                        .map(|(ax, ay)| (ax.value.clone(), ay.value.clone(), depth))
                         .rev(),
                 );
                 true
