@@ -24,7 +24,7 @@
 //! there). The installed versions are recorded at `/etc/bottle-packages`.
 
 use super::fetch::{Algorithm, Sri};
-use super::{io, run, run_output, store_root};
+use super::{curl, io, run, run_output, store_root};
 use crate::store::{Derivation, Kind, Output, RenderError};
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
@@ -266,20 +266,8 @@ fn close(index: &HashMap<String, Stanza>, wanted: &[String]) -> Result<Closure, 
 }
 
 fn download(url: &str, to: &Path) -> Result<(), String> {
-    run(Command::new("curl")
-        .args([
-            "--fail",
-            "--silent",
-            "--show-error",
-            "--location",
-            "--proto",
-            "=http,https",
-            "--connect-timeout",
-            "20",
-            "--max-time",
-            "300",
-            "--output",
-        ])
+    run(curl()
+        .args(["--connect-timeout", "20", "--max-time", "300", "--output"])
         .arg(to)
         .arg("--")
         .arg(url))

@@ -9,7 +9,7 @@
 //! Unlike Nix's `fetchTarball`, the hash is of the archive as downloaded
 //! (what registries publish, e.g. npm's `integrity`), not of the unpacked tree.
 
-use super::{io, run};
+use super::{curl, io, run};
 use crate::store::{Derivation, Kind, Output, RenderError};
 use sha2::Digest;
 use std::fs;
@@ -177,20 +177,8 @@ pub fn render(drv: &Derivation) -> Result<Output, RenderError> {
     let unpack = inputs["unpack"].as_bool().unwrap_or(false);
     let scratch = crate::store::scratch_dir().map_err(io("making a scratch directory"))?;
     let file = scratch.path().join("download");
-    run(Command::new("curl")
-        .args([
-            "--fail",
-            "--silent",
-            "--show-error",
-            "--location",
-            "--proto",
-            "=http,https",
-            "--connect-timeout",
-            "30",
-            "--retry",
-            "2",
-            "--output",
-        ])
+    run(curl()
+        .args(["--connect-timeout", "30", "--retry", "2", "--output"])
         .arg(&file)
         .arg("--")
         .arg(url))

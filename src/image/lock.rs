@@ -289,13 +289,7 @@ fn resolve_npm(name: &str, version: &str) -> Result<NpmPin, String> {
         ));
     }
     let url = format!("{NPM_REGISTRY}/{}/{version}", name.replace('/', "%2f"));
-    let body = super::run_output(std::process::Command::new("curl").args([
-        "--fail",
-        "--silent",
-        "--show-error",
-        "--location",
-        "--proto",
-        "=http,https",
+    let body = super::run_output(super::curl().args([
         "--connect-timeout",
         "20",
         "--max-time",

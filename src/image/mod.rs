@@ -103,6 +103,22 @@ fn store_root() -> Result<PathBuf, RenderError> {
         .ok_or_else(|| RenderError("an image can only be rendered inside a store build".into()))
 }
 
+/// curl as every fetch runs it: failing on HTTP errors, quiet but for them,
+/// following redirects over http(s) only. Timeouts and the target are the
+/// caller's.
+fn curl() -> Command {
+    let mut command = Command::new("curl");
+    command.args([
+        "--fail",
+        "--silent",
+        "--show-error",
+        "--location",
+        "--proto",
+        "=http,https",
+    ]);
+    command
+}
+
 /// Run a host tool; its stderr's tail on failure.
 fn run(command: &mut Command) -> Result<(), RenderError> {
     run_output(command).map(drop)
