@@ -125,22 +125,10 @@ fn ends_operand(k: Tok) -> bool {
     )
 }
 
+/// `let` counts here: its old `let { … }` form is an operand, and a space
+/// before it is right either way.
 fn starts_operand(k: Tok) -> bool {
-    matches!(
-        k,
-        Tok::Ident
-            | Tok::Int
-            | Tok::Float
-            | Tok::Path
-            | Tok::SearchPath
-            | Tok::StrOpen
-            | Tok::IndOpen
-            | Tok::LParen
-            | Tok::LBrack
-            | Tok::LBrace
-            | Tok::Rec
-            | Tok::Let
-    )
+    k.starts_operand() || k == Tok::Let
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

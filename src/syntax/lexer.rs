@@ -86,6 +86,28 @@ pub struct Token {
     pub end: u32,
 }
 
+impl Tok {
+    /// Can a token of this kind begin an operand of an application (`f x`)?
+    /// `let` can too, in the old `let { … }` form, which takes the next token
+    /// to tell.
+    pub fn starts_operand(self) -> bool {
+        matches!(
+            self,
+            Tok::Ident
+                | Tok::Int
+                | Tok::Float
+                | Tok::Path
+                | Tok::SearchPath
+                | Tok::StrOpen
+                | Tok::IndOpen
+                | Tok::LParen
+                | Tok::LBrack
+                | Tok::LBrace
+                | Tok::Rec
+        )
+    }
+}
+
 impl Token {
     pub fn text<'t>(&self, text: &'t str) -> &'t str {
         &text[self.start as usize..self.end as usize]

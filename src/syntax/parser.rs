@@ -385,19 +385,8 @@ impl Parser<'_> {
     /// Can the current token start an operand of an application?
     fn at_operand(&self) -> bool {
         match self.peek() {
-            Tok::Ident
-            | Tok::Int
-            | Tok::Float
-            | Tok::Path
-            | Tok::SearchPath
-            | Tok::StrOpen
-            | Tok::IndOpen
-            | Tok::LBrack
-            | Tok::LBrace
-            | Tok::Rec
-            | Tok::LParen => true,
             Tok::Let => self.peek_at(1) == Tok::LBrace,
-            _ => false,
+            k => k.starts_operand(),
         }
     }
 
