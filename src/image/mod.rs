@@ -13,7 +13,8 @@
 //!   `bottle.lock`), pulled into a layout (`pull.rs`, fixed-output like `fetch`);
 //!
 //! `lock.rs` is `bottle.lock`: the tags' digests and the Debian closures.
-//! - `oci`: an OCI image layout or archive, unpacked (`oci.rs`);
+//! - `oci`: an OCI image layout or archive, unpacked (`oci.rs`; the layers
+//!   applied in process by `layers.rs`);
 //! - `rootfs`: one deterministic erofs image of a base tree, the bottle's
 //!   `files` and the agent's user, which the guest mounts read-only under a
 //!   tmpfs overlay (`root.rs`).
@@ -24,6 +25,7 @@
 
 pub mod debian;
 pub mod fetch;
+pub mod layers;
 pub mod lock;
 pub mod oci;
 pub mod pull;

@@ -2,12 +2,13 @@
 //! directory) and `{ oci-archive = ./image.tar; }` (the same as one tar).
 //! The layout or archive is a `source` (copied into the store by content);
 //! this kind unpacks it into a root tree: `skopeo copy` normalizes it into a
-//! fresh layout (checking every blob against its digest), and `umoci unpack`
-//! applies the layers in order with whiteouts and opaque directories,
-//! owners, modes, symlinks and hard links.
+//! fresh layout, and `layers.rs` applies the layers in order (each blob
+//! checked against its digest) with whiteouts and opaque directories,
+//! owners, modes, symlinks and hard links. A pulled layout is read in place.
 
 use super::{io, run, store_root};
 use crate::store::{Derivation, Kind, Output, RenderError};
+use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 use std::sync::Arc;
 
@@ -43,40 +44,33 @@ pub fn render(drv: &Derivation) -> Result<Output, RenderError> {
         from.push(':');
         from.push_str(reference);
     }
-    let scratch = crate::store::scratch_dir().map_err(io("making a scratch directory"))?;
-    let layout = scratch.path().join("layout");
-    // A pulled layout is skopeo's own output, every blob checked against its
-    // digest when it was pulled: umoci reads a hard-linked copy of it (umoci
-    // writes beside the layout). A local layout or archive is normalized
-    // and checked by a skopeo copy first.
+    // A pulled layout is skopeo's own output, in the store: read in place.
+    // A local layout or archive is normalized into a fresh layout by a
+    // skopeo copy first (which also picks the image `reference` names).
     let pulled = drv
         .deps()
         .first()
         .is_some_and(|d| d.kind() == Kind::OciPull);
-    if pulled && format == "oci-layout" && inputs["reference"].as_str() == Some("image") {
-        run(Command::new("cp")
-            .arg("-al")
-            .arg("--")
-            .arg(&source)
-            .arg(&layout))
-        .or_else(|_| {
-            let _ = crate::store::output::remove_all(&layout);
-            super::copy_tree(&source, &layout)
-        })?;
-    } else {
-        run(Command::new("skopeo")
-            .args(["--insecure-policy", "copy", "--quiet"])
-            .arg(&from)
-            .arg(format!("oci:{}:image", layout.display())))
-        .map_err(|e| RenderError(format!("reading the image {from}: {}", e.0)))?;
-    }
-    let bundle = scratch.path().join("bundle");
-    run(Command::new("umoci")
-        .args(["unpack", "--image"])
-        .arg(format!("{}:image", layout.display()))
-        .arg(&bundle))
-    .map_err(|e| RenderError(format!("unpacking the image: {}", e.0)))?;
+    let scratch = crate::store::scratch_dir().map_err(io("making a scratch directory"))?;
+    let layout =
+        if pulled && format == "oci-layout" && inputs["reference"].as_str() == Some("image") {
+            source
+        } else {
+            let layout = scratch.path().join("layout");
+            run(Command::new("skopeo")
+                .args(["--insecure-policy", "copy", "--quiet"])
+                .arg(&from)
+                .arg(format!("oci:{}:image", layout.display())))
+            .map_err(|e| RenderError(format!("reading the image {from}: {}", e.0)))?;
+            layout
+        };
     let staged = crate::store::staging_path(drv.name());
-    std::fs::rename(bundle.join("rootfs"), &staged).map_err(io("staging the unpacked root"))?;
+    std::fs::create_dir(&staged).map_err(io("staging the root"))?;
+    std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(0o755))
+        .map_err(io("staging the root"))?;
+    if let Err(e) = super::layers::unpack(&layout, "image", &staged) {
+        let _ = crate::store::output::remove_all(&staged);
+        return Err(RenderError(format!("unpacking the image: {e}")));
+    }
     Ok(Output::Staged(staged))
 }

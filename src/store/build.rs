@@ -90,7 +90,7 @@ fn build_help(kind: Kind) -> String {
             .into(),
         Kind::Source => "the recipe's directory changed or vanished since it was read; build again".into(),
         Kind::OciPull => "check the reference and its digest (`skopeo inspect docker://REF` shows the digest); a private registry needs `skopeo login` on the host".into(),
-        Kind::Oci => "the OCI layout or archive must hold a linux/amd64 image; skopeo and umoci read it (scripts/setup installs them)".into(),
+        Kind::Oci => "the OCI layout or archive must hold a linux/amd64 image whose blobs match their digests; skopeo reads an archive (scripts/setup installs it)".into(),
         Kind::Debian => "mmdebstrap builds the tree from the locked packages alone; if a package is missing, resolve the lock again (`bottle lock --update RECIPE`)".into(),
         _ => "see docs/store.md for what building a root needs (erofs-utils, root privileges)".into(),
     }
