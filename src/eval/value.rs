@@ -144,6 +144,9 @@ pub struct Attr {
     pub span: Option<Span>,
 }
 
+/// Sets up to this size are searched by a scan, larger ones by bisection.
+const SMALL_SET: usize = 8;
+
 /// An attribute set, sorted by name with unique names.
 #[derive(Clone, Debug, Default)]
 pub struct Attrs {
@@ -184,6 +187,15 @@ impl Attrs {
     }
 
     pub fn get(&self, name: &str) -> Option<&Attr> {
+        // Most sets are small, and a name is usually looked up by the very
+        // allocation it was defined with (the parser gives equal names of a
+        // file one): a scan that compares addresses first beats a search.
+        if self.entries.len() <= SMALL_SET {
+            return self.entries.iter().find(|a| {
+                (std::ptr::eq(a.name.as_ptr(), name.as_ptr()) && a.name.len() == name.len())
+                    || *a.name == *name
+            });
+        }
         self.entries
             .binary_search_by(|a| (*a.name).cmp(name))
             .ok()

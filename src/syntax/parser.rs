@@ -31,6 +31,7 @@ pub fn parse(file: FileId, text: &str) -> Result<Expr, SyntaxError> {
         tokens,
         pos: 0,
         depth: 0,
+        names: Default::default(),
     };
     let expr = parser.expr()?;
     if parser.peek() != Tok::Eof {
@@ -119,11 +120,24 @@ struct Parser<'t> {
     pos: usize,
     /// How deep the recursion is, bounded by `MAX_NESTING`.
     depth: usize,
+    /// Every name the file has used: equal names share one allocation, so
+    /// an attribute lookup usually finds its name by address.
+    names: std::collections::HashSet<Name, foldhash::fast::RandomState>,
 }
 
 type Built<T> = Result<T, SyntaxError>;
 
 impl Parser<'_> {
+    /// `text` as a name, shared with every equal name of the file.
+    fn name(&mut self, text: &str) -> Name {
+        if let Some(name) = self.names.get(text) {
+            return name.clone();
+        }
+        let name: Name = text.into();
+        self.names.insert(name.clone());
+        name
+    }
+
     // ── the token cursor ───────────────────────────────────────────────────
 
     fn peek(&self) -> Tok {
@@ -445,7 +459,7 @@ impl Parser<'_> {
         let kind = match t.kind {
             Tok::Ident => {
                 self.bump();
-                ExprKind::Var(Var::new(t.text(self.text).into()))
+                ExprKind::Var(Var::new(self.name(t.text(self.text))))
             }
             Tok::Int => {
                 self.bump();
@@ -549,7 +563,7 @@ impl Parser<'_> {
         let mut formals = None;
         if self.peek() == Tok::Ident {
             let id = self.bump();
-            name = Some((id.text(self.text).into(), self.span_of(id)));
+            name = Some((self.name(id.text(self.text)), self.span_of(id)));
             if self.peek() == Tok::At {
                 self.bump();
                 if self.peek() != Tok::LBrace {
@@ -562,7 +576,7 @@ impl Parser<'_> {
             if self.peek() == Tok::At {
                 self.bump();
                 let id = self.expect(Tok::Ident, "a name")?;
-                name = Some((id.text(self.text).into(), self.span_of(id)));
+                name = Some((self.name(id.text(self.text)), self.span_of(id)));
             }
         }
         self.expect(Tok::Colon, "`:`")?;
@@ -612,7 +626,7 @@ impl Parser<'_> {
                 Tok::Ident => {
                     let id = self.bump();
                     let span = self.span_of(id);
-                    let name: Name = id.text(self.text).into();
+                    let name: Name = self.name(id.text(self.text));
                     if formals.iter().any(|f| f.name == name) {
                         return Err(self.error(
                             span,
@@ -757,14 +771,14 @@ impl Parser<'_> {
         Ok(match t.kind {
             Tok::Ident | Tok::Or => {
                 self.bump();
-                AttrKey::Static(t.text(self.text).into(), self.span_of(t))
+                AttrKey::Static(self.name(t.text(self.text)), self.span_of(t))
             }
             Tok::StrOpen => {
                 let parts = self.string()?;
                 let span = self.since(t);
                 match parts.as_slice() {
                     [] => AttrKey::Static("".into(), span),
-                    [StrPart::Literal(s)] => AttrKey::Static(s.as_str().into(), span),
+                    [StrPart::Literal(s)] => AttrKey::Static(self.name(s), span),
                     _ => AttrKey::Dynamic(Box::new(Expr {
                         span,
                         kind: ExprKind::Str(parts),

@@ -15,7 +15,7 @@ enum Frame<'a> {
 /// (a `let` with thousands of bindings must not make resolution quadratic).
 struct Names<'a> {
     list: Vec<&'a str>,
-    index: Option<std::collections::HashMap<&'a str, usize>>,
+    index: Option<std::collections::HashMap<&'a str, usize, foldhash::fast::RandomState>>,
 }
 
 impl<'a> Names<'a> {
