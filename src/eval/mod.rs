@@ -400,24 +400,7 @@ impl Evaluator {
                     default,
                 } => self.select(target, path, default.as_deref(), env, expr.span),
                 ExprKind::HasAttr { target, path } => self.has_attr(target, path, env),
-                ExprKind::Apply { func, arg } => {
-                    let f = self.eval(func, env)?;
-                    let arg = self.thunk(arg, env, true);
-                    if let Value::Lambda(closure) = &f {
-                        let frame = self
-                            .frame_for(&closure.lambda, &closure.env, arg, expr.span)
-                            .map_err(|e| {
-                                e.in_call(expr.span, || "while calling a function".into())
-                            })?;
-                        *tail = Some(TailCall {
-                            lambda: closure.lambda.clone(),
-                            frame,
-                            span: expr.span,
-                        });
-                        return Ok(Value::Null);
-                    }
-                    self.apply(f, arg, expr.span)
-                }
+                ExprKind::Apply { .. } => return self.application(expr, env, tail),
                 ExprKind::Lambda(lambda) => Ok(Value::Lambda(Rc::new(Closure {
                     lambda: lambda.clone(),
                     env: env.clone(),
@@ -469,6 +452,65 @@ impl Evaluator {
             };
             return value;
         }
+    }
+
+    /// `f a b …`: the function, then each argument in turn; the last call is
+    /// left in `tail`. A curried lambda (`a: b: …`) takes its arguments
+    /// straight into its frames, without the closure values in between.
+    #[inline(never)]
+    fn application(
+        &mut self,
+        expr: &Expr,
+        env: &Rc<Env>,
+        tail: &mut Option<TailCall>,
+    ) -> EvalResult<Value> {
+        // The arguments, last first, each with the span of its call.
+        let mut calls: smallvec::SmallVec<[(&Rc<Expr>, Span); 4]> = smallvec::SmallVec::new();
+        let mut head = expr;
+        while let ExprKind::Apply { func, arg } = &head.kind {
+            calls.push((arg, head.span));
+            head = func;
+        }
+        let in_call =
+            |span: Span| move |e: EvalError| e.in_call(span, || "while calling a function".into());
+        let mut callee = self.eval(head, env)?;
+        while let Some((arg, span)) = calls.pop() {
+            let arg = self.thunk(arg, env, true);
+            let Value::Lambda(closure) = &callee else {
+                callee = self.apply(callee, arg, span)?;
+                continue;
+            };
+            let (mut lambda, mut frame) = (
+                closure.lambda.clone(),
+                self.frame_for(&closure.lambda, &closure.env, arg, span)
+                    .map_err(in_call(span))?,
+            );
+            // Inner lambdas take the next arguments directly.
+            let mut span = span;
+            while let (ExprKind::Lambda(inner), Some(&(arg, next))) =
+                (&lambda.body.kind, calls.last())
+            {
+                calls.pop();
+                span = next;
+                let arg = self.thunk(arg, env, true);
+                frame = self
+                    .frame_for(inner, &frame, arg, span)
+                    .map_err(in_call(span))?;
+                lambda = inner.clone();
+            }
+            if calls.is_empty() {
+                *tail = Some(TailCall {
+                    lambda,
+                    frame,
+                    span,
+                });
+                return Ok(Value::Null);
+            }
+            callee = self
+                .nested(span, |ev| ev.eval(&lambda.body, &frame))
+                .map_err(in_call(span))?;
+        }
+        Ok(callee)
     }
 
     /// A thunk for `expr` in `env`. Literals and references to finished frames
@@ -566,6 +608,7 @@ impl Evaluator {
         Ok((frame, thunks.into_vec()))
     }
 
+    #[inline(never)]
     fn attrset(&mut self, set: &ast::AttrSet, env: &Rc<Env>) -> EvalResult<Value> {
         let (scope, thunks) = if set.recursive {
             self.bind(set, env)?
@@ -660,6 +703,7 @@ impl Evaluator {
         }
     }
 
+    #[inline(never)]
     fn select(
         &mut self,
         target: &Expr,
@@ -707,6 +751,7 @@ impl Evaluator {
         Ok(v)
     }
 
+    #[inline(never)]
     fn has_attr(&mut self, target: &Expr, path: &[AttrKey], env: &Rc<Env>) -> EvalResult<Value> {
         let mut v = self.eval(target, env)?;
         for (i, key) in path.iter().enumerate() {
@@ -898,6 +943,7 @@ impl Evaluator {
 
     // ── operators ───────────────────────────────────────────────────────────
 
+    #[inline(never)]
     fn binary(
         &mut self,
         op: BinaryOp,
