@@ -224,11 +224,16 @@ impl Tree {
             return self.make_opaque(parent);
         }
         if let Some(hidden) = name.to_str().and_then(|n| n.strip_prefix(WHITEOUT)) {
-            if !self.made.contains(&parent.join(hidden)) {
-                let dir = self.parent_dir(parent)?;
-                if !remove(dir.as_fd(), hidden)? {
-                    self.keep_parent(parent, dir);
-                }
+            if self.made.contains(&parent.join(hidden)) {
+                return Ok(());
+            }
+            // Nothing to hide in a directory no layer made.
+            let dir = match self.resolve(parent) {
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+                other => other?,
+            };
+            if remove(dir.as_fd(), hidden)? {
+                self.parent = None;
             }
             return Ok(());
         }
@@ -409,7 +414,10 @@ impl Tree {
 
     /// An opaque directory: what the lower layers put in `path` goes.
     fn make_opaque(&mut self, path: &Path) -> io::Result<()> {
-        let dir = self.resolve(path)?;
+        let dir = match self.resolve(path) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            other => other?,
+        };
         let listing = rustix::fs::openat(
             &dir,
             ".",
@@ -763,6 +771,20 @@ mod tests {
         std::fs::create_dir(&root).unwrap();
         let error = unpack(&layout, "image", &root).unwrap_err();
         assert!(error.contains("does not match its digest"), "{error}");
+    }
+
+    #[test]
+    fn whiteouts_in_directories_no_layer_made_make_nothing() {
+        let layer = Layer::default()
+            .file("nothere/.wh.x", "")
+            .file("gone/.wh..wh..opq", "")
+            .gzip();
+        let (dir, result) = unpacked(&[layer]);
+        result.unwrap();
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("root")).unwrap().count(),
+            0
+        );
     }
 
     #[test]
