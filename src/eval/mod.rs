@@ -560,7 +560,7 @@ impl Evaluator {
                 let mut frame = Some(env);
                 let mut seen: Vec<String> = Vec::new();
                 while let Some(e) = frame {
-                    if let Some(scope) = &e.with {
+                    if let Some(scope) = &e.with() {
                         let v = self.force(scope)?;
                         let Value::Attrs(attrs) = v else {
                             return Err(self.type_error(
