@@ -17,48 +17,51 @@ impl Evaluator {
         out: &mut String,
         ctx: &mut Context,
     ) -> EvalResult<()> {
-        // Lists and sets being written, innermost last: a work list instead
-        // of recursion, so a value nested a million levels deep prints.
+        self.write_value(v, span, out, &mut Json { ctx })
+    }
+
+    /// Force `v` completely and render it as Nix would print it.
+    pub fn to_nix(&mut self, v: &Value, span: Span, out: &mut String) -> EvalResult<()> {
+        self.write_value(v, span, out, &mut Nix)
+    }
+
+    /// Force `v` completely and write it in `style`. Lists and sets being
+    /// written are a work list, not recursion, so a value nested a million
+    /// levels deep prints.
+    fn write_value(
+        &mut self,
+        v: &Value,
+        span: Span,
+        out: &mut String,
+        style: &mut impl Style,
+    ) -> EvalResult<()> {
         let mut open: Vec<Open> = Vec::new();
         let mut next = Some(v.clone());
         loop {
             if let Some(v) = next.take() {
                 match v {
+                    Value::List(items) => {
+                        out.push('[');
+                        open.push(Open::List(items, 0));
+                    }
+                    Value::Attrs(attrs) => match style.set(self, attrs, span, out)? {
+                        SetAs::Set(attrs) => {
+                            out.push('{');
+                            open.push(Open::Attrs(attrs, 0));
+                        }
+                        SetAs::Written => {}
+                        SetAs::Value(v) => {
+                            next = Some(v);
+                            continue;
+                        }
+                    },
                     Value::Null => out.push_str("null"),
                     Value::Bool(b) => out.push_str(if b { "true" } else { "false" }),
                     Value::Int(n) => {
                         let _ = write!(out, "{n}");
                     }
                     Value::Float(f) => out.push_str(&format_float_g(f)),
-                    Value::String(s) => {
-                        ctx.extend(&s.context);
-                        json_string(&s.text, out);
-                    }
-                    Value::Path(p) => json_string(&p.to_string_lossy(), out),
-                    Value::List(items) => {
-                        out.push('[');
-                        open.push(Open::List(items, 0));
-                    }
-                    Value::Attrs(attrs) => {
-                        if attrs.get("__toString").is_some() {
-                            let s = self.coerce_to_string(&Value::Attrs(attrs), span, false)?;
-                            ctx.extend(&s.context);
-                            json_string(&s.text, out);
-                        } else if let Some(p) = attrs.get("outPath") {
-                            let p = p.value.clone();
-                            next = Some(self.force(&p)?);
-                            continue;
-                        } else {
-                            out.push('{');
-                            open.push(Open::Attrs(attrs, 0));
-                        }
-                    }
-                    Value::Lambda(_) | Value::Builtin(_) => {
-                        return Err(EvalError::fatal("cannot convert a function to JSON", span)
-                            .with_help(
-                                "apply the function, or select the attribute you want to print",
-                            ))
-                    }
+                    other => style.leaf(other, span, out)?,
                 }
                 check_nesting(open.len(), span)?;
             }
@@ -68,103 +71,177 @@ impl Evaluator {
             match top {
                 Open::List(items, i) => {
                     if *i == items.len() {
-                        out.push(']');
+                        style.list_close(out);
                         open.pop();
                         continue;
                     }
-                    if *i > 0 {
-                        out.push(',');
-                    }
+                    style.item(*i, out);
                     *i += 1;
                     next = Some(self.force(&items[*i - 1])?);
                 }
                 Open::Attrs(attrs, i) => {
                     if *i == attrs.len() {
-                        out.push('}');
+                        style.set_close(*i, out);
                         open.pop();
                         continue;
                     }
-                    if *i > 0 {
-                        out.push(',');
-                    }
                     let a = attrs.entry(*i);
+                    style.attr(*i, &a.name, out);
                     *i += 1;
-                    json_string(&a.name, out);
-                    out.push(':');
                     next = Some(self.force(&a.value)?);
                 }
             }
         }
     }
+}
 
-    /// Force `v` completely and render it as Nix would print it.
-    pub fn to_nix(&mut self, v: &Value, span: Span, out: &mut String) -> EvalResult<()> {
-        let mut open: Vec<Open> = Vec::new();
-        let mut next = Some(v.clone());
-        loop {
-            if let Some(v) = next.take() {
-                match v {
-                    Value::Null => out.push_str("null"),
-                    Value::Bool(b) => out.push_str(if b { "true" } else { "false" }),
-                    Value::Int(n) => {
-                        let _ = write!(out, "{n}");
-                    }
-                    Value::Float(f) => out.push_str(&format_float_g(f)),
-                    Value::String(s) => nix_string(&s.text, out),
-                    Value::Path(p) => out.push_str(&p.to_string_lossy()),
-                    Value::List(items) => {
-                        out.push('[');
-                        open.push(Open::List(items, 0));
-                    }
-                    Value::Attrs(attrs) => {
-                        out.push('{');
-                        open.push(Open::Attrs(attrs, 0));
-                    }
-                    Value::Lambda(_) => out.push_str("<LAMBDA>"),
-                    Value::Builtin(b) => out.push_str(if b.args.is_empty() {
-                        "<PRIMOP>"
-                    } else {
-                        "<PRIMOP-APP>"
-                    }),
-                }
-                check_nesting(open.len(), span)?;
+/// What a style makes of a set.
+enum SetAs {
+    /// Its attributes, written in order.
+    Set(Rc<Attrs>),
+    /// Already written (as a string).
+    Written,
+    /// Another value in its place.
+    Value(Value),
+}
+
+/// What differs between the two ways of writing a value: strings, paths,
+/// functions, how a set is taken, and the separators. Numbers, `null`,
+/// Booleans and the brackets are written the same.
+trait Style {
+    /// A string, a path or a function.
+    fn leaf(&mut self, v: Value, span: Span, out: &mut String) -> EvalResult<()>;
+    fn set(
+        &mut self,
+        ev: &mut Evaluator,
+        attrs: Rc<Attrs>,
+        span: Span,
+        out: &mut String,
+    ) -> EvalResult<SetAs>;
+    /// Before the `i`th element of a list.
+    fn item(&mut self, i: usize, out: &mut String);
+    fn list_close(&mut self, out: &mut String);
+    /// Before the value of the `i`th attribute, called `name`.
+    fn attr(&mut self, i: usize, name: &str, out: &mut String);
+    /// After the last of `n` attributes.
+    fn set_close(&mut self, n: usize, out: &mut String);
+}
+
+/// JSON as Nix writes it, collecting the strings' contexts.
+struct Json<'c> {
+    ctx: &'c mut Context,
+}
+
+impl Style for Json<'_> {
+    fn leaf(&mut self, v: Value, span: Span, out: &mut String) -> EvalResult<()> {
+        match v {
+            Value::String(s) => {
+                self.ctx.extend(&s.context);
+                json_string(&s.text, out);
             }
-            let Some(top) = open.last_mut() else {
-                return Ok(());
-            };
-            match top {
-                Open::List(items, i) => {
-                    if *i == items.len() {
-                        out.push_str(" ]");
-                        open.pop();
-                        continue;
-                    }
-                    out.push(' ');
-                    *i += 1;
-                    next = Some(self.force(&items[*i - 1])?);
-                }
-                Open::Attrs(attrs, i) => {
-                    if *i > 0 {
-                        out.push(';');
-                    }
-                    if *i == attrs.len() {
-                        out.push_str(" }");
-                        open.pop();
-                        continue;
-                    }
-                    let a = attrs.entry(*i);
-                    *i += 1;
-                    out.push(' ');
-                    if is_identifier(&a.name) {
-                        out.push_str(&a.name);
-                    } else {
-                        nix_string(&a.name, out);
-                    }
-                    out.push_str(" = ");
-                    next = Some(self.force(&a.value)?);
-                }
+            Value::Path(p) => json_string(&p.to_string_lossy(), out),
+            _ => {
+                return Err(EvalError::fatal("cannot convert a function to JSON", span)
+                    .with_help("apply the function, or select the attribute you want to print"))
             }
         }
+        Ok(())
+    }
+
+    fn set(
+        &mut self,
+        ev: &mut Evaluator,
+        attrs: Rc<Attrs>,
+        span: Span,
+        out: &mut String,
+    ) -> EvalResult<SetAs> {
+        if attrs.get("__toString").is_some() {
+            let s = ev.coerce_to_string(&Value::Attrs(attrs), span, false)?;
+            self.ctx.extend(&s.context);
+            json_string(&s.text, out);
+            return Ok(SetAs::Written);
+        }
+        if let Some(p) = attrs.get("outPath") {
+            let p = p.value.clone();
+            return Ok(SetAs::Value(ev.force(&p)?));
+        }
+        Ok(SetAs::Set(attrs))
+    }
+
+    fn item(&mut self, i: usize, out: &mut String) {
+        if i > 0 {
+            out.push(',');
+        }
+    }
+
+    fn list_close(&mut self, out: &mut String) {
+        out.push(']');
+    }
+
+    fn attr(&mut self, i: usize, name: &str, out: &mut String) {
+        if i > 0 {
+            out.push(',');
+        }
+        json_string(name, out);
+        out.push(':');
+    }
+
+    fn set_close(&mut self, _: usize, out: &mut String) {
+        out.push('}');
+    }
+}
+
+/// The readable form `nix-instantiate --eval` prints.
+struct Nix;
+
+impl Style for Nix {
+    fn leaf(&mut self, v: Value, _: Span, out: &mut String) -> EvalResult<()> {
+        match v {
+            Value::String(s) => nix_string(&s.text, out),
+            Value::Path(p) => out.push_str(&p.to_string_lossy()),
+            Value::Builtin(b) if !b.args.is_empty() => out.push_str("<PRIMOP-APP>"),
+            Value::Builtin(_) => out.push_str("<PRIMOP>"),
+            _ => out.push_str("<LAMBDA>"),
+        }
+        Ok(())
+    }
+
+    fn set(
+        &mut self,
+        _: &mut Evaluator,
+        a: Rc<Attrs>,
+        _: Span,
+        _: &mut String,
+    ) -> EvalResult<SetAs> {
+        Ok(SetAs::Set(a))
+    }
+
+    fn item(&mut self, _: usize, out: &mut String) {
+        out.push(' ');
+    }
+
+    fn list_close(&mut self, out: &mut String) {
+        out.push_str(" ]");
+    }
+
+    fn attr(&mut self, i: usize, name: &str, out: &mut String) {
+        if i > 0 {
+            out.push(';');
+        }
+        out.push(' ');
+        if is_identifier(name) {
+            out.push_str(name);
+        } else {
+            nix_string(name, out);
+        }
+        out.push_str(" = ");
+    }
+
+    fn set_close(&mut self, n: usize, out: &mut String) {
+        if n > 0 {
+            out.push(';');
+        }
+        out.push_str(" }");
     }
 }
 
