@@ -267,8 +267,8 @@ impl Session {
             .collect();
         let env = Rc::new(crate::eval::Env {
             slots: RefCell::new(slots),
+            with: None,
             parent: None,
-            is_with: false,
         });
         (names, env)
     }

@@ -363,6 +363,10 @@ impl Evaluator {
     /// Evaluate `expr` up to its value, or up to a call in tail position: then
     /// that call is put in `tail` (and the value returned means nothing) for
     /// `eval`'s loop to run instead of recursing.
+    ///
+    /// Its frame is on the Rust stack once per level of nesting (`1 + f (n -
+    /// 1)`), so the bulky cases (sets, selections, `?`, curried calls) are
+    /// functions kept out of line: deep recursion then touches less stack.
     fn eval_step(
         &mut self,
         expr: &Expr,
@@ -400,7 +404,27 @@ impl Evaluator {
                     default,
                 } => self.select(target, path, default.as_deref(), env, expr.span),
                 ExprKind::HasAttr { target, path } => self.has_attr(target, path, env),
-                ExprKind::Apply { .. } => return self.application(expr, env, tail),
+                ExprKind::Apply { func, .. } if matches!(func.kind, ExprKind::Apply { .. }) => {
+                    return self.application(expr, env, tail)
+                }
+                ExprKind::Apply { func, arg } => {
+                    let f = self.eval(func, env)?;
+                    let arg = self.thunk(arg, env, true);
+                    if let Value::Lambda(closure) = &f {
+                        let frame = self
+                            .frame_for(&closure.lambda, &closure.env, arg, expr.span)
+                            .map_err(|e| {
+                                e.in_call(expr.span, || "while calling a function".into())
+                            })?;
+                        *tail = Some(TailCall {
+                            lambda: closure.lambda.clone(),
+                            frame,
+                            span: expr.span,
+                        });
+                        return Ok(Value::Null);
+                    }
+                    self.apply(f, arg, expr.span)
+                }
                 ExprKind::Lambda(lambda) => Ok(Value::Lambda(Rc::new(Closure {
                     lambda: lambda.clone(),
                     env: env.clone(),
@@ -560,7 +584,7 @@ impl Evaluator {
                 let mut frame = Some(env);
                 let mut seen: Vec<String> = Vec::new();
                 while let Some(e) = frame {
-                    if let Some(scope) = &e.with() {
+                    if let Some(scope) = &e.with {
                         let v = self.force(scope)?;
                         let Value::Attrs(attrs) = v else {
                             return Err(self.type_error(
@@ -943,7 +967,6 @@ impl Evaluator {
 
     // ── operators ───────────────────────────────────────────────────────────
 
-    #[inline(never)]
     fn binary(
         &mut self,
         op: BinaryOp,

@@ -275,32 +275,25 @@ pub type Slots = smallvec::SmallVec<[Thunk; 1]>;
 #[derive(Debug, Default)]
 pub struct Env {
     pub slots: RefCell<Slots>,
+    pub with: Option<Thunk>,
     pub parent: Option<Rc<Env>>,
-    /// A `with` frame: its one slot is the scope. (A flag, not a field of
-    /// its own, keeps every frame small: there is one per call.)
-    pub is_with: bool,
 }
 
 impl Env {
     pub fn frame(slots: Slots, parent: &Rc<Env>) -> Rc<Env> {
         Rc::new(Env {
             slots: RefCell::new(slots),
+            with: None,
             parent: Some(parent.clone()),
-            is_with: false,
         })
     }
 
     pub fn with_scope(scope: Thunk, parent: &Rc<Env>) -> Rc<Env> {
         Rc::new(Env {
-            slots: RefCell::new(smallvec::smallvec![scope]),
+            slots: RefCell::default(),
+            with: Some(scope),
             parent: Some(parent.clone()),
-            is_with: true,
         })
-    }
-
-    /// The scope of a `with` frame.
-    pub fn with(&self) -> Option<Thunk> {
-        self.is_with.then(|| self.slots.borrow()[0].clone())
     }
 
     pub fn lookup(self: &Rc<Env>, depth: u32, index: u32) -> Thunk {

@@ -121,8 +121,8 @@ pub fn globals() -> (Vec<&'static str>, Rc<Env>) {
     }
     let env = Rc::new(Env {
         slots: std::cell::RefCell::new(slots.into()),
+        with: None,
         parent: None,
-        is_with: false,
     });
     (names, env)
 }
