@@ -279,16 +279,7 @@ impl Tree {
                     }
                     other => other?,
                 }
-                if let Some((uid, gid)) = owner {
-                    rustix::fs::chownat(
-                        dir,
-                        name,
-                        Some(uid),
-                        Some(gid),
-                        AtFlags::SYMLINK_NOFOLLOW,
-                    )?;
-                }
-                rustix::fs::chmodat(dir, name, mode, AtFlags::empty())?;
+                set_owner_and_mode(dir, name, owner, Some(mode))?;
             }
             T::Regular | T::Continuous => {
                 let flags = OFlags::WRONLY
@@ -319,15 +310,7 @@ impl Tree {
                 self.create(dir, name, |dir, name| {
                     rustix::fs::symlinkat(&target, dir, name)
                 })?;
-                if let Some((uid, gid)) = owner {
-                    rustix::fs::chownat(
-                        dir,
-                        name,
-                        Some(uid),
-                        Some(gid),
-                        AtFlags::SYMLINK_NOFOLLOW,
-                    )?;
-                }
+                set_owner_and_mode(dir, name, owner, None)?;
             }
             T::Link => {
                 let raw = entry
@@ -365,16 +348,7 @@ impl Tree {
                 self.create(dir, name, |dir, name| {
                     rustix::fs::mknodat(dir, name, file_type, mode, device)
                 })?;
-                if let Some((uid, gid)) = owner {
-                    rustix::fs::chownat(
-                        dir,
-                        name,
-                        Some(uid),
-                        Some(gid),
-                        AtFlags::SYMLINK_NOFOLLOW,
-                    )?;
-                }
-                rustix::fs::chmodat(dir, name, mode, AtFlags::empty())?;
+                set_owner_and_mode(dir, name, owner, Some(mode))?;
             }
             // Devices need root to make; a guest gets its own /dev anyway.
             T::Fifo | T::Char | T::Block => {}
@@ -424,18 +398,10 @@ impl Tree {
             OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
             Mode::empty(),
         )?;
-        let mut lower = Vec::new();
-        for child in rustix::fs::Dir::read_from(&listing)? {
-            let name = child?.file_name().to_bytes().to_vec();
-            if name != b"." && name != b".." {
-                let name: std::ffi::OsString = std::os::unix::ffi::OsStringExt::from_vec(name);
-                if !self.made.contains(&path.join(&name)) {
-                    lower.push(name);
-                }
+        for name in children(&listing)? {
+            if !self.made.contains(&path.join(&name)) {
+                remove(dir.as_fd(), &name)?;
             }
-        }
-        for name in lower {
-            remove(dir.as_fd(), &name)?;
         }
         self.parent = None;
         Ok(())
@@ -507,6 +473,36 @@ impl Tree {
     }
 }
 
+/// Set the owner (when building as root) and then the mode (chown clears
+/// set-id bits) of `name` in `dir`; a symlink gets only an owner.
+fn set_owner_and_mode(
+    dir: BorrowedFd<'_>,
+    name: &std::ffi::OsStr,
+    owner: Option<(rustix::fs::Uid, rustix::fs::Gid)>,
+    mode: Option<Mode>,
+) -> io::Result<()> {
+    if let Some((uid, gid)) = owner {
+        rustix::fs::chownat(dir, name, Some(uid), Some(gid), AtFlags::SYMLINK_NOFOLLOW)?;
+    }
+    if let Some(mode) = mode {
+        rustix::fs::chmodat(dir, name, mode, AtFlags::empty())?;
+    }
+    Ok(())
+}
+
+/// The names in the directory open for reading as `listing`, without `.`
+/// and `..`; read whole before anything in it changes.
+fn children(listing: &OwnedFd) -> io::Result<Vec<std::ffi::OsString>> {
+    let mut names = Vec::new();
+    for child in rustix::fs::Dir::read_from(listing)? {
+        let name = child?.file_name().to_bytes().to_vec();
+        if name != b"." && name != b".." {
+            names.push(std::os::unix::ffi::OsStringExt::from_vec(name));
+        }
+    }
+    Ok(names)
+}
+
 /// Remove `name` in `dir` and all beneath it; whether there was one.
 fn remove(dir: BorrowedFd<'_>, name: impl AsRef<std::ffi::OsStr>) -> io::Result<bool> {
     let name = name.as_ref();
@@ -522,14 +518,7 @@ fn remove(dir: BorrowedFd<'_>, name: impl AsRef<std::ffi::OsStr>) -> io::Result<
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
         Mode::empty(),
     )?;
-    let mut children = Vec::new();
-    for child in rustix::fs::Dir::read_from(&inner)? {
-        let child = child?.file_name().to_bytes().to_vec();
-        if child != b"." && child != b".." {
-            children.push(<std::ffi::OsString as std::os::unix::ffi::OsStringExt>::from_vec(child));
-        }
-    }
-    for child in children {
+    for child in children(&inner)? {
         remove(inner.as_fd(), child)?;
     }
     rustix::fs::unlinkat(dir, name, AtFlags::REMOVEDIR)?;
