@@ -238,6 +238,9 @@ impl Evaluator {
                 _ => std::mem::replace(&mut *state, Suspended::Forcing(cell.origin)),
             }
         };
+        if let Some(first) = first_operand(&pending) {
+            return self.force_chain(cell, pending, first);
+        }
         // A depth error lands in `result` too, so the thunk is restored below.
         let result = self.nested(cell.origin, |ev| match &pending {
             Suspended::Expr(expr, env) => ev.eval(expr, env),
@@ -256,6 +259,63 @@ impl Evaluator {
                 Err(e)
             }
         }
+    }
+
+    /// Force a thunk whose operator needs another pending thunk first, and
+    /// that one's, and so on (`acc + 1` where `acc` is the previous `acc + 1`,
+    /// as a lazy accumulator builds): the chain is walked down in a loop and
+    /// forced from its far end back, so its length costs heap, not Rust
+    /// stack. Each link is evaluated as `force` would, once its operand is
+    /// done; on an error every link left is restored to its pending state.
+    #[inline(never)]
+    fn force_chain(
+        &mut self,
+        cell: &Rc<value::LazyCell>,
+        pending: Suspended,
+        first: Rc<value::LazyCell>,
+    ) -> EvalResult<Value> {
+        // Marked as being forced (what a cycle runs into), outermost first.
+        let mut chain = vec![(cell.clone(), pending)];
+        let mut next = Some(first);
+        while let Some(link) = next.take() {
+            // As deep as the recursion that would force it link by link.
+            if self.depth + chain.len() >= MAX_DEPTH {
+                for (link, pending) in chain.into_iter().rev() {
+                    *link.state.borrow_mut() = pending;
+                }
+                return Err(too_deep(link.origin));
+            }
+            let mut state = link.state.borrow_mut();
+            if !matches!(&*state, Suspended::Expr(..) | Suspended::Apply(..)) {
+                break;
+            }
+            let pending = std::mem::replace(&mut *state, Suspended::Forcing(link.origin));
+            drop(state);
+            next = first_operand(&pending);
+            chain.push((link, pending));
+        }
+        let mut value = Value::Null;
+        while let Some((link, pending)) = chain.pop() {
+            let result = self.nested(link.origin, |ev| match &pending {
+                Suspended::Expr(expr, env) => ev.eval(expr, env),
+                Suspended::Apply(func, args, span) => ev.apply_all(func.clone(), args, *span),
+                _ => unreachable!("thunk: only pending states are taken for forcing"),
+            });
+            match result {
+                Ok(v) => {
+                    *link.state.borrow_mut() = Suspended::Done(v.clone());
+                    value = v;
+                }
+                Err(e) => {
+                    *link.state.borrow_mut() = pending;
+                    for (link, pending) in chain.into_iter().rev() {
+                        *link.state.borrow_mut() = pending;
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        Ok(value)
     }
 
     /// Run `f` one level deeper (a call, a forcing, a nested value); past
@@ -279,13 +339,7 @@ impl Evaluator {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
             self.depth -= 1;
-            return Err(
-                EvalError::fatal("stack overflow: evaluation nested too deeply", span).with_help(
-                    format!(
-                "more than {MAX_DEPTH} nested calls; this is usually recursion without a base case"
-            ),
-                ),
-            );
+            return Err(too_deep(span));
         }
         Ok(())
     }
@@ -1210,6 +1264,33 @@ const CHEAP_NESTING: u32 = 3;
 /// by zero stays a suspended error). It keeps accumulators such as
 /// `loop (n - 1) (acc + 1)` numbers instead of chains of thunks as long as the
 /// loop, and saves allocating a thunk per argument.
+/// The pending thunk a suspended operator forces before anything else: a
+/// variable as its first-evaluated operand (the left one, but the right one
+/// of `<=` and `>`, which Nix evaluates first). Forcing it first changes
+/// nothing but where the stack is spent (`Evaluator::force_chain`).
+fn first_operand(pending: &Suspended) -> Option<Rc<value::LazyCell>> {
+    let Suspended::Expr(expr, env) = pending else {
+        return None;
+    };
+    let ExprKind::Binary(op, l, r) = &expr.kind else {
+        return None;
+    };
+    let first = match op {
+        BinaryOp::Le | BinaryOp::Gt => r,
+        _ => l,
+    };
+    let ExprKind::Var(var) = &first.kind else {
+        return None;
+    };
+    let Address::Local { depth, index } = var.address.get() else {
+        return None;
+    };
+    match env.lookup(depth, index) {
+        Thunk::Lazy(cell) => Some(cell),
+        Thunk::Ready(_) => None,
+    }
+}
+
 fn cheap(expr: &Expr, env: &Rc<Env>, env_complete: bool, budget: u32) -> Option<Value> {
     Some(match cheap_scalar(expr, env, env_complete, budget)? {
         Scalar::Int(n) => Value::Int(n),
@@ -1313,6 +1394,12 @@ struct TailCall {
     lambda: Rc<ast::Lambda>,
     frame: Rc<Env>,
     span: Span,
+}
+
+fn too_deep(span: Span) -> EvalError {
+    EvalError::fatal("stack overflow: evaluation nested too deeply", span).with_help(format!(
+        "more than {MAX_DEPTH} nested calls; this is usually recursion without a base case"
+    ))
 }
 
 fn too_many_calls(span: Span) -> EvalError {
