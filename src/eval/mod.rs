@@ -185,7 +185,7 @@ impl Evaluator {
         match &v {
             Value::Lambda(c) if matches!(c.lambda.param, Param::Formals { .. }) => {
                 let span = c.lambda.span;
-                self.apply(v.clone(), Thunk::Ready(Value::attrs(Attrs::new())), span)
+                self.apply(v.clone(), Thunk::Ready(Value::Attrs(Attrs::new())), span)
             }
             _ => Ok(v),
         }
@@ -363,7 +363,7 @@ impl Evaluator {
                 Some(Value::List(items)) if seen.insert(Rc::as_ptr(&items).cast()) => {
                     todo.extend(items.iter().rev().cloned());
                 }
-                Some(Value::Attrs(attrs)) if seen.insert(Rc::as_ptr(&attrs).cast()) => {
+                Some(Value::Attrs(attrs)) if seen.insert(attrs.as_ptr()) => {
                     todo.extend(attrs.iter().rev().map(|a| a.value.clone()));
                 }
                 _ => {}
@@ -714,7 +714,7 @@ impl Evaluator {
             self.apply_overrides(&mut entries, &scope)?;
         }
         if set.dynamics.is_empty() {
-            return Ok(Value::attrs(Attrs::from_unsorted(entries)));
+            return Ok(Value::Attrs(Attrs::from_unsorted(entries)));
         }
         for d in &set.dynamics {
             let key = self.eval(&d.key, &scope)?;
@@ -743,7 +743,7 @@ impl Evaluator {
                 span: Some(d.key.span),
             });
         }
-        Ok(Value::attrs(Attrs::from_unsorted(entries)))
+        Ok(Value::Attrs(Attrs::from_unsorted(entries)))
     }
 
     /// Nix's `__overrides` in a `rec` set: its attributes replace (or add to) the
@@ -1160,7 +1160,7 @@ impl Evaluator {
                 (other, _) => Err(self.type_error("a list", &other, ls, Some("`++`"))),
             },
             Update => match (lv, rv) {
-                (Value::Attrs(a), Value::Attrs(b)) => Ok(Value::attrs(a.update(&b))),
+                (Value::Attrs(a), Value::Attrs(b)) => Ok(Value::Attrs(a.update(&b))),
                 (Value::Attrs(_), other) => Err(self.type_error("a set", &other, rs, Some("`//`"))),
                 (other, _) => Err(self.type_error("a set", &other, ls, Some("`//`"))),
             },

@@ -98,7 +98,7 @@ impl Evaluator {
 /// What a style makes of a set.
 enum SetAs {
     /// Its attributes, written in order.
-    Set(Rc<Attrs>),
+    Set(Attrs),
     /// Already written (as a string).
     Written,
     /// Another value in its place.
@@ -114,7 +114,7 @@ trait Style {
     fn set(
         &mut self,
         ev: &mut Evaluator,
-        attrs: Rc<Attrs>,
+        attrs: Attrs,
         span: Span,
         out: &mut String,
     ) -> EvalResult<SetAs>;
@@ -151,7 +151,7 @@ impl Style for Json<'_> {
     fn set(
         &mut self,
         ev: &mut Evaluator,
-        attrs: Rc<Attrs>,
+        attrs: Attrs,
         span: Span,
         out: &mut String,
     ) -> EvalResult<SetAs> {
@@ -206,13 +206,7 @@ impl Style for Nix {
         Ok(())
     }
 
-    fn set(
-        &mut self,
-        _: &mut Evaluator,
-        a: Rc<Attrs>,
-        _: Span,
-        _: &mut String,
-    ) -> EvalResult<SetAs> {
+    fn set(&mut self, _: &mut Evaluator, a: Attrs, _: Span, _: &mut String) -> EvalResult<SetAs> {
         Ok(SetAs::Set(a))
     }
 
@@ -248,7 +242,7 @@ impl Style for Nix {
 /// A list or set being printed, and the index of its next element.
 enum Open {
     List(Rc<Vec<Thunk>>, usize),
-    Attrs(Rc<Attrs>, usize),
+    Attrs(Attrs, usize),
 }
 
 /// A value nested deeper than any finite program makes contains itself

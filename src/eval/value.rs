@@ -23,7 +23,7 @@ pub enum Value {
     /// An absolute, normalised path.
     Path(Rc<PathBuf>),
     List(Rc<Vec<Thunk>>),
-    Attrs(Rc<Attrs>),
+    Attrs(Attrs),
     Lambda(Rc<Closure>),
     Builtin(Rc<BuiltinApp>),
 }
@@ -65,10 +65,6 @@ impl Value {
 
     pub fn list(items: Vec<Thunk>) -> Value {
         Value::List(Rc::new(items))
-    }
-
-    pub fn attrs(attrs: Attrs) -> Value {
-        Value::Attrs(Rc::new(attrs))
     }
 
     pub fn is_function(&self) -> bool {
@@ -147,10 +143,16 @@ pub struct Attr {
 /// Sets up to this size are searched by a scan, larger ones by bisection.
 const SMALL_SET: usize = 8;
 
-/// An attribute set, sorted by name with unique names.
-#[derive(Clone, Debug, Default)]
-pub struct Attrs {
-    entries: Vec<Attr>,
+/// An attribute set, sorted by name with unique names. The attributes live
+/// in the same shared allocation as its count, so reaching one from a value
+/// is one pointer, not two.
+#[derive(Clone, Debug)]
+pub struct Attrs(Rc<[Attr]>);
+
+impl Default for Attrs {
+    fn default() -> Attrs {
+        Attrs(Rc::new([]))
+    }
 }
 
 impl Attrs {
@@ -161,62 +163,69 @@ impl Attrs {
     /// Build from attributes in any order; on duplicate names the last wins.
     pub fn from_unsorted(mut entries: Vec<Attr>) -> Attrs {
         entries.sort_by(|a, b| a.name.cmp(&b.name));
-        // Stable sort keeps definition order among equal names: keep the last.
-        let mut out: Vec<Attr> = Vec::with_capacity(entries.len());
-        for e in entries {
-            match out.last_mut() {
-                Some(last) if last.name == e.name => *last = e,
-                _ => out.push(e),
+        // Stable sort keeps definition order among equal names: keep the last
+        // (`dedup_by` removes the later one, so it first takes its place).
+        entries.dedup_by(|later, earlier| {
+            let same = later.name == earlier.name;
+            if same {
+                std::mem::swap(later, earlier);
             }
-        }
-        Attrs { entries: out }
+            same
+        });
+        Attrs(entries.into())
     }
 
     /// Build from attributes already sorted with unique names.
     pub fn from_sorted(entries: Vec<Attr>) -> Attrs {
         debug_assert!(entries.windows(2).all(|w| w[0].name < w[1].name));
-        Attrs { entries }
+        Attrs(entries.into())
+    }
+
+    /// The same set (not merely an equal one).
+    pub fn ptr_eq(&self, other: &Attrs) -> bool {
+        Rc::ptr_eq(&self.0, &other.0)
+    }
+
+    /// The set's address, to recognise it when met again.
+    pub fn as_ptr(&self) -> *const () {
+        Rc::as_ptr(&self.0).cast()
     }
 
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.0.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.0.is_empty()
     }
 
     pub fn get(&self, name: &str) -> Option<&Attr> {
         // Most sets are small, and a name is usually looked up by the very
         // allocation it was defined with (the parser gives equal names of a
         // file one): a scan that compares addresses first beats a search.
-        if self.entries.len() <= SMALL_SET {
-            return self.entries.iter().find(|a| {
+        if self.0.len() <= SMALL_SET {
+            return self.0.iter().find(|a| {
                 (std::ptr::eq(a.name.as_ptr(), name.as_ptr()) && a.name.len() == name.len())
                     || *a.name == *name
             });
         }
-        self.entries
+        self.0
             .binary_search_by(|a| (*a.name).cmp(name))
             .ok()
-            .map(|i| &self.entries[i])
+            .map(|i| &self.0[i])
     }
 
     pub fn iter(&self) -> std::slice::Iter<'_, Attr> {
-        self.entries.iter()
+        self.0.iter()
     }
 
     /// The `i`th attribute in name order.
     pub fn entry(&self, i: usize) -> &Attr {
-        &self.entries[i]
+        &self.0[i]
     }
 
     pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.entries.iter().map(|a| &*a.name)
-    }
-
-    pub fn into_entries(self) -> Vec<Attr> {
-        self.entries
+        self.0.iter().map(|a| &*a.name)
     }
 
     /// `self // other`: a shallow merge where `other` wins.
@@ -227,7 +236,7 @@ impl Attrs {
         if self.is_empty() {
             return other.clone();
         }
-        let (a, b) = (&self.entries, &other.entries);
+        let (a, b) = (&self.0, &other.0);
         let mut out = Vec::with_capacity(a.len() + b.len());
         let (mut i, mut j) = (0, 0);
         while i < a.len() && j < b.len() {
@@ -249,7 +258,7 @@ impl Attrs {
         }
         out.extend_from_slice(&a[i..]);
         out.extend_from_slice(&b[j..]);
-        Attrs { entries: out }
+        Attrs(out.into())
     }
 }
 
@@ -391,7 +400,7 @@ impl Thunk {
                 (Value::Lambda(x), Value::Lambda(y)) => Rc::ptr_eq(x, y),
                 (Value::Builtin(x), Value::Builtin(y)) => Rc::ptr_eq(x, y),
                 (Value::List(x), Value::List(y)) => Rc::ptr_eq(x, y),
-                (Value::Attrs(x), Value::Attrs(y)) => Rc::ptr_eq(x, y),
+                (Value::Attrs(x), Value::Attrs(y)) => x.ptr_eq(y),
                 _ => false,
             },
             _ => false,

@@ -133,7 +133,7 @@ fn list_to_attrs(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<V
     }
     // The first definition of a name wins in `listToAttrs`.
     entries.reverse();
-    Ok(Value::attrs(Attrs::from_unsorted(entries)))
+    Ok(Value::Attrs(Attrs::from_unsorted(entries)))
 }
 
 fn map_attrs(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<Value> {
@@ -151,7 +151,7 @@ fn map_attrs(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<Value
             span: a.span,
         })
         .collect();
-    Ok(Value::attrs(Attrs::from_sorted(entries)))
+    Ok(Value::Attrs(Attrs::from_sorted(entries)))
 }
 
 fn remove_attrs(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<Value> {
@@ -166,7 +166,7 @@ fn remove_attrs(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<Va
         .filter(|a| !remove.contains(&a.name))
         .cloned()
         .collect();
-    Ok(Value::attrs(Attrs::from_sorted(entries)))
+    Ok(Value::Attrs(Attrs::from_sorted(entries)))
 }
 
 fn cat_attrs(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<Value> {
@@ -190,7 +190,7 @@ fn intersect_attrs(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult
         .filter(|x| a.get(&x.name).is_some())
         .cloned()
         .collect();
-    Ok(Value::attrs(Attrs::from_sorted(entries)))
+    Ok(Value::Attrs(Attrs::from_sorted(entries)))
 }
 
 fn zip_attrs_with(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<Value> {
@@ -221,13 +221,13 @@ fn zip_attrs_with(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<
             span: None,
         })
         .collect();
-    Ok(Value::attrs(Attrs::from_sorted(entries)))
+    Ok(Value::Attrs(Attrs::from_sorted(entries)))
 }
 
 fn function_args_builtin(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<Value> {
     match ev.force_function(&args[0], span)? {
-        Value::Lambda(c) => Ok(Value::attrs(function_args(&c))),
-        _ => Ok(Value::attrs(Attrs::new())),
+        Value::Lambda(c) => Ok(Value::Attrs(function_args(&c))),
+        _ => Ok(Value::Attrs(Attrs::new())),
     }
 }
 

@@ -55,7 +55,7 @@ pub fn derivation_value(ev: &mut Evaluator, drv: &Arc<crate::store::Derivation>)
     ev.remember_derivation(drv);
     let path = drv.guest_path();
     let out = NixString::with_context(path.as_str(), Context::single(path.as_str().into()));
-    Value::attrs(Attrs::from_unsorted(vec![
+    Value::Attrs(Attrs::from_unsorted(vec![
         attr("type", Value::string("derivation")),
         attr("name", Value::string(drv.name())),
         attr("kind", Value::string(drv.kind().as_str())),
@@ -177,7 +177,7 @@ fn secret(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<Value> {
             EvalError::fatal(format!("`{}` is not {what}", value.text), span).with_help(usage),
         );
     }
-    Ok(Value::attrs(Attrs::from_unsorted(vec![
+    Ok(Value::Attrs(Attrs::from_unsorted(vec![
         attr("type", Value::string("secret")),
         attr(key, Value::string(value.text.as_ref())),
     ])))

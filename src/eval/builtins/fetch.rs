@@ -53,7 +53,7 @@ fn lock_npm(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<Value>
         EvalError::fatal(format!("cannot pin the npm package {name}@{version}: {e}"), span)
             .with_help("check the name and version (`npm view NAME@VERSION version dist.integrity`) and that the registry is reachable; once `bottle.lock` pins it, evaluation does not ask")
     })?;
-    Ok(Value::attrs(crate::eval::Attrs::from_unsorted(vec![
+    Ok(Value::Attrs(crate::eval::Attrs::from_unsorted(vec![
         crate::eval::Attr {
             name: "version".into(),
             value: Thunk::Ready(Value::string(pin.version.as_str())),

@@ -342,7 +342,7 @@ fn partition(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<Value
             wrong.push(x.clone());
         }
     }
-    Ok(Value::attrs(Attrs::from_sorted(vec![
+    Ok(Value::Attrs(Attrs::from_sorted(vec![
         Attr {
             name: "right".into(),
             value: Thunk::Ready(Value::list(right)),
@@ -382,7 +382,7 @@ fn group_by(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<Value>
             span: None,
         })
         .collect();
-    Ok(Value::attrs(Attrs::from_sorted(entries)))
+    Ok(Value::Attrs(Attrs::from_sorted(entries)))
 }
 
 fn all(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<Value> {

@@ -103,11 +103,11 @@ pub fn globals() -> (Vec<&'static str>, Rc<Env>) {
     });
     let builtins = Attrs::from_unsorted(entries);
     if let Thunk::Lazy(cell) = &itself {
-        *cell.state.borrow_mut() = super::value::Suspended::Done(Value::attrs(builtins.clone()));
+        *cell.state.borrow_mut() = super::value::Suspended::Done(Value::Attrs(builtins.clone()));
     }
     let mut names = vec!["builtins", "true", "false", "null"];
     let mut slots = vec![
-        Thunk::Ready(Value::attrs(builtins.clone())),
+        Thunk::Ready(Value::Attrs(builtins.clone())),
         Thunk::Ready(Value::Bool(true)),
         Thunk::Ready(Value::Bool(false)),
         Thunk::Ready(Value::Null),
@@ -235,7 +235,7 @@ impl Evaluator {
         }
     }
 
-    pub fn force_attrs(&mut self, t: &Thunk, span: Span) -> EvalResult<Rc<Attrs>> {
+    pub fn force_attrs(&mut self, t: &Thunk, span: Span) -> EvalResult<Attrs> {
         match self.force(t)? {
             Value::Attrs(a) => Ok(a),
             other => Err(self.arg_error("a set", &other, t, span)),

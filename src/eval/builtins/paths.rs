@@ -58,7 +58,7 @@ fn read_dir(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<Value>
             span,
         )
     })?;
-    Ok(Value::attrs(Attrs::from_unsorted(
+    Ok(Value::Attrs(Attrs::from_unsorted(
         entries
             .into_iter()
             .map(|(name, kind)| Attr {

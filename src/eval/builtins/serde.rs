@@ -102,7 +102,7 @@ fn from_json_numbers(v: serde_json::Value, integral: &mut impl Iterator<Item = b
                 .map(|i| Thunk::Ready(from_json_numbers(i, integral)))
                 .collect(),
         ),
-        serde_json::Value::Object(map) => Value::attrs(Attrs::from_unsorted(
+        serde_json::Value::Object(map) => Value::Attrs(Attrs::from_unsorted(
             map.into_iter()
                 .map(|(k, v)| Attr {
                     name: k.into(),
@@ -133,7 +133,7 @@ fn from_toml_value(v: toml::Value, span: Span) -> EvalResult<Value> {
                 .map(|i| from_toml_value(i, span).map(Thunk::Ready))
                 .collect::<EvalResult<_>>()?,
         ),
-        toml::Value::Table(t) => Value::attrs(Attrs::from_unsorted(
+        toml::Value::Table(t) => Value::Attrs(Attrs::from_unsorted(
             t.into_iter()
                 .map(|(k, v)| {
                     let value = Thunk::Ready(from_toml_value(v, span)?);

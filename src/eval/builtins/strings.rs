@@ -325,7 +325,7 @@ fn parse_drv_name(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<
         Some(i) => (&text[..i], &text[i + 1..]),
         None => (text, ""),
     };
-    Ok(Value::attrs(crate::eval::Attrs::from_sorted(vec![
+    Ok(Value::Attrs(crate::eval::Attrs::from_sorted(vec![
         crate::eval::Attr {
             name: "name".into(),
             value: Thunk::Ready(Value::string(name)),

@@ -108,7 +108,7 @@ fn try_eval(ev: &mut Evaluator, args: &[Thunk], _: Span) -> EvalResult<Value> {
         Err(e) if e.catchable() => (false, Value::Bool(false)),
         Err(e) => return Err(e),
     };
-    Ok(Value::attrs(Attrs::from_sorted(vec![
+    Ok(Value::Attrs(Attrs::from_sorted(vec![
         Attr {
             name: "success".into(),
             value: Thunk::Ready(Value::Bool(success)),
