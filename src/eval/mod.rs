@@ -227,37 +227,38 @@ impl Evaluator {
             Thunk::Ready(v) => return Ok(v.clone()),
             Thunk::Lazy(cell) => cell,
         };
-        let pending = {
-            let mut state = cell.state.borrow_mut();
-            match &*state {
-                Suspended::Done(v) => return Ok(v.clone()),
-                Suspended::Forcing(_) => {
-                    return Err(EvalError::new(ErrorKind::InfiniteRecursion, cell.origin)
-                        .with_help("this value depends on itself; break the cycle"))
-                }
-                _ => std::mem::replace(&mut *state, Suspended::Forcing(cell.origin)),
-            }
+        if let Some(v) = cell.state.done() {
+            return Ok(v);
+        }
+        let Some(pending) = cell.state.take_pending() else {
+            return Err(EvalError::new(ErrorKind::InfiniteRecursion, cell.origin)
+                .with_help("this value depends on itself; break the cycle"));
         };
         if let Some(first) = first_operand(&pending) {
             return self.force_chain(cell, pending, first);
         }
         // A depth error lands in `result` too, so the thunk is restored below.
-        let result = self.nested(cell.origin, |ev| match &pending {
-            Suspended::Expr(expr, env) => ev.eval(expr, env),
-            Suspended::Apply(func, args, span) => ev.apply_all(func.clone(), args, *span),
-            _ => unreachable!("thunk: only pending states are taken for forcing"),
-        });
-        let mut state = cell.state.borrow_mut();
+        let result = self.nested(cell.origin, |ev| ev.run_pending(&pending, cell.origin));
         match result {
             Ok(v) => {
-                *state = Suspended::Done(v.clone());
+                cell.state.replace(Suspended::Done(v.clone()));
                 Ok(v)
             }
             Err(e) => {
                 // Forcing again must fail the same way (think `tryEval`).
-                *state = pending;
+                cell.state.replace(pending);
                 Err(e)
             }
+        }
+    }
+
+    /// Compute a thunk's pending state (an expression or an application).
+    #[inline]
+    fn run_pending(&mut self, pending: &Suspended, origin: Span) -> EvalResult<Value> {
+        match pending {
+            Suspended::Expr(expr, env) => self.eval(expr, env),
+            Suspended::Apply(app) => self.apply_all(app.func.clone(), &app.args, origin),
+            _ => unreachable!("thunk: only pending states are taken for forcing"),
         }
     }
 
@@ -281,35 +282,28 @@ impl Evaluator {
             // As deep as the recursion that would force it link by link.
             if self.depth + chain.len() >= MAX_DEPTH {
                 for (link, pending) in chain.into_iter().rev() {
-                    *link.state.borrow_mut() = pending;
+                    link.state.replace(pending);
                 }
                 return Err(too_deep(link.origin));
             }
-            let mut state = link.state.borrow_mut();
-            if !matches!(&*state, Suspended::Expr(..) | Suspended::Apply(..)) {
+            let Some(pending) = link.state.take_pending() else {
                 break;
-            }
-            let pending = std::mem::replace(&mut *state, Suspended::Forcing(link.origin));
-            drop(state);
+            };
             next = first_operand(&pending);
             chain.push((link, pending));
         }
         let mut value = Value::Null;
         while let Some((link, pending)) = chain.pop() {
-            let result = self.nested(link.origin, |ev| match &pending {
-                Suspended::Expr(expr, env) => ev.eval(expr, env),
-                Suspended::Apply(func, args, span) => ev.apply_all(func.clone(), args, *span),
-                _ => unreachable!("thunk: only pending states are taken for forcing"),
-            });
+            let result = self.nested(link.origin, |ev| ev.run_pending(&pending, link.origin));
             match result {
                 Ok(v) => {
-                    *link.state.borrow_mut() = Suspended::Done(v.clone());
+                    link.state.replace(Suspended::Done(v.clone()));
                     value = v;
                 }
                 Err(e) => {
-                    *link.state.borrow_mut() = pending;
+                    link.state.replace(pending);
                     for (link, pending) in chain.into_iter().rev() {
-                        *link.state.borrow_mut() = pending;
+                        link.state.replace(pending);
                     }
                     return Err(e);
                 }

@@ -241,7 +241,7 @@ impl Style for Nix {
 
 /// A list or set being printed, and the index of its next element.
 enum Open {
-    List(Rc<Vec<Thunk>>, usize),
+    List(Rc<[Thunk]>, usize),
     Attrs(Attrs, usize),
 }
 

@@ -22,7 +22,7 @@ pub enum Value {
     String(NixString),
     /// An absolute, normalised path.
     Path(Rc<PathBuf>),
-    List(Rc<Vec<Thunk>>),
+    List(Rc<[Thunk]>),
     Attrs(Attrs),
     Lambda(Rc<Closure>),
     Builtin(Rc<BuiltinApp>),
@@ -64,7 +64,7 @@ impl Value {
     }
 
     pub fn list(items: Vec<Thunk>) -> Value {
-        Value::List(Rc::new(items))
+        Value::List(items.into())
     }
 
     pub fn is_function(&self) -> bool {
@@ -305,6 +305,7 @@ impl Env {
         })
     }
 
+    #[inline]
     pub fn lookup(self: &Rc<Env>, depth: u32, index: u32) -> Thunk {
         let mut env = self;
         for _ in 0..depth {
@@ -321,7 +322,7 @@ impl Env {
         self: &Rc<Env>,
         depth: u32,
         index: u32,
-        f: impl FnOnce(&Value) -> Option<T>,
+        f: fn(&Value) -> Option<T>,
     ) -> Option<T> {
         let mut env = self;
         for _ in 0..depth {
@@ -330,10 +331,7 @@ impl Env {
         let slots = env.slots.borrow();
         match slots.get(index as usize)? {
             Thunk::Ready(v) => f(v),
-            Thunk::Lazy(cell) => match &*cell.state.borrow() {
-                Suspended::Done(v) => f(v),
-                _ => None,
-            },
+            Thunk::Lazy(cell) => cell.state.peek(f),
         }
     }
 }
@@ -346,22 +344,102 @@ pub enum Thunk {
 }
 
 /// A suspended computation and the span of the expression it came from (kept
-/// after forcing, so type errors can say where a value was written).
+/// after forcing, so type errors can say where a value was written). With its
+/// reference counts it fills one 64-byte cache line.
 #[derive(Debug)]
 pub struct LazyCell {
     pub origin: Span,
-    pub state: RefCell<Suspended>,
+    pub state: StateCell,
 }
+
+// With an `Rc`'s two counts, one cache line.
+const _: () = assert!(std::mem::size_of::<LazyCell>() <= 48);
 
 #[derive(Debug)]
 pub enum Suspended {
     /// An expression to evaluate in an environment.
     Expr(Rc<Expr>, Rc<Env>),
     /// A function to apply to arguments (what `map`, `genList`, … produce).
-    Apply(Value, Vec<Thunk>, Span),
+    Apply(Box<Application>),
     /// Being forced right now; forcing it again is infinite recursion.
-    Forcing(Span),
+    Forcing,
     Done(Value),
+}
+
+/// A function and the arguments it is to be applied to.
+#[derive(Debug)]
+pub struct Application {
+    pub func: Value,
+    pub args: Args,
+}
+
+/// The arguments of a suspended application: one or two, almost always.
+pub type Args = smallvec::SmallVec<[Thunk; 2]>;
+
+/// A thunk's state. It is only read or replaced by the methods below, and
+/// none of them runs evaluation (or anything else that could reach this
+/// cell) while it looks inside, so it needs no borrow flag: a `RefCell` here
+/// cost a word per thunk and pushed the cell past one cache line.
+pub struct StateCell(std::cell::UnsafeCell<Suspended>);
+
+impl StateCell {
+    pub fn new(state: Suspended) -> StateCell {
+        StateCell(std::cell::UnsafeCell::new(state))
+    }
+
+    /// The value, if it is computed.
+    #[inline]
+    pub fn done(&self) -> Option<Value> {
+        // SAFETY: the reference lives only inside this function, which calls
+        // nothing that could reach this cell (a value's clone only counts).
+        match unsafe { &*self.0.get() } {
+            Suspended::Done(v) => Some(v.clone()),
+            _ => None,
+        }
+    }
+
+    /// Take the pending computation out, leaving `Forcing` in its place.
+    #[inline]
+    pub fn take_pending(&self) -> Option<Suspended> {
+        // SAFETY: as in `done`.
+        let state = unsafe { &mut *self.0.get() };
+        match state {
+            Suspended::Expr(..) | Suspended::Apply(..) => {
+                Some(std::mem::replace(state, Suspended::Forcing))
+            }
+            Suspended::Done(_) | Suspended::Forcing => None,
+        }
+    }
+
+    /// Put a state in, returning the one it replaces (dropped by the caller,
+    /// after the cell is consistent again).
+    #[inline]
+    pub fn replace(&self, next: Suspended) -> Suspended {
+        // SAFETY: as in `done`; the old state is moved out, not dropped here.
+        std::mem::replace(unsafe { &mut *self.0.get() }, next)
+    }
+
+    /// `f` of the value, if it is computed. `f` is a plain function, so it
+    /// cannot reach back into the evaluator (or this cell).
+    #[inline]
+    pub fn peek<T>(&self, f: fn(&Value) -> Option<T>) -> Option<T> {
+        // SAFETY: a read; `f` captures nothing and evaluates nothing.
+        match unsafe { &*self.0.get() } {
+            Suspended::Done(v) => f(v),
+            _ => None,
+        }
+    }
+
+    fn get_mut(&mut self) -> &mut Suspended {
+        self.0.get_mut()
+    }
+}
+
+impl std::fmt::Debug for StateCell {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // SAFETY: formatting reads, and evaluates nothing.
+        unsafe { &*self.0.get() }.fmt(f)
+    }
 }
 
 impl Thunk {
@@ -369,14 +447,14 @@ impl Thunk {
         let origin = expr.span;
         Thunk::Lazy(Rc::new(LazyCell {
             origin,
-            state: RefCell::new(Suspended::Expr(expr, env)),
+            state: StateCell::new(Suspended::Expr(expr, env)),
         }))
     }
 
-    pub fn apply(func: Value, args: Vec<Thunk>, span: Span) -> Thunk {
+    pub fn apply(func: Value, args: Args, span: Span) -> Thunk {
         Thunk::Lazy(Rc::new(LazyCell {
             origin: span,
-            state: RefCell::new(Suspended::Apply(func, args, span)),
+            state: StateCell::new(Suspended::Apply(Box::new(Application { func, args }))),
         }))
     }
 
@@ -384,10 +462,7 @@ impl Thunk {
     pub fn value(&self) -> Option<Value> {
         match self {
             Thunk::Ready(v) => Some(v.clone()),
-            Thunk::Lazy(cell) => match &*cell.state.borrow() {
-                Suspended::Done(v) => Some(v.clone()),
-                _ => None,
-            },
+            Thunk::Lazy(cell) => cell.state.done(),
         }
     }
 
@@ -412,17 +487,6 @@ impl Thunk {
         match self {
             Thunk::Ready(_) => None,
             Thunk::Lazy(cell) => Some(cell.origin),
-        }
-    }
-
-    /// The value, if already computed.
-    pub fn peek(&self) -> Option<Value> {
-        match self {
-            Thunk::Ready(v) => Some(v.clone()),
-            Thunk::Lazy(cell) => match &*cell.state.borrow() {
-                Suspended::Done(v) => Some(v.clone()),
-                _ => None,
-            },
         }
     }
 }
@@ -496,7 +560,6 @@ fn drain_garbage() {
 
 impl Drop for LazyCell {
     fn drop(&mut self) {
-        let origin = self.origin;
         let state = self.state.get_mut();
         let owns_more = match &*state {
             Suspended::Expr(..) | Suspended::Apply(..) => true,
@@ -504,20 +567,17 @@ impl Drop for LazyCell {
                 v,
                 Value::List(_) | Value::Attrs(_) | Value::Lambda(_) | Value::Builtin(_)
             ),
-            Suspended::Forcing(_) => false,
+            Suspended::Forcing => false,
         };
         if !owns_more {
             return;
         }
         if enter_drop() {
             // Assigning drops the old state in place.
-            *state = Suspended::Forcing(origin);
+            *state = Suspended::Forcing;
             leave_drop();
         } else {
-            defer(Garbage::State(std::mem::replace(
-                state,
-                Suspended::Forcing(origin),
-            )));
+            defer(Garbage::State(std::mem::replace(state, Suspended::Forcing)));
         }
     }
 }

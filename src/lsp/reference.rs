@@ -197,7 +197,7 @@ mod tests {
     #[test]
     fn every_builtin_has_a_line() {
         let (_, env) = crate::eval::builtins::globals();
-        let Value::Attrs(builtins) = env.slots.borrow()[0].peek().expect("builtins is ready")
+        let Value::Attrs(builtins) = env.slots.borrow()[0].value().expect("builtins is ready")
         else {
             panic!("the first global is the builtins set");
         };

@@ -145,7 +145,7 @@ fn map_attrs(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<Value
             name: a.name.clone(),
             value: Thunk::apply(
                 f.clone(),
-                vec![Thunk::Ready(Value::string(a.name.clone())), a.value.clone()],
+                smallvec::smallvec![Thunk::Ready(Value::string(a.name.clone())), a.value.clone()],
                 span,
             ),
             span: a.span,
@@ -212,7 +212,7 @@ fn zip_attrs_with(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<
             name: name.clone(),
             value: Thunk::apply(
                 f.clone(),
-                vec![
+                smallvec::smallvec![
                     Thunk::Ready(Value::string(name)),
                     Thunk::Ready(Value::list(values)),
                 ],

@@ -94,7 +94,7 @@ fn map(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<Value> {
     let list = ev.force_list(&args[1], span)?;
     Ok(Value::list(
         list.iter()
-            .map(|x| Thunk::apply(f.clone(), vec![x.clone()], span))
+            .map(|x| Thunk::apply(f.clone(), smallvec::smallvec![x.clone()], span))
             .collect(),
     ))
 }
@@ -134,7 +134,13 @@ fn gen_list(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<Value>
     }
     Ok(Value::list(
         (0..n)
-            .map(|i| Thunk::apply(f.clone(), vec![Thunk::Ready(Value::Int(i))], span))
+            .map(|i| {
+                Thunk::apply(
+                    f.clone(),
+                    smallvec::smallvec![Thunk::Ready(Value::Int(i))],
+                    span,
+                )
+            })
             .collect(),
     ))
 }

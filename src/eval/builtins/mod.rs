@@ -93,7 +93,7 @@ pub fn globals() -> (Vec<&'static str>, Rc<Env>) {
     // `builtins.builtins` is the set itself: a cell filled once the set exists.
     let itself = Thunk::apply(
         Value::Null,
-        Vec::new(),
+        Default::default(),
         Span::new(crate::syntax::FileId(u32::MAX), 0, 0),
     );
     entries.push(Attr {
@@ -103,7 +103,10 @@ pub fn globals() -> (Vec<&'static str>, Rc<Env>) {
     });
     let builtins = Attrs::from_unsorted(entries);
     if let Thunk::Lazy(cell) = &itself {
-        *cell.state.borrow_mut() = super::value::Suspended::Done(Value::Attrs(builtins.clone()));
+        cell.state
+            .replace(super::value::Suspended::Done(Value::Attrs(
+                builtins.clone(),
+            )));
     }
     let mut names = vec!["builtins", "true", "false", "null"];
     let mut slots = vec![
@@ -228,7 +231,7 @@ impl Evaluator {
         self.coerce_to_string(&v, span, false)
     }
 
-    pub fn force_list(&mut self, t: &Thunk, span: Span) -> EvalResult<Rc<Vec<Thunk>>> {
+    pub fn force_list(&mut self, t: &Thunk, span: Span) -> EvalResult<Rc<[Thunk]>> {
         match self.force(t)? {
             Value::List(l) => Ok(l),
             other => Err(self.arg_error("a list", &other, t, span)),
