@@ -257,7 +257,7 @@ impl Evaluator {
     fn run_pending(&mut self, pending: &Suspended, origin: Span) -> EvalResult<Value> {
         match pending {
             Suspended::Expr(expr, env) => self.eval(expr, env),
-            Suspended::Apply(app) => self.apply_all(app.func.clone(), &app.args, origin),
+            Suspended::Apply(app) => self.apply_all(&app.func, &app.args, origin),
             _ => unreachable!("thunk: only pending states are taken for forcing"),
         }
     }
@@ -886,33 +886,38 @@ impl Evaluator {
         }
     }
 
-    pub fn apply_all(&mut self, func: Value, args: &[Thunk], span: Span) -> EvalResult<Value> {
-        let mut f = func;
+    pub fn apply_all(&mut self, func: &Value, args: &[Thunk], span: Span) -> EvalResult<Value> {
         let mut rest = args;
-        // `a: b: …` applied to two or more arguments: bind each argument into
-        // its frame and go straight to the inner lambda, without building the
-        // intermediate closure values (what `sort`'s comparator costs).
-        if let Value::Lambda(closure) = &f {
-            let (mut lambda, mut env) = (closure.lambda.clone(), closure.env.clone());
+        let mut partial = None;
+        // `a: b: …` applied to its arguments: bind each into its frame and go
+        // straight to the inner lambda, without the closure values in between
+        // (or any reference counting of the function: what a comparator costs).
+        if let Value::Lambda(closure) = func {
+            let mut lambda = &closure.lambda;
+            let mut frame: Option<Rc<Env>> = None;
             while let (Param::Ident(..), ExprKind::Lambda(inner), [first, tail @ ..]) =
                 (&lambda.param, &lambda.body.kind, rest)
             {
                 if tail.is_empty() {
                     break;
                 }
-                env = Env::frame(smallvec::smallvec![first.clone()], &env);
-                lambda = inner.clone();
+                let parent = frame.as_ref().unwrap_or(&closure.env);
+                frame = Some(Env::frame(smallvec::smallvec![first.clone()], parent));
+                lambda = inner;
                 rest = tail;
             }
+            let env = frame.as_ref().unwrap_or(&closure.env);
             if let [last] = rest {
-                if rest.len() < args.len() {
-                    return self.call_lambda(&lambda, &env, last.clone(), span);
-                }
+                return self.call_lambda(lambda, env, last.clone(), span);
             }
-            if rest.len() < args.len() {
-                f = Value::Lambda(Rc::new(Closure { lambda, env }));
+            if let Some(env) = frame {
+                partial = Some(Value::Lambda(Rc::new(Closure {
+                    lambda: lambda.clone(),
+                    env,
+                })));
             }
         }
+        let mut f = partial.unwrap_or_else(|| func.clone());
         for a in rest {
             f = self.apply(f, a.clone(), span)?;
         }
@@ -922,7 +927,7 @@ impl Evaluator {
     /// Apply a function to already-computed values.
     pub fn call_with(&mut self, func: &Value, args: Vec<Value>, span: Span) -> EvalResult<Value> {
         let thunks: Vec<Thunk> = args.into_iter().map(Thunk::Ready).collect();
-        self.apply_all(func.clone(), &thunks, span)
+        self.apply_all(func, &thunks, span)
     }
 
     fn call_lambda(

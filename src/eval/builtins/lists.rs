@@ -118,7 +118,7 @@ fn foldl(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<Value> {
     let list = ev.force_list(&args[2], span)?;
     let mut acc = args[1].clone();
     for x in list.iter() {
-        acc = Thunk::Ready(ev.apply_all(f.clone(), &[acc, x.clone()], span)?);
+        acc = Thunk::Ready(ev.apply_all(&f, &[acc, x.clone()], span)?);
     }
     ev.force(&acc)
 }

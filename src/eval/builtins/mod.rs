@@ -163,7 +163,7 @@ static APPLY_LATER: [Builtin; 3] = [
 
 fn apply_later(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<Value> {
     let f = ev.force_function(&args[0], span)?;
-    ev.apply_all(f, &args[1..], span)
+    ev.apply_all(&f, &args[1..], span)
 }
 
 /// The function argument `t` of the builtin `name` (one of `APPLY_LATER`), to be
@@ -255,7 +255,7 @@ impl Evaluator {
 
     /// Apply a function to values and force the result to a Boolean.
     pub fn predicate(&mut self, f: &Value, args: &[Thunk], span: Span) -> EvalResult<bool> {
-        match self.apply_all(f.clone(), args, span)? {
+        match self.apply_all(f, args, span)? {
             Value::Bool(b) => Ok(b),
             other => Err(self.type_error(
                 "a Boolean",
