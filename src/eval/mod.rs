@@ -627,6 +627,9 @@ impl Evaluator {
     fn variable(&mut self, var: &ast::Var, span: Span, env: &Rc<Env>) -> EvalResult<Value> {
         match var.address.get() {
             Address::Local { depth, index } => {
+                if let Some(v) = env.ready_value(depth, index) {
+                    return Ok(v);
+                }
                 let t = env.lookup(depth, index);
                 self.force(&t).map_err(|e| e.needed_at(span))
             }
@@ -786,6 +789,15 @@ impl Evaluator {
         env: &Rc<Env>,
         span: Span,
     ) -> EvalResult<Value> {
+        // `x.name` with both computed (a comparator reading its arguments):
+        // no thunk or set is cloned on the way, only the attribute's value.
+        if let (ExprKind::Var(var), [AttrKey::Static(name, _)]) = (&target.kind, path) {
+            if let Address::Local { depth, index } = var.address.get() {
+                if let Some(v) = env.ready_attr(depth, index, name) {
+                    return Ok(v);
+                }
+            }
+        }
         let mut v = self.eval(target, env)?;
         for key in path {
             let name = self.key_name(key, env)?;

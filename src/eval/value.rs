@@ -317,6 +317,27 @@ impl Env {
         env.slots.borrow()[index as usize].clone()
     }
 
+    /// A variable's value, if it is computed already (only the value is
+    /// cloned, not the thunk that holds it).
+    #[inline]
+    pub fn ready_value(self: &Rc<Env>, depth: u32, index: u32) -> Option<Value> {
+        let mut env = self;
+        for _ in 0..depth {
+            env = env.parent.as_ref()?;
+        }
+        env.slots.borrow().get(index as usize)?.value()
+    }
+
+    /// `variable.name`, if it is computed already (see `Thunk::ready_attr`).
+    #[inline]
+    pub fn ready_attr(self: &Rc<Env>, depth: u32, index: u32, name: &str) -> Option<Value> {
+        let mut env = self;
+        for _ in 0..depth {
+            env = env.parent.as_ref()?;
+        }
+        env.slots.borrow().get(index as usize)?.ready_attr(name)
+    }
+
     /// `f` of the value of a variable, if it is already computed.
     pub fn peek_scalar<T>(
         self: &Rc<Env>,
@@ -419,6 +440,17 @@ impl StateCell {
         std::mem::replace(unsafe { &mut *self.0.get() }, next)
     }
 
+    /// The computed value of attribute `name` of the computed set in this
+    /// cell, if both are computed.
+    #[inline]
+    pub fn ready_attr(&self, name: &str) -> Option<Value> {
+        // SAFETY: reads only: of this cell, and then of the attribute's own.
+        match unsafe { &*self.0.get() } {
+            Suspended::Done(Value::Attrs(attrs)) => attrs.get(name)?.value.value(),
+            _ => None,
+        }
+    }
+
     /// `f` of the value, if it is computed. `f` is a plain function, so it
     /// cannot reach back into the evaluator (or this cell).
     #[inline]
@@ -463,6 +495,17 @@ impl Thunk {
         match self {
             Thunk::Ready(v) => Some(v.clone()),
             Thunk::Lazy(cell) => cell.state.done(),
+        }
+    }
+
+    /// `thunk.name` when the set and the attribute are both computed already
+    /// (`None` otherwise; nothing is forced). Only the result is cloned.
+    #[inline]
+    pub fn ready_attr(&self, name: &str) -> Option<Value> {
+        match self {
+            Thunk::Ready(Value::Attrs(attrs)) => attrs.get(name)?.value.value(),
+            Thunk::Ready(_) => None,
+            Thunk::Lazy(cell) => cell.state.ready_attr(name),
         }
     }
 
