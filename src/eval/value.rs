@@ -491,6 +491,7 @@ impl Thunk {
     }
 
     /// The value, if it is already computed (nothing is forced).
+    #[inline]
     pub fn value(&self) -> Option<Value> {
         match self {
             Thunk::Ready(v) => Some(v.clone()),
@@ -628,14 +629,14 @@ impl Drop for LazyCell {
 impl Drop for Env {
     fn drop(&mut self) {
         let slots = self.slots.get_mut();
-        // Frames of numbers (most lambda calls) have nothing deep to drop.
-        let plain = |t: &Thunk| {
-            matches!(
-                t,
-                Thunk::Ready(Value::Int(_) | Value::Float(_) | Value::Bool(_) | Value::Null)
-            )
+        // Frames of numbers, or of thunks someone else holds too (most lambda
+        // calls), have nothing deep to drop: each goes with a count.
+        let shallow = |t: &Thunk| match t {
+            Thunk::Ready(Value::Int(_) | Value::Float(_) | Value::Bool(_) | Value::Null) => true,
+            Thunk::Lazy(cell) => Rc::strong_count(cell) > 1,
+            Thunk::Ready(_) => false,
         };
-        if slots.iter().all(plain) {
+        if slots.iter().all(shallow) {
             return;
         }
         if enter_drop() {
