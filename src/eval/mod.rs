@@ -41,6 +41,51 @@ use std::rc::Rc;
 use std::sync::Arc;
 use value::{Closure, Suspended};
 
+/// One function called many times over (a sort's comparator, a filter's
+/// predicate, a fold's step) by `Evaluator::call_repeated`. When it is a
+/// curried lambda taking exactly the arguments given (`a: b: …` with two),
+/// each call's frames are the previous call's, refilled, unless that call
+/// left something (a thunk, a closure) holding on to them.
+pub struct Repeated {
+    func: Value,
+    /// The last call's frames, outermost first.
+    frames: Vec<Rc<Env>>,
+}
+
+impl Repeated {
+    pub fn new(func: Value) -> Repeated {
+        Repeated {
+            func,
+            frames: Vec::new(),
+        }
+    }
+
+    pub fn func(&self) -> &Value {
+        &self.func
+    }
+}
+
+/// The lambda whose body `n` arguments reach, if the function is `n`
+/// nested one-argument lambdas.
+fn innermost(func: &Value, n: usize) -> Option<&Rc<ast::Lambda>> {
+    let Value::Lambda(closure) = func else {
+        return None;
+    };
+    let mut lambda = &closure.lambda;
+    for i in 0..n {
+        if !matches!(lambda.param, Param::Ident(..)) {
+            return None;
+        }
+        if i + 1 < n {
+            let ExprKind::Lambda(inner) = &lambda.body.kind else {
+                return None;
+            };
+            lambda = inner;
+        }
+    }
+    (n > 0).then_some(lambda)
+}
+
 /// Nested calls and thunk forcings deeper than this end in an error: what
 /// nests in Rust's stack (calls in tail position do not).
 pub const MAX_DEPTH: usize = 100_000;
@@ -934,6 +979,46 @@ impl Evaluator {
             f = self.apply(f, a.clone(), span)?;
         }
         Ok(f)
+    }
+
+    /// Call `call`'s function with `args`, as `apply_all` would; for a
+    /// curried lambda taking exactly these arguments, in the frames of the
+    /// previous call when nothing kept them (see `Repeated`).
+    pub fn call_repeated(
+        &mut self,
+        call: &mut Repeated,
+        args: &[Thunk],
+        span: Span,
+    ) -> EvalResult<Value> {
+        let (Value::Lambda(closure), Some(lambda)) =
+            (&call.func, innermost(&call.func, args.len()))
+        else {
+            return self.apply_all(&call.func, args, span);
+        };
+        // Only `call` holds each frame (and each frame its parent, the one
+        // before): the last call kept nothing, so its frames take these arguments.
+        let last = args.len().saturating_sub(1);
+        let free = call.frames.len() == args.len()
+            && call
+                .frames
+                .iter()
+                .enumerate()
+                .all(|(i, f)| Rc::strong_count(f) == if i == last { 1 } else { 2 });
+        if free {
+            for (frame, arg) in call.frames.iter().zip(args) {
+                frame.slots.borrow_mut()[0] = arg.clone();
+            }
+        } else {
+            call.frames.clear();
+            for arg in args {
+                let parent = call.frames.last().unwrap_or(&closure.env);
+                let frame = Env::frame(smallvec::smallvec![arg.clone()], parent);
+                call.frames.push(frame);
+            }
+        }
+        let frame = call.frames.last().expect("one frame per argument");
+        self.nested(span, |ev| ev.eval(&lambda.body, frame))
+            .map_err(|e| e.in_call(span, || "while calling a function".into()))
     }
 
     /// Apply a function to already-computed values.

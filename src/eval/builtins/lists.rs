@@ -1,7 +1,7 @@
 //! Builtins on lists.
 
 use super::Builtin;
-use crate::eval::{Attr, Attrs, EvalError, EvalResult, Evaluator, Thunk, Value};
+use crate::eval::{Attr, Attrs, EvalError, EvalResult, Evaluator, Repeated, Thunk, Value};
 use crate::syntax::Span;
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -100,11 +100,11 @@ fn map(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<Value> {
 }
 
 fn filter(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<Value> {
-    let f = ev.force_function(&args[0], span)?;
+    let mut f = Repeated::new(ev.force_function(&args[0], span)?);
     let list = ev.force_list(&args[1], span)?;
     let mut out = Vec::new();
     for x in list.iter() {
-        if ev.predicate(&f, std::slice::from_ref(x), span)? {
+        if ev.predicate(&mut f, std::slice::from_ref(x), span)? {
             out.push(x.clone());
         }
     }
@@ -114,11 +114,11 @@ fn filter(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<Value> {
 fn foldl(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<Value> {
     // As in Nix: the initial accumulator is only forced when the list is empty;
     // otherwise it goes to the first call as it is, and each call's result is forced.
-    let f = ev.force_function(&args[0], span)?;
+    let mut f = Repeated::new(ev.force_function(&args[0], span)?);
     let list = ev.force_list(&args[2], span)?;
     let mut acc = args[1].clone();
     for x in list.iter() {
-        acc = Thunk::Ready(ev.apply_all(&f, &[acc, x.clone()], span)?);
+        acc = Thunk::Ready(ev.call_repeated(&mut f, &[acc, x.clone()], span)?);
     }
     ev.force(&acc)
 }
@@ -220,7 +220,7 @@ fn concat_map(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<Valu
 }
 
 fn sort(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<Value> {
-    let f = ev.force_function(&args[0], span)?;
+    let mut f = Repeated::new(ev.force_function(&args[0], span)?);
     let list = ev.force_list(&args[1], span)?;
     // Nix forces every element before sorting, even a single one.
     for t in list.iter() {
@@ -231,7 +231,7 @@ fn sort(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<Value> {
     let mut failure: Option<EvalError> = None;
     // `sort lessThan`: compare directly, as Nix does, without calling a function.
     let direct =
-        matches!(&f, Value::Builtin(b) if b.builtin.name == "lessThan" && b.args.is_empty());
+        matches!(f.func(), Value::Builtin(b) if b.builtin.name == "lessThan" && b.args.is_empty());
     if direct && items.len() > 1 {
         if let Some(sorted) = sort_plain(ev, &items)? {
             return Ok(Value::list(sorted));
@@ -250,7 +250,7 @@ fn sort(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<Value> {
                 false
             });
         }
-        match ev.predicate(&f, &[a.clone(), b.clone()], span) {
+        match ev.predicate(&mut f, &[a.clone(), b.clone()], span) {
             Ok(r) => r,
             Err(e) => {
                 failure = Some(e);
@@ -336,13 +336,13 @@ fn merge_sort(items: &mut Vec<Thunk>, less: &mut dyn FnMut(&Thunk, &Thunk) -> bo
 }
 
 fn partition(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<Value> {
-    let f = ev.force_function(&args[0], span)?;
+    let mut f = Repeated::new(ev.force_function(&args[0], span)?);
     let list = ev.force_list(&args[1], span)?;
     let (mut right, mut wrong) = (Vec::new(), Vec::new());
     for x in list.iter() {
         // Nix forces each element before calling the predicate on it.
         ev.force(x)?;
-        if ev.predicate(&f, std::slice::from_ref(x), span)? {
+        if ev.predicate(&mut f, std::slice::from_ref(x), span)? {
             right.push(x.clone());
         } else {
             wrong.push(x.clone());
@@ -392,10 +392,10 @@ fn group_by(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<Value>
 }
 
 fn all(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<Value> {
-    let f = ev.force_function(&args[0], span)?;
+    let mut f = Repeated::new(ev.force_function(&args[0], span)?);
     let list = ev.force_list(&args[1], span)?;
     for x in list.iter() {
-        if !ev.predicate(&f, std::slice::from_ref(x), span)? {
+        if !ev.predicate(&mut f, std::slice::from_ref(x), span)? {
             return Ok(Value::Bool(false));
         }
     }
@@ -403,10 +403,10 @@ fn all(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<Value> {
 }
 
 fn any(ev: &mut Evaluator, args: &[Thunk], span: Span) -> EvalResult<Value> {
-    let f = ev.force_function(&args[0], span)?;
+    let mut f = Repeated::new(ev.force_function(&args[0], span)?);
     let list = ev.force_list(&args[1], span)?;
     for x in list.iter() {
-        if ev.predicate(&f, std::slice::from_ref(x), span)? {
+        if ev.predicate(&mut f, std::slice::from_ref(x), span)? {
             return Ok(Value::Bool(true));
         }
     }

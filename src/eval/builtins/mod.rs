@@ -254,8 +254,13 @@ impl Evaluator {
     }
 
     /// Apply a function to values and force the result to a Boolean.
-    pub fn predicate(&mut self, f: &Value, args: &[Thunk], span: Span) -> EvalResult<bool> {
-        match self.apply_all(f, args, span)? {
+    pub fn predicate(
+        &mut self,
+        f: &mut super::Repeated,
+        args: &[Thunk],
+        span: Span,
+    ) -> EvalResult<bool> {
+        match self.call_repeated(f, args, span)? {
             Value::Bool(b) => Ok(b),
             other => Err(self.type_error(
                 "a Boolean",
