@@ -65,9 +65,9 @@ impl Repeated {
     }
 }
 
-/// The lambda whose body `n` arguments reach, if the function is `n`
-/// nested one-argument lambdas.
-fn innermost(func: &Value, n: usize) -> Option<&Rc<ast::Lambda>> {
+/// The closure, and the lambda whose body `n` arguments reach, if the
+/// function is `n` nested one-argument lambdas.
+fn innermost(func: &Value, n: usize) -> Option<(&Closure, &Rc<ast::Lambda>)> {
     let Value::Lambda(closure) = func else {
         return None;
     };
@@ -83,7 +83,7 @@ fn innermost(func: &Value, n: usize) -> Option<&Rc<ast::Lambda>> {
             lambda = inner;
         }
     }
-    (n > 0).then_some(lambda)
+    (n > 0).then_some((closure, lambda))
 }
 
 /// Nested calls and thunk forcings deeper than this end in an error: what
@@ -282,19 +282,9 @@ impl Evaluator {
         if let Some(first) = first_operand(&pending) {
             return self.force_chain(cell, pending, first);
         }
-        // A depth error lands in `result` too, so the thunk is restored below.
+        // A depth error lands in `result` too, so the thunk is restored.
         let result = self.nested(cell.origin, |ev| ev.run_pending(&pending, cell.origin));
-        match result {
-            Ok(v) => {
-                cell.state.replace(Suspended::Done(v.clone()));
-                Ok(v)
-            }
-            Err(e) => {
-                // Forcing again must fail the same way (think `tryEval`).
-                cell.state.replace(pending);
-                Err(e)
-            }
-        }
+        cell.settle(pending, result)
     }
 
     /// Compute a thunk's pending state (an expression or an application).
@@ -326,9 +316,7 @@ impl Evaluator {
         while let Some(link) = next.take() {
             // As deep as the recursion that would force it link by link.
             if self.depth + chain.len() >= MAX_DEPTH {
-                for (link, pending) in chain.into_iter().rev() {
-                    link.state.replace(pending);
-                }
+                restore(chain);
                 return Err(too_deep(link.origin));
             }
             let Some(pending) = link.state.take_pending() else {
@@ -340,16 +328,10 @@ impl Evaluator {
         let mut value = Value::Null;
         while let Some((link, pending)) = chain.pop() {
             let result = self.nested(link.origin, |ev| ev.run_pending(&pending, link.origin));
-            match result {
-                Ok(v) => {
-                    link.state.replace(Suspended::Done(v.clone()));
-                    value = v;
-                }
+            match link.settle(pending, result) {
+                Ok(v) => value = v,
                 Err(e) => {
-                    link.state.replace(pending);
-                    for (link, pending) in chain.into_iter().rev() {
-                        link.state.replace(pending);
-                    }
+                    restore(chain);
                     return Err(e);
                 }
             }
@@ -990,9 +972,7 @@ impl Evaluator {
         args: &[Thunk],
         span: Span,
     ) -> EvalResult<Value> {
-        let (Value::Lambda(closure), Some(lambda)) =
-            (&call.func, innermost(&call.func, args.len()))
-        else {
+        let Some((closure, lambda)) = innermost(&call.func, args.len()) else {
             return self.apply_all(&call.func, args, span);
         };
         // Only `call` holds each frame (and each frame its parent, the one
@@ -1349,17 +1329,13 @@ impl Evaluator {
     }
 }
 
-/// How deeply nested an operator expression `cheap` computes at once.
-const CHEAP_NESTING: u32 = 3;
+/// Put back the pending states of a chain's links not forced yet.
+fn restore(chain: Vec<(Rc<value::LazyCell>, Suspended)>) {
+    for (link, pending) in chain.into_iter().rev() {
+        link.state.replace(pending);
+    }
+}
 
-/// The value of `expr` if it is arithmetic, a comparison or a negation on
-/// numbers and Booleans that are already computed, and it succeeds; `None`
-/// otherwise (then it is suspended as usual). Computing such an expression
-/// now instead of when it is needed cannot be told apart: it has no effects,
-/// always ends quickly, and only a success is kept (an overflow or a division
-/// by zero stays a suspended error). It keeps accumulators such as
-/// `loop (n - 1) (acc + 1)` numbers instead of chains of thunks as long as the
-/// loop, and saves allocating a thunk per argument.
 /// The pending thunk a suspended operator forces before anything else: a
 /// variable as its first-evaluated operand (the left one, but the right one
 /// of `<=` and `>`, which Nix evaluates first). Forcing it first changes
@@ -1387,6 +1363,17 @@ fn first_operand(pending: &Suspended) -> Option<Rc<value::LazyCell>> {
     }
 }
 
+/// How deeply nested an operator expression `cheap` computes at once.
+const CHEAP_NESTING: u32 = 3;
+
+/// The value of `expr` if it is arithmetic, a comparison or a negation on
+/// numbers and Booleans that are already computed, and it succeeds; `None`
+/// otherwise (then it is suspended as usual). Computing such an expression
+/// now instead of when it is needed cannot be told apart: it has no effects,
+/// always ends quickly, and only a success is kept (an overflow or a division
+/// by zero stays a suspended error). It keeps accumulators such as
+/// `loop (n - 1) (acc + 1)` numbers instead of chains of thunks as long as the
+/// loop, and saves allocating a thunk per argument.
 fn cheap(expr: &Expr, env: &Rc<Env>, env_complete: bool, budget: u32) -> Option<Value> {
     Some(match cheap_scalar(expr, env, env_complete, budget)? {
         Scalar::Int(n) => Value::Int(n),

@@ -6,6 +6,7 @@
 //! at the recipe text that produced a bad value. Strings carry a context: the
 //! derivations they mention, so interpolating a derivation records a dependency.
 
+use super::EvalResult;
 use crate::syntax::ast::{Expr, Lambda, Name};
 use crate::syntax::Span;
 use std::cell::{Cell, RefCell};
@@ -305,15 +306,21 @@ impl Env {
         })
     }
 
+    /// The frame `depth` levels up from this one (this one at 0).
     #[inline]
-    pub fn lookup(self: &Rc<Env>, depth: u32, index: u32) -> Thunk {
+    fn ancestor(self: &Rc<Env>, depth: u32) -> Option<&Rc<Env>> {
         let mut env = self;
         for _ in 0..depth {
-            env = env
-                .parent
-                .as_ref()
-                .expect("scope: resolved depth stays within the frame chain");
+            env = env.parent.as_ref()?;
         }
+        Some(env)
+    }
+
+    #[inline]
+    pub fn lookup(self: &Rc<Env>, depth: u32, index: u32) -> Thunk {
+        let env = self
+            .ancestor(depth)
+            .expect("scope: resolved depth stays within the frame chain");
         env.slots.borrow()[index as usize].clone()
     }
 
@@ -321,20 +328,14 @@ impl Env {
     /// cloned, not the thunk that holds it).
     #[inline]
     pub fn ready_value(self: &Rc<Env>, depth: u32, index: u32) -> Option<Value> {
-        let mut env = self;
-        for _ in 0..depth {
-            env = env.parent.as_ref()?;
-        }
+        let env = self.ancestor(depth)?;
         env.slots.borrow().get(index as usize)?.value()
     }
 
     /// `variable.name`, if it is computed already (see `Thunk::ready_attr`).
     #[inline]
     pub fn ready_attr(self: &Rc<Env>, depth: u32, index: u32, name: &str) -> Option<Value> {
-        let mut env = self;
-        for _ in 0..depth {
-            env = env.parent.as_ref()?;
-        }
+        let env = self.ancestor(depth)?;
         env.slots.borrow().get(index as usize)?.ready_attr(name)
     }
 
@@ -345,10 +346,7 @@ impl Env {
         index: u32,
         f: fn(&Value) -> Option<T>,
     ) -> Option<T> {
-        let mut env = self;
-        for _ in 0..depth {
-            env = env.parent.as_ref()?;
-        }
+        let env = self.ancestor(depth)?;
         let slots = env.slots.borrow();
         match slots.get(index as usize)? {
             Thunk::Ready(v) => f(v),
@@ -371,6 +369,24 @@ pub enum Thunk {
 pub struct LazyCell {
     pub origin: Span,
     pub state: StateCell,
+}
+
+impl LazyCell {
+    /// End a forcing: keep the value, or on an error put the pending
+    /// computation back, so forcing again fails the same way (think `tryEval`).
+    #[inline]
+    pub fn settle(&self, pending: Suspended, result: EvalResult<Value>) -> EvalResult<Value> {
+        match result {
+            Ok(v) => {
+                self.state.replace(Suspended::Done(v.clone()));
+                Ok(v)
+            }
+            Err(e) => {
+                self.state.replace(pending);
+                Err(e)
+            }
+        }
+    }
 }
 
 // With an `Rc`'s two counts, one cache line.
@@ -446,7 +462,7 @@ impl StateCell {
     pub fn ready_attr(&self, name: &str) -> Option<Value> {
         // SAFETY: reads only: of this cell, and then of the attribute's own.
         match unsafe { &*self.0.get() } {
-            Suspended::Done(Value::Attrs(attrs)) => attrs.get(name)?.value.value(),
+            Suspended::Done(v) => ready_attr_of(v, name),
             _ => None,
         }
     }
@@ -464,6 +480,15 @@ impl StateCell {
 
     fn get_mut(&mut self) -> &mut Suspended {
         self.0.get_mut()
+    }
+}
+
+/// `value.name`, when `value` is a set and that attribute is computed.
+#[inline]
+fn ready_attr_of(value: &Value, name: &str) -> Option<Value> {
+    match value {
+        Value::Attrs(attrs) => attrs.get(name)?.value.value(),
+        _ => None,
     }
 }
 
@@ -504,8 +529,7 @@ impl Thunk {
     #[inline]
     pub fn ready_attr(&self, name: &str) -> Option<Value> {
         match self {
-            Thunk::Ready(Value::Attrs(attrs)) => attrs.get(name)?.value.value(),
-            Thunk::Ready(_) => None,
+            Thunk::Ready(v) => ready_attr_of(v, name),
             Thunk::Lazy(cell) => cell.state.ready_attr(name),
         }
     }
