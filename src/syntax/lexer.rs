@@ -197,9 +197,13 @@ const LEX_STACK_BYTES: usize = 64 << 20;
 fn lex(text: &str, offset: usize, out: &mut Vec<Token>) -> Result<(), pest::error::Error<Rule>> {
     let pairs = Grammar::parse(Rule::file, text)?;
     let offset = offset as u32;
-    for p in pairs {
+    for p in pairs.flatten() {
         let rule = p.as_rule();
-        if rule == Rule::EOI {
+        // The loops' own pairs (see the grammar), around the tokens.
+        if matches!(
+            rule,
+            Rule::file | Rule::interpolation | Rule::brace_group | Rule::EOI
+        ) {
             continue;
         }
         let span = p.as_span();
