@@ -5,6 +5,7 @@
 use super::parser::{SyntaxError, MAX_NESTING};
 use super::span::{FileId, Span};
 use pest::Parser as _;
+use std::sync::mpsc::Receiver;
 
 #[derive(pest_derive::Parser)]
 #[grammar = "../grammar/bottle.pest"]
@@ -76,6 +77,9 @@ pub enum Tok {
     Update,
     /// The end of the file (the parser's last token).
     Eof,
+    /// Where the lexer could not go on (the parser's last token then; it
+    /// reports the lexer's error).
+    Error,
 }
 
 /// One token: its kind and where it is.
@@ -120,81 +124,161 @@ const PIECE: usize = 1 << 18;
 /// Split `text` into tokens, comments included, in order. The last token is
 /// always `Eof`.
 pub fn tokens(file: FileId, text: &str) -> Result<Vec<Token>, SyntaxError> {
-    let cuts = scan(file, text)?;
-    let mut out = match (cuts.len() >= 2)
-        .then(|| lex_in_pieces(text, &cuts))
-        .flatten()
-    {
-        Some(out) => out,
-        None => {
-            // About one token per four bytes in typical recipes.
-            let mut out = Vec::with_capacity(text.len() / 4 + 1);
-            lex(text, 0, &mut out).map_err(|e| lex_error(file, text, e))?;
-            out
+    read(file, text, Comments::Keep, |runs| {
+        // About one token per four bytes in typical recipes.
+        let mut out = Vec::with_capacity(text.len() / 4 + 1);
+        while let Some(run) = runs.next_run()? {
+            out.extend_from_slice(&run);
         }
-    };
-    out.push(Token {
-        kind: Tok::Eof,
-        start: text.len() as u32,
-        end: text.len() as u32,
-    });
-    Ok(out)
+        out.push(runs.eof());
+        Ok(out)
+    })
 }
 
-/// Lex a big file as pieces cut at `cuts` (line starts outside strings and
-/// comments, from `scan`), in parallel, so pest's own queue of pairs stays
-/// small. Such a line start is always between tokens, so the pieces' tokens
-/// are the file's. A piece that does not lex on its own makes this give up
-/// and return `None`; then the file is lexed whole.
-fn lex_in_pieces(text: &str, cuts: &[usize]) -> Option<Vec<Token>> {
-    let bounds: Vec<usize> = std::iter::once(0)
+/// Whether a reader of the tokens wants the comments among them.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Comments {
+    Keep,
+    Drop,
+}
+
+/// Lex `text` while `reader` reads its tokens, run by run (`Runs::next_run`).
+/// A big file is cut into pieces (line starts outside strings and comments,
+/// from `scan`) that threads lex ahead of the reader, in parallel, so
+/// reading the first pieces overlaps lexing the last, and pest's own queue
+/// of pairs stays small. Such a line start is always between tokens, so the
+/// pieces' tokens are the file's.
+pub fn read<'t, T>(
+    file: FileId,
+    text: &'t str,
+    comments: Comments,
+    reader: impl FnOnce(&mut Runs<'t>) -> Result<T, SyntaxError>,
+) -> Result<T, SyntaxError> {
+    let cuts = scan(file, text)?;
+    let pieces: Vec<(usize, usize)> = std::iter::once(0)
         .chain(cuts.iter().copied())
-        .chain(std::iter::once(text.len()))
+        .zip(cuts.iter().copied().chain(std::iter::once(text.len())))
         .collect();
-    // One thread per core, each with a run of pieces; their stacks are as
-    // deep as the evaluator's (the lexer recurses into `${ … }`).
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let pieces: Vec<(usize, usize)> = bounds.windows(2).map(|w| (w[0], w[1])).collect();
-    let per_thread = pieces.len().div_ceil(threads);
-    let results: Vec<Option<Vec<Token>>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = pieces
-            .chunks(per_thread)
-            .map(|run| {
-                std::thread::Builder::new()
-                    .name("lex".into())
-                    .stack_size(LEX_STACK_BYTES)
-                    .spawn_scoped(scope, move || {
-                        let (first, last) = (run[0].0, run[run.len() - 1].1);
-                        // The first run's vector becomes the file's: room for all.
-                        let room = if first == 0 { text.len() } else { last - first };
-                        let mut toks = Vec::with_capacity(room / 4 + 1);
-                        for &(start, end) in run {
-                            lex(&text[start..end], start, &mut toks).ok()?;
-                        }
-                        Some(toks)
-                    })
-            })
+    std::thread::scope(|scope| {
+        let mut runs = Runs {
+            file,
+            text,
+            comments,
+            next: 0,
+            lexers: Vec::new(),
+            pieces,
+        };
+        if runs.pieces.len() > 1 {
+            let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+            runs.lexers = (0..threads.min(runs.pieces.len()))
+                .map(|first| runs.spawn_lexer(scope, first, threads))
+                .collect();
+        }
+        // Dropping `runs` hangs up on the lexers, which then stop.
+        reader(&mut runs)
+    })
+}
+
+/// The tokens of a file, one piece at a time, in order.
+pub struct Runs<'t> {
+    file: FileId,
+    text: &'t str,
+    comments: Comments,
+    /// Byte ranges of the pieces; `next` is the first not yet handed out.
+    pieces: Vec<(usize, usize)>,
+    next: usize,
+    /// Lexer threads: the one at `i % len` lexes piece `i`, and sends its
+    /// tokens, or `None` if the piece does not lex on its own.
+    lexers: Vec<Receiver<Option<Vec<Token>>>>,
+}
+
+/// How many lexed pieces a lexer thread may hold that no one has read yet.
+const PIECES_AHEAD: usize = 4;
+
+impl<'t> Runs<'t> {
+    fn spawn_lexer<'scope>(
+        &self,
+        scope: &'scope std::thread::Scope<'scope, '_>,
+        first: usize,
+        stride: usize,
+    ) -> Receiver<Option<Vec<Token>>>
+    where
+        't: 'scope,
+    {
+        let (send, receive) = std::sync::mpsc::sync_channel(PIECES_AHEAD);
+        let (text, comments) = (self.text, self.comments);
+        let pieces: Vec<(usize, usize)> = self
+            .pieces
+            .iter()
+            .copied()
+            .skip(first)
+            .step_by(stride)
             .collect();
-        handles
-            .into_iter()
-            .map(|h| h.ok().and_then(|h| h.join().ok()).flatten())
-            .collect()
-    });
-    let mut results = results.into_iter();
-    let mut out = results.next()??;
-    for toks in results {
-        out.extend_from_slice(&toks?);
+        // Its stack is as deep as the evaluator's: the lexer recurses into `${ … }`.
+        let spawned = std::thread::Builder::new()
+            .name("lex".into())
+            .stack_size(LEX_STACK_BYTES)
+            .spawn_scoped(scope, move || {
+                for (start, end) in pieces {
+                    let mut toks = Vec::with_capacity((end - start) / 4 + 1);
+                    let lexed = lex(&text[start..end], start, comments, &mut toks).is_ok();
+                    // A failed send: the reader has stopped reading.
+                    if send.send(lexed.then_some(toks)).is_err() || !lexed {
+                        return;
+                    }
+                }
+            });
+        if spawned.is_err() {
+            // No thread, so no sender: the reader lexes the rest itself.
+            return std::sync::mpsc::sync_channel(1).1;
+        }
+        receive
     }
-    // Room for `Eof`.
-    out.reserve(1);
-    Some(out)
+
+    /// The next piece's tokens, or `None` after the last. A piece that does
+    /// not lex on its own (a cut the scan got wrong, or an error in it) is
+    /// lexed here with the rest of the file as one piece, which reports the
+    /// error where the whole file would.
+    pub fn next_run(&mut self) -> Result<Option<Vec<Token>>, SyntaxError> {
+        let Some(&(start, _)) = self.pieces.get(self.next) else {
+            return Ok(None);
+        };
+        if !self.lexers.is_empty() {
+            let lexer = &self.lexers[self.next % self.lexers.len()];
+            if let Ok(Some(toks)) = lexer.recv() {
+                self.next += 1;
+                return Ok(Some(toks));
+            }
+        }
+        self.next = self.pieces.len();
+        self.lexers.clear();
+        let mut toks = Vec::with_capacity((self.text.len() - start) / 4 + 1);
+        lex(&self.text[start..], start, self.comments, &mut toks)
+            .map_err(|e| lex_error(self.file, self.text, start, e))?;
+        Ok(Some(toks))
+    }
+
+    /// The token after the last: `Eof`, at the end of the text.
+    pub fn eof(&self) -> Token {
+        let end = self.text.len() as u32;
+        Token {
+            kind: Tok::Eof,
+            start: end,
+            end,
+        }
+    }
 }
 
 /// The stack of a lexing thread: `check_nesting` bounds how deep the lexer recurses.
 const LEX_STACK_BYTES: usize = 64 << 20;
 
 /// Append the tokens of `text`, which starts at byte `offset` of the file.
-fn lex(text: &str, offset: usize, out: &mut Vec<Token>) -> Result<(), pest::error::Error<Rule>> {
+fn lex(
+    text: &str,
+    offset: usize,
+    comments: Comments,
+    out: &mut Vec<Token>,
+) -> Result<(), pest::error::Error<Rule>> {
     let pairs = Grammar::parse(Rule::file, text)?;
     let offset = offset as u32;
     for p in pairs.flatten() {
@@ -203,7 +287,8 @@ fn lex(text: &str, offset: usize, out: &mut Vec<Token>) -> Result<(), pest::erro
         if matches!(
             rule,
             Rule::file | Rule::interpolation | Rule::brace_group | Rule::EOI
-        ) {
+        ) || (rule == Rule::comment && comments == Comments::Drop)
+        {
             continue;
         }
         let span = p.as_span();
@@ -308,12 +393,19 @@ fn punctuation(s: &str) -> Tok {
 }
 
 /// A token the lexer could not read: an unclosed string, a stray character.
-fn lex_error(file: FileId, text: &str, err: pest::error::Error<Rule>) -> SyntaxError {
+/// `err` is from lexing `text[offset..]`.
+fn lex_error(
+    file: FileId,
+    text: &str,
+    offset: usize,
+    err: pest::error::Error<Rule>,
+) -> SyntaxError {
     use pest::error::{ErrorVariant, InputLocation};
-    let pos = match err.location {
-        InputLocation::Pos(p) => p,
-        InputLocation::Span((s, _)) => s,
-    };
+    let pos = offset
+        + match err.location {
+            InputLocation::Pos(p) => p,
+            InputLocation::Span((s, _)) => s,
+        };
     let (found, len) = super::parser::describe_found(&text[pos.min(text.len())..]);
     let span = Span::new(file, pos, (pos + len).min(text.len()));
     let positives = match err.variant {
@@ -445,7 +537,12 @@ mod tests {
 
     fn whole(text: &str) -> Vec<Token> {
         let mut out = Vec::new();
-        lex(text, 0, &mut out).expect("lexes");
+        lex(text, 0, Comments::Keep, &mut out).expect("lexes");
+        out.push(Token {
+            kind: Tok::Eof,
+            start: text.len() as u32,
+            end: text.len() as u32,
+        });
         out
     }
 
@@ -466,8 +563,7 @@ mod tests {
         let text = big("  ''\n    multi ${ \"line\" }\n  ''\n");
         let cuts = scan(FileId(0), &text).expect("scans");
         assert!(cuts.len() > 2, "{cuts:?}");
-        let pieces = lex_in_pieces(&text, &cuts).expect("lexes in pieces");
-        assert_eq!(pieces, whole(&text));
+        assert_eq!(tokens(FileId(0), &text).expect("lexes"), whole(&text));
     }
 
     #[test]
@@ -475,14 +571,7 @@ mod tests {
         for filler in ["  /* a\n  long\n  comment */\n", "  \"a\nlong\nstring\"\n"] {
             let lines: String = std::iter::repeat_n(filler, PIECE / filler.len() + 2).collect();
             let text = format!("[\n{lines}]\n");
-            let tokens = tokens(FileId(0), &text).expect("lexes");
-            let mut expected = whole(&text);
-            expected.push(Token {
-                kind: Tok::Eof,
-                start: text.len() as u32,
-                end: text.len() as u32,
-            });
-            assert_eq!(tokens, expected);
+            assert_eq!(tokens(FileId(0), &text).expect("lexes"), whole(&text));
         }
     }
 
@@ -504,9 +593,19 @@ mod tests {
                 InterpOpen,
                 Ident,
                 InterpClose,
-                StrClose
+                StrClose,
+                Eof
             ]
         );
+    }
+
+    #[test]
+    fn an_error_in_a_later_piece_is_reported_where_it_is() {
+        let mut text = big("");
+        let at = text.len() - 2;
+        text.insert(at, '`');
+        let err = tokens(FileId(0), &text).expect_err("an error");
+        assert_eq!(err.span.start as usize, at, "{}", err.message);
     }
 
     #[test]

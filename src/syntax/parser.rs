@@ -23,21 +23,25 @@ pub struct SyntaxError {
 
 /// Parse one source file into an expression.
 pub fn parse(file: FileId, text: &str) -> Result<Expr, SyntaxError> {
-    let mut tokens = lexer::tokens(file, text)?;
-    tokens.retain(|t| t.kind != Tok::Comment);
-    let mut parser = Parser {
-        file,
-        text,
-        tokens,
-        pos: 0,
-        depth: 0,
-        names: Default::default(),
-    };
-    let expr = parser.expr()?;
-    if parser.peek() != Tok::Eof {
-        return Err(parser.unexpected("an operator or the end of the file"));
-    }
-    Ok(expr)
+    lexer::read(file, text, lexer::Comments::Drop, |runs| {
+        let mut parser = Parser {
+            file,
+            text,
+            tokens: Vec::new(),
+            pos: 0,
+            last_end: 0,
+            runs,
+            lex_error: None,
+            depth: 0,
+            names: Default::default(),
+        };
+        parser.refill();
+        let expr = parser.expr()?;
+        if parser.peek() != Tok::Eof {
+            return Err(parser.unexpected("an operator or the end of the file"));
+        }
+        Ok(expr)
+    })
 }
 
 /// What the parser found at the error position, in words, and its length.
@@ -112,12 +116,19 @@ const NOT_POWER: u8 = 2 * 7;
 const HAS_ATTR_POWER: u8 = 2 * 11;
 const NEGATE_POWER: u8 = 2 * 12;
 
-struct Parser<'t> {
+struct Parser<'t, 'r> {
     file: FileId,
     text: &'t str,
-    /// Without comments; the last one is `Eof`.
+    /// The tokens read so far and not yet taken, without comments, from
+    /// `pos` on: always at least `LOOKAHEAD` of them, or up to `Eof`.
     tokens: Vec<Token>,
     pos: usize,
+    /// Where the last token taken ends.
+    last_end: u32,
+    /// The rest of the file's tokens, as the lexer hands them over.
+    runs: &'r mut lexer::Runs<'t>,
+    /// Why the lexer stopped, at the `Error` token.
+    lex_error: Option<SyntaxError>,
     /// How deep the recursion is, bounded by `MAX_NESTING`.
     depth: usize,
     /// Every name the file has used: equal names share one allocation, so
@@ -127,7 +138,10 @@ struct Parser<'t> {
 
 type Built<T> = Result<T, SyntaxError>;
 
-impl Parser<'_> {
+/// How many tokens the parser looks at, from the current one on.
+const LOOKAHEAD: usize = 4;
+
+impl Parser<'_, '_> {
     /// `text` as a name, shared with every equal name of the file.
     fn name(&mut self, text: &str) -> Name {
         if let Some(name) = self.names.get(text) {
@@ -144,19 +158,59 @@ impl Parser<'_> {
         self.tokens[self.pos].kind
     }
 
+    /// The kind of the token `ahead` after the current one (`ahead <
+    /// LOOKAHEAD`).
     fn peek_at(&self, ahead: usize) -> Tok {
         self.tokens
             .get(self.pos + ahead)
             .map_or(Tok::Eof, |t| t.kind)
     }
 
-    /// The current token; moves on (never past `Eof`).
+    /// The current token; moves on (never past `Eof` or `Error`).
     fn bump(&mut self) -> Token {
         let t = self.tokens[self.pos];
-        if t.kind != Tok::Eof {
+        if !matches!(t.kind, Tok::Eof | Tok::Error) {
             self.pos += 1;
+            self.last_end = t.end;
+            if self.pos + LOOKAHEAD > self.tokens.len() {
+                self.refill();
+            }
         }
         t
+    }
+
+    /// Read the lexer's next runs until `LOOKAHEAD` tokens are ahead or the
+    /// last token is in, dropping the tokens taken. The last token is `Eof`,
+    /// or `Error` where the lexer failed (its error kept in `lex_error`).
+    fn refill(&mut self) {
+        if self
+            .tokens
+            .last()
+            .is_some_and(|t| matches!(t.kind, Tok::Eof | Tok::Error))
+        {
+            return;
+        }
+        self.tokens.drain(..self.pos);
+        self.pos = 0;
+        while self.tokens.len() < LOOKAHEAD {
+            match self.runs.next_run() {
+                Ok(Some(run)) => self.tokens.extend_from_slice(&run),
+                Ok(None) => {
+                    self.tokens.push(self.runs.eof());
+                    return;
+                }
+                Err(err) => {
+                    let at = err.span.start;
+                    self.tokens.push(Token {
+                        kind: Tok::Error,
+                        start: at,
+                        end: at,
+                    });
+                    self.lex_error = Some(err);
+                    return;
+                }
+            }
+        }
     }
 
     fn span_of(&self, t: Token) -> Span {
@@ -165,7 +219,7 @@ impl Parser<'_> {
 
     /// The span from token `t` to the end of the last token taken.
     fn since(&self, t: Token) -> Span {
-        let end = self.tokens[self.pos.saturating_sub(1)].end.max(t.end);
+        let end = self.last_end.max(t.end);
         Span::new(self.file, t.start as usize, end as usize)
     }
 
@@ -179,7 +233,15 @@ impl Parser<'_> {
 
     /// "unexpected X, expected Y" at the current token.
     fn unexpected(&self, wanted: &str) -> SyntaxError {
-        let t = self.tokens[self.pos];
+        self.unexpected_at(self.tokens[self.pos], wanted)
+    }
+
+    /// "unexpected X, expected Y" at token `t`; at the place the lexer
+    /// failed, what it found.
+    fn unexpected_at(&self, t: Token, wanted: &str) -> SyntaxError {
+        if let (Tok::Error, Some(err)) = (t.kind, &self.lex_error) {
+            return err.clone();
+        }
         let (found, len) = if t.kind == Tok::Eof {
             ("end of input".to_string(), 0)
         } else {
@@ -435,7 +497,7 @@ impl Parser<'_> {
         } else {
             None
         };
-        let end = self.tokens[self.pos - 1].end as usize;
+        let end = self.last_end as usize;
         Ok(Expr {
             span: Span::new(self.file, target.span.start as usize, end),
             kind: ExprKind::Select {
@@ -671,13 +733,12 @@ impl Parser<'_> {
                 k if k == close => return Ok(set),
                 Tok::Inherit => self.inherit(&mut set)?,
                 Tok::Ident | Tok::Or | Tok::StrOpen | Tok::InterpOpen => {
-                    let start = self.pos;
+                    let first = self.tokens[self.pos];
                     let path = self.attrpath()?;
                     if self.peek() != Tok::Assign {
                         if close == Tok::In && self.peek() == Tok::Eof {
                             // `let x = 1; x`: most likely the `in` is missing.
-                            self.pos = start;
-                            return Err(self.unexpected(wanted));
+                            return Err(self.unexpected_at(first, wanted));
                         }
                         return Err(self.unexpected("`=` or `.`"));
                     }
@@ -1110,6 +1171,38 @@ mod tests {
 
     fn err(text: &str) -> SyntaxError {
         parse(FileId(0), text).expect_err("a syntax error")
+    }
+
+    /// A list of a megabyte (lexed in pieces, read while later ones are
+    /// lexed), with `early` after its first line and `late` before its end.
+    fn big_list(early: &str, late: &str) -> String {
+        let mut text = format!("[\n{early}\n");
+        while text.len() < 1 << 20 {
+            text.push_str("  { a = 1; b = \"x${y}\"; c = ./p; }\n");
+        }
+        text.push_str(late);
+        text.push_str("\n]\n");
+        text
+    }
+
+    #[test]
+    fn errors_in_a_big_file_are_reported_in_file_order() {
+        parse(FileId(0), &big_list("", "")).expect("parses");
+        let text = big_list("", "`");
+        let lexing = err(&text);
+        assert_eq!(lexing.span.start as usize, text.len() - 4);
+        assert!(
+            lexing.message.starts_with("unexpected ```"),
+            "{}",
+            lexing.message
+        );
+        let parsing = err(&big_list("=", "`"));
+        assert_eq!(parsing.span.start, 2);
+        assert!(
+            parsing.message.starts_with("unexpected `=`"),
+            "{}",
+            parsing.message
+        );
     }
 
     #[test]
