@@ -167,23 +167,44 @@ pub struct AttrSet {
     pub statics: Vec<StaticAttr>,
     /// `${e} = v;` attributes, evaluated when the set is built.
     pub dynamics: Vec<DynamicAttr>,
-    /// Position of each static name in `statics`, so building a set with many
-    /// bindings stays linear.
-    pub index: HashMap<Name, usize>,
+    /// Position of each static name in `statics` once there are more than
+    /// `INDEXED_FROM`, so building a set with many bindings stays linear;
+    /// a small set is searched in place.
+    index: HashMap<Name, usize, foldhash::fast::RandomState>,
 }
 
+/// How many static attributes a set has before `AttrSet::index` is kept.
+const INDEXED_FROM: usize = 16;
+
 impl AttrSet {
+    fn position(&self, name: &str) -> Option<usize> {
+        if self.index.is_empty() {
+            self.statics.iter().position(|a| &*a.name == name)
+        } else {
+            self.index.get(name).copied()
+        }
+    }
+
     pub fn find(&self, name: &str) -> Option<&StaticAttr> {
-        self.index.get(name).map(|&i| &self.statics[i])
+        self.position(name).map(|i| &self.statics[i])
     }
 
     pub fn find_mut(&mut self, name: &str) -> Option<&mut StaticAttr> {
-        self.index.get(name).map(|&i| &mut self.statics[i])
+        self.position(name).map(|i| &mut self.statics[i])
     }
 
+    /// Add an attribute whose name is not in the set yet.
     pub fn push_static(&mut self, attr: StaticAttr) {
-        self.index.insert(attr.name.clone(), self.statics.len());
         self.statics.push(attr);
+        if self.statics.len() > INDEXED_FROM {
+            if self.index.is_empty() {
+                let names = self.statics.iter().enumerate();
+                self.index = names.map(|(i, a)| (a.name.clone(), i)).collect();
+            } else {
+                let last = self.statics.len() - 1;
+                self.index.insert(self.statics[last].name.clone(), last);
+            }
+        }
     }
 }
 

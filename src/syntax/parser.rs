@@ -724,10 +724,8 @@ impl Parser<'_, '_> {
     /// The bindings of a set or `let` up to `close` (not taken), merging
     /// nested paths as Nix does.
     fn bindings(&mut self, close: Tok, wanted: &str, recursive: bool) -> Built<AttrSet> {
-        let mut set = AttrSet {
-            recursive,
-            ..AttrSet::default()
-        };
+        let mut set = AttrSet::default();
+        set.recursive = recursive;
         loop {
             match self.peek() {
                 k if k == close => return Ok(set),
