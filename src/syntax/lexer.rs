@@ -170,8 +170,9 @@ pub fn read<'t, T>(
         };
         if runs.pieces.len() > 1 {
             let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-            runs.lexers = (0..threads.min(runs.pieces.len()))
-                .map(|first| runs.spawn_lexer(scope, first, threads))
+            let count = threads.min(runs.pieces.len());
+            runs.lexers = (0..count)
+                .map(|first| runs.spawn_lexer(scope, first, count))
                 .collect();
         }
         // Dropping `runs` hangs up on the lexers, which then stop.
