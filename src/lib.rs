@@ -12,6 +12,7 @@
 // pest without `std` (see Cargo.toml) names `alloc` in the parser it derives.
 extern crate alloc;
 
+pub mod allocator;
 pub mod cli;
 pub mod diagnostics;
 pub mod eval;

@@ -1,7 +1,6 @@
 //! The `bottle` command: parse arguments, run the library, map the outcome to an exit code.
-// Evaluation allocates many small objects; mimalloc is markedly faster at that.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: bottle::allocator::Mimalloc = bottle::allocator::Mimalloc;
 
 fn main() -> std::process::ExitCode {
     // A git gate's mirror runs this executable as its pre-receive hook.
