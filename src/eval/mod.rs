@@ -133,6 +133,9 @@ pub struct Evaluator {
     depth: usize,
     /// Calls in tail position in progress (each `eval` trampoline's count).
     tail_calls: usize,
+    /// The vector `force_chain` lines a chain up in, kept between chains
+    /// (a chain can be tens of thousands of links, forced again and again).
+    chain: Vec<(Rc<value::LazyCell>, Suspended)>,
     /// Compiled regular expressions of `match` and `split`, by pattern.
     pub(crate) regex_cache: HashMap<String, regex::Regex>,
     /// Every derivation this evaluation made, by guest path: strings carry
@@ -165,6 +168,7 @@ impl Evaluator {
             global_names,
             depth: 0,
             tail_calls: 0,
+            chain: Vec::new(),
             regex_cache: HashMap::new(),
             derivations: HashMap::new(),
         }
@@ -311,7 +315,10 @@ impl Evaluator {
         first: Rc<value::LazyCell>,
     ) -> EvalResult<Value> {
         // Marked as being forced (what a cycle runs into), outermost first.
-        let mut chain = vec![(cell.clone(), pending)];
+        // (A chain forced inside this one finds `self.chain` taken and
+        // starts its own vector.)
+        let mut chain = std::mem::take(&mut self.chain);
+        chain.push((cell.clone(), pending));
         let mut next = Some(first);
         while let Some(link) = next.take() {
             // As deep as the recursion that would force it link by link.
@@ -335,6 +342,9 @@ impl Evaluator {
                     return Err(e);
                 }
             }
+        }
+        if chain.capacity() > self.chain.capacity() {
+            self.chain = chain;
         }
         Ok(value)
     }
