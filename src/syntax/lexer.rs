@@ -91,6 +91,11 @@ pub struct Token {
 }
 
 impl Tok {
+    /// Is this the last token the parser gets (`Eof` or `Error`)?
+    pub fn is_last(self) -> bool {
+        matches!(self, Tok::Eof | Tok::Error)
+    }
+
     /// Can a token of this kind begin an operand of an application (`f x`)?
     /// `let` can too, in the old `let { … }` form, which takes the next token
     /// to tell.
@@ -125,8 +130,7 @@ const PIECE: usize = 1 << 18;
 /// always `Eof`.
 pub fn tokens(file: FileId, text: &str) -> Result<Vec<Token>, SyntaxError> {
     read(file, text, Comments::Keep, |runs| {
-        // About one token per four bytes in typical recipes.
-        let mut out = Vec::with_capacity(text.len() / 4 + 1);
+        let mut out = token_buffer(text.len());
         while let Some(run) = runs.next_run()? {
             out.extend_from_slice(&run);
         }
@@ -221,7 +225,7 @@ impl<'t> Runs<'t> {
             .stack_size(LEX_STACK_BYTES)
             .spawn_scoped(scope, move || {
                 for (start, end) in pieces {
-                    let mut toks = Vec::with_capacity((end - start) / 4 + 1);
+                    let mut toks = token_buffer(end - start);
                     let lexed = lex(&text[start..end], start, comments, &mut toks).is_ok();
                     // A failed send: the reader has stopped reading.
                     if send.send(lexed.then_some(toks)).is_err() || !lexed {
@@ -253,7 +257,7 @@ impl<'t> Runs<'t> {
         }
         self.next = self.pieces.len();
         self.lexers.clear();
-        let mut toks = Vec::with_capacity((self.text.len() - start) / 4 + 1);
+        let mut toks = token_buffer(self.text.len() - start);
         lex(&self.text[start..], start, self.comments, &mut toks)
             .map_err(|e| lex_error(self.file, self.text, start, e))?;
         Ok(Some(toks))
@@ -261,16 +265,26 @@ impl<'t> Runs<'t> {
 
     /// The token after the last: `Eof`, at the end of the text.
     pub fn eof(&self) -> Token {
-        let end = self.text.len() as u32;
-        Token {
-            kind: Tok::Eof,
-            start: end,
-            end,
-        }
+        eof(self.text)
     }
 }
 
-/// The stack of a lexing thread: `check_nesting` bounds how deep the lexer recurses.
+/// `Eof`, at the end of `text`.
+fn eof(text: &str) -> Token {
+    let end = text.len() as u32;
+    Token {
+        kind: Tok::Eof,
+        start: end,
+        end,
+    }
+}
+
+/// Room for the tokens of `bytes` bytes: about one per four in typical recipes.
+fn token_buffer(bytes: usize) -> Vec<Token> {
+    Vec::with_capacity(bytes / 4 + 1)
+}
+
+/// The stack of a lexing thread: `scan` bounds how deep the lexer recurses.
 const LEX_STACK_BYTES: usize = 64 << 20;
 
 /// Append the tokens of `text`, which starts at byte `offset` of the file.
@@ -539,11 +553,7 @@ mod tests {
     fn whole(text: &str) -> Vec<Token> {
         let mut out = Vec::new();
         lex(text, 0, Comments::Keep, &mut out).expect("lexes");
-        out.push(Token {
-            kind: Tok::Eof,
-            start: text.len() as u32,
-            end: text.len() as u32,
-        });
+        out.push(eof(text));
         out
     }
 

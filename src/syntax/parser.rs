@@ -169,7 +169,7 @@ impl Parser<'_, '_> {
     /// The current token; moves on (never past `Eof` or `Error`).
     fn bump(&mut self) -> Token {
         let t = self.tokens[self.pos];
-        if !matches!(t.kind, Tok::Eof | Tok::Error) {
+        if !t.kind.is_last() {
             self.pos += 1;
             self.last_end = t.end;
             if self.pos + LOOKAHEAD > self.tokens.len() {
@@ -183,11 +183,7 @@ impl Parser<'_, '_> {
     /// last token is in, dropping the tokens taken. The last token is `Eof`,
     /// or `Error` where the lexer failed (its error kept in `lex_error`).
     fn refill(&mut self) {
-        if self
-            .tokens
-            .last()
-            .is_some_and(|t| matches!(t.kind, Tok::Eof | Tok::Error))
-        {
+        if self.tokens.last().is_some_and(|t| t.kind.is_last()) {
             return;
         }
         self.tokens.drain(..self.pos);
